@@ -1,0 +1,430 @@
+"""The configuration schema: every accepted input form validated into one immutable model.
+
+A proxy route may be written as a URL, a mapping, a list of either (a chain), or in Python
+also as ``(url, aiohttp.BasicAuth)`` or any iterable of those; all of them become a
+``ProxyRoute``, an ordered tuple of canonical ``ProxyHop`` objects. Loading from files and the
+environment lives in ``botsession.loader``; this module only says what is valid.
+"""
+
+from __future__ import annotations
+
+import ssl
+import sys
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, NoReturn
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    ModelWrapValidatorHandler,
+    RootModel,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from .proxy_url import SUPPORTED_TEXT, URL_SHAPE, ProxyUrl, ProxyUrlError, parse_proxy_url
+from .redaction import MASK
+
+Scheme = Literal["http", "socks4", "socks4a", "socks5"]
+
+DEFAULT_API_BASE = "https://api.telegram.org"
+
+
+class BotSessionWarning(UserWarning):
+    """A configuration that works but probably does not do what was meant."""
+
+
+Loc = tuple[str | int, ...]
+
+
+def _reject(loc: Loc, message: str, value: Any) -> NoReturn:
+    """Raise one problem, located relative to the model being validated."""
+    _reject_all([(loc, message, value)])
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _reject_all(problems: Iterable[tuple[Loc, str, Any]]) -> None:
+    """Raise all ``(loc, message, input)`` problems at once as one pydantic ValidationError."""
+    details = [
+        InitErrorDetails(
+            type=PydanticCustomError("botsession", message.replace("{", "{{").replace("}", "}}")),
+            loc=loc,
+            input=value,
+        )
+        for loc, message, value in problems
+    ]
+    if details:
+        raise ValidationError.from_exception_data("botsession", details)
+
+
+class HopSpec(BaseModel):
+    """One proxy hop as written in a mapping: a URL plus optional separate credentials."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(
+        description=f"{URL_SHAPE}; scheme one of {SUPPORTED_TEXT}",
+        examples=["socks5://127.0.0.1:1080", "http://user:pass@proxy.example:3128"],
+    )
+    username: str | None = Field(None, description="Wins over a user name in the URL.")
+    password: SecretStr | None = Field(None, description="Wins over a password in the URL.")
+    password_file: Path | None = Field(
+        None, description="File holding the password; a trailing newline is ignored."
+    )
+    rdns: bool | None = Field(
+        None,
+        description="Let the proxy resolve the target name (socks5 only; default true). "
+        "For SOCKS4 choose socks4 (client resolves) or socks4a (proxy resolves).",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _parseable(cls, url: str) -> str:
+        try:
+            parse_proxy_url(url)
+        except ProxyUrlError as error:
+            raise PydanticCustomError("proxy_url", str(error).replace("{", "{{")) from None
+        return url
+
+
+class ProxyHop(BaseModel):
+    """One canonical proxy hop. ``repr``/``str`` show the password as ``***``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scheme: Scheme
+    host: str
+    port: int = Field(ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    rdns: bool
+    """Whether the proxy resolves the target host name (socks4a, socks5 by default)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _from_any_form(cls, value: Any, handler: ModelWrapValidatorHandler[ProxyHop]) -> ProxyHop:
+        if isinstance(value, ProxyHop):
+            return value
+        if isinstance(value, str):
+            return handler(_canonical(HopSpec.model_validate({"url": value})))
+        if _is_url_with_basic_auth(value):
+            url, auth = value
+            spec = {"url": url, "username": auth.login, "password": auth.password or None}
+            return handler(_canonical(HopSpec.model_validate(spec)))
+        if isinstance(value, Mapping) and ("url" in value or "scheme" not in value):
+            return handler(_canonical(HopSpec.model_validate(value)))
+        return handler(value)
+
+    @property
+    def url(self) -> str:
+        """The hop as a URL with the password masked."""
+        return self.label()
+
+    def label(self, *, credentials: bool = True) -> str:
+        """``socks5://user:***@host:port``, or without the user part when not wanted."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        userinfo = ""
+        if credentials and self.username is not None:
+            userinfo = self.username + (f":{MASK}" if self.password is not None else "") + "@"
+        return f"{self.scheme}://{userinfo}{host}:{self.port}"
+
+    @property
+    def address(self) -> str:
+        """``host:port`` (IPv6 in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def secret(self) -> str | None:
+        """The plain password, for the connector only."""
+        return None if self.password is None else self.password.get_secret_value()
+
+    def __repr__(self) -> str:
+        dns = "" if self.rdns == (self.scheme != "socks4") else f", rdns={self.rdns}"
+        return f"ProxyHop({self.label()!r}{dns})"
+
+    __str__ = label
+
+
+def _is_url_with_basic_auth(value: Any) -> bool:
+    # aiohttp is not imported here: a BasicAuth can only exist if the caller already imported it.
+    aiohttp = sys.modules.get("aiohttp")
+    return (
+        aiohttp is not None
+        and isinstance(value, tuple)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], aiohttp.BasicAuth)
+    )
+
+
+def _canonical(spec: HopSpec) -> dict[str, Any]:
+    """Merge a hop's URL and separate fields into canonical hop fields (fields win)."""
+    url = parse_proxy_url(spec.url)
+    username = spec.username if spec.username is not None else url.username
+    password = _password(spec, url)
+    rdns = _rdns(spec, url)
+    _check_credentials(url.scheme, username, password, spec)
+    return {
+        "scheme": url.scheme,
+        "host": url.host,
+        "port": url.port,
+        "username": username,
+        "password": password,
+        "rdns": rdns,
+    }
+
+
+def _password(spec: HopSpec, url: ProxyUrl) -> str | None:
+    if spec.password is not None and spec.password_file is not None:
+        _reject(("password_file",), "give either password or password_file, not both", MASK)
+    if spec.password_file is not None:
+        return _read_password_file(spec.password_file)
+    if spec.password is not None:
+        return spec.password.get_secret_value()
+    return url.password
+
+
+def _read_password_file(path: Path) -> str:
+    where = ("password_file",)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        _reject(where, f"cannot read the password file: {reason}", str(path))
+    except UnicodeDecodeError:
+        _reject(where, "the password file is not UTF-8 text", str(path))
+    password = text.removesuffix("\n").removesuffix("\r")
+    if not password:
+        _reject(where, "the password file is empty", str(path))
+    return password
+
+
+def _rdns(spec: HopSpec, url: ProxyUrl) -> bool:
+    scheme, wanted = url.scheme, spec.rdns
+    if scheme in ("socks4", "socks4a"):
+        implied = scheme == "socks4a"
+        if wanted is not None and wanted != implied:
+            other = "socks4a" if wanted else "socks4"
+            _reject(("rdns",), f"{scheme} fixes rdns to {implied}; use {other}:// instead", wanted)
+        return implied
+    if scheme == "http":
+        if wanted is False:
+            _reject(("rdns",), "an http proxy always resolves the target itself", wanted)
+        return True
+    if url.remote_dns and wanted is False:
+        _reject(("rdns",), "socks5h means remote DNS; use socks5:// instead", wanted)
+    return True if wanted is None else wanted
+
+
+def _check_credentials(
+    scheme: str, username: str | None, password: str | None, spec: HopSpec
+) -> None:
+    problems: list[tuple[Loc, str, Any]] = []
+    user_loc: tuple[str, ...] = ("username",) if spec.username is not None else ("url",)
+    pass_loc: tuple[str, ...] = (
+        ("password",)
+        if spec.password is not None
+        else ("password_file",)
+        if spec.password_file is not None
+        else ("url",)
+    )
+    if scheme in ("socks4", "socks4a"):
+        if password is not None:
+            problems.append(
+                (
+                    pass_loc,
+                    f"{scheme} has no passwords (only a user id); use socks5 for "
+                    "username/password authentication",
+                    MASK,
+                )
+            )
+    elif username is not None and password is None:
+        problems.append((pass_loc, f"{scheme} authentication needs a password too", None))
+    elif password is not None and username is None:
+        problems.append((user_loc, "a password was given without a user name", None))
+    if scheme == "socks5":
+        for loc, name, value in (
+            (user_loc, "user name", username),
+            (pass_loc, "password", password),
+        ):
+            if value is not None and not (value.isascii() and 1 <= len(value) <= 255):
+                problems.append(
+                    (loc, f"a socks5 {name} must be 1 to 255 ASCII characters (RFC 1929)", MASK)
+                )
+    if scheme == "http" and username is not None and ":" in username:
+        problems.append((user_loc, "an http proxy user name cannot contain ':'", username))
+    if scheme in ("socks4", "socks4a") and username is not None and not username.isascii():
+        problems.append((user_loc, f"a {scheme} user id must be ASCII", username))
+    _reject_all(problems)
+
+
+class ProxyRoute(RootModel[tuple[ProxyHop, ...]]):
+    """An ordered chain of one or more hops; the first hop is the one the client dials."""
+
+    model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_hop_list(cls, value: Any) -> Any:
+        if isinstance(value, ProxyRoute):
+            return value.root
+        if isinstance(value, (str, Mapping, ProxyHop)) or _is_url_with_basic_auth(value):
+            return [value]
+        if isinstance(value, (set, frozenset)):
+            warnings.warn(
+                "a proxy chain given as a set has no defined hop order; use a list or tuple",
+                BotSessionWarning,
+                stacklevel=2,
+            )
+        if isinstance(value, Iterable) and not isinstance(value, (bytes, bytearray)):
+            hops = list(value)
+            if not hops:
+                raise PydanticCustomError(
+                    "empty_route",
+                    "a proxy chain needs at least one hop; leave proxy unset for a direct "
+                    "connection",
+                )
+            return hops
+        return value
+
+    @property
+    def hops(self) -> tuple[ProxyHop, ...]:
+        return self.root
+
+    def __iter__(self) -> Iterator[ProxyHop]:  # type: ignore[override]
+        return iter(self.root)
+
+    def __len__(self) -> int:
+        return len(self.root)
+
+    def __getitem__(self, index: int) -> ProxyHop:
+        return self.root[index]
+
+    def describe(self, target: str | None = None) -> str:
+        """``client → socks5 10.0.0.1:1080 → http proxy.example:3128 (auth) → target``."""
+        steps = ["client"]
+        for hop in self.root:
+            auth = " (auth)" if hop.username is not None else ""
+            steps.append(f"{hop.scheme} {hop.address}{auth}")
+        if target is not None:
+            steps.append(target)
+        return " → ".join(steps)
+
+    def __repr__(self) -> str:
+        return f"ProxyRoute({', '.join(repr(hop.label()) for hop in self.root)})"
+
+    def __str__(self) -> str:
+        return " → ".join(hop.label() for hop in self.root)
+
+
+class ApiServer(BaseModel):
+    """Where the Bot API lives: Telegram's servers or a local Bot API server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: str = Field(DEFAULT_API_BASE, description="Base URL, e.g. http://127.0.0.1:8081")
+    is_local: bool = Field(False, description="A local Bot API server (file paths are local).")
+
+    @field_validator("base")
+    @classmethod
+    def _http_url(cls, base: str) -> str:
+        base = base.strip().rstrip("/")
+        scheme, sep, rest = base.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest or "@" in rest:
+            raise PydanticCustomError(
+                "api_base", "expected an http:// or https:// base URL without credentials"
+            )
+        if any(char in rest for char in "?#"):
+            raise PydanticCustomError("api_base", "the base URL cannot have a query or fragment")
+        return base
+
+
+class TlsSettings(BaseModel):
+    """How the TLS connection to the Bot API server is verified (end to end, through proxies)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    verify: bool = Field(True, description="Verify the server certificate.")
+    ca_file: FilePath | None = Field(
+        None, description="PEM file of CA certificates to trust instead of certifi's bundle."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TlsSettings:
+        if self.ca_file is None:
+            return self
+        if not self.verify:
+            _reject(("ca_file",), "ca_file has no effect when verify is false", str(self.ca_file))
+        try:
+            ssl.create_default_context(cafile=str(self.ca_file))
+        except (ssl.SSLError, OSError) as error:
+            reason = getattr(error, "reason", None) or error.strerror or type(error).__name__
+            _reject(
+                ("ca_file",), f"not a PEM file of CA certificates ({reason})", str(self.ca_file)
+            )
+        return self
+
+
+PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class BotSessionConfig(BaseSettings):
+    """The validated, immutable configuration of a bot session.
+
+    Build it with ``botsession.load_config`` to read ``bot.yaml``, ``.env`` and ``BOT_…``
+    variables; constructing it directly validates only the values given.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="BOT_",
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
+    )
+
+    proxy: ProxyRoute | None = Field(
+        None, description="Proxy route: URL, mapping, or list of them (a chain). Unset = direct."
+    )
+    timeout: PositiveSeconds = Field(60.0, description="Request timeout in seconds.")
+    connect_timeout: PositiveSeconds = Field(
+        10.0, description="Seconds allowed to connect and handshake through the whole route."
+    )
+    limit: int = Field(100, ge=1, description="Maximum simultaneous connections.")
+    api: ApiServer = Field(default_factory=ApiServer)
+    ssl: TlsSettings = Field(default_factory=TlsSettings)
+
+    @model_validator(mode="after")
+    def _timeouts_fit(self) -> BotSessionConfig:
+        if self.connect_timeout > self.timeout:
+            _reject(
+                ("connect_timeout",),
+                f"connect_timeout must not exceed timeout ({self.timeout:g} s)",
+                self.connect_timeout,
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Files and the environment are read by botsession.loader, which also records where
+        # each value came from; direct construction must not read them behind its back.
+        return (init_settings,)
