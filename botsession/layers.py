@@ -1,0 +1,187 @@
+"""Configuration layers and how they stack.
+
+Each source (YAML file, ``.env``, environment, keyword overrides) yields a ``Layer``: raw data
+plus the ``Origin`` of every value it supplied. ``stack`` merges them, lowest precedence first,
+keeping for every value the origin that won — that is what error messages and ``show`` report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import Problem
+
+Path = tuple[str | int, ...]
+OriginKind = Literal["default", "yaml", "dotenv", "env", "override", "object"]
+
+ROUTE_KEYS = frozenset({"proxy"})
+"""Top-level keys that hold a proxy route (a hop, or a list of hops)."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value came from: ``kind`` plus a human label such as ``bot.yaml:5:5``."""
+
+    kind: OriginKind
+    label: str
+
+    def __str__(self) -> str:
+        return self.label
+
+
+DEFAULT_ORIGIN = Origin("default", "default")
+
+
+@dataclass
+class Layer:
+    """The raw values one source supplied, with their origins and any reading problems."""
+
+    kind: OriginKind
+    data: dict[str, Any] = field(default_factory=dict)
+    origins: dict[Path, Origin] = field(default_factory=dict)
+    key_origins: dict[Path, Origin] = field(default_factory=dict)
+    """Where keys were written (YAML only); an unknown key is reported at its key."""
+    problems: list[Problem] = field(default_factory=list)
+    variable: str | None = None
+    """The variable name, for a layer made from one environment variable."""
+
+
+def format_path(path: Path) -> str:
+    """``("proxy", 1, "url")`` → ``proxy[1].url``."""
+    text = ""
+    for segment in path:
+        if isinstance(segment, int):
+            text += f"[{segment}]"
+        else:
+            text += f".{segment}" if text else segment
+    return text
+
+
+@dataclass
+class Stack:
+    """The merged result of all layers so far."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    origins: dict[Path, Origin] = field(default_factory=dict)
+    key_origins: dict[Path, Origin] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def push(self, layer: Layer) -> None:
+        """Lay ``layer`` over what is there: its values win, mappings merge key by key."""
+        self.problems.extend(layer.problems)
+        self.key_origins.update(layer.key_origins)
+        for key, value in layer.data.items():
+            path: Path = (key,)
+            self.data[key] = self._merge(path, path, self.data.get(key, _MISSING), value, layer)
+
+    def origin_of(self, path: Path) -> Origin:
+        """The origin of the value at ``path`` or of the closest enclosing value."""
+        for end in range(len(path), 0, -1):
+            origin = self.origins.get(path[:end])
+            if origin is not None:
+                return origin
+        return DEFAULT_ORIGIN
+
+    def key_origin_of(self, path: Path) -> Origin:
+        """Where the key at ``path`` was written, falling back to the value's origin."""
+        return self.key_origins.get(path) or self.origin_of(path)
+
+    # ``dst`` is where a value lands in the stack, ``src`` where the layer recorded it; they
+    # differ when a single hop's settings (PROXY__PASSWORD) land in a one-hop list.
+    def _merge(self, dst: Path, src: Path, lower: Any, upper: Any, layer: Layer) -> Any:
+        if dst[0] in ROUTE_KEYS and len(dst) == 1 and isinstance(upper, Mapping):
+            return self._merge_into_route(dst, lower, upper, layer)
+        if isinstance(lower, dict) and isinstance(upper, Mapping):
+            merged = dict(lower)
+            if src in layer.origins:
+                self.origins[dst] = layer.origins[src]
+            for key, value in upper.items():
+                merged[key] = self._merge(
+                    (*dst, key), (*src, key), lower.get(key, _MISSING), value, layer
+                )
+            return merged
+        self._replace_origins(dst, src, layer)
+        return upper
+
+    def _merge_into_route(
+        self, path: Path, lower: Any, upper: Mapping[Any, Any], layer: Layer
+    ) -> Any:
+        """Apply hop fields (``BOT_PROXY__PASSWORD``) or indexed hops (``BOT_PROXY__0__…``)."""
+        indexed = bool(upper) and all(isinstance(key, int) for key in upper)
+        if lower is _MISSING or lower is None:
+            if indexed:
+                self._problem(
+                    layer, path, "settings for hop numbers need a proxy chain to apply to"
+                )
+                return lower
+            self._replace_origins(path, path, layer)
+            return dict(upper)
+        in_list = isinstance(lower, list)
+        hops = list(lower) if in_list else [lower]
+        if not indexed:
+            if len(hops) != 1:
+                example = ""
+                if layer.variable is not None:
+                    first, _, rest = layer.variable.partition("__")
+                    example = f", e.g. {first}__0__{rest} for the first hop"
+                self._problem(
+                    layer,
+                    path,
+                    f"the proxy from {self.origin_of(path)} is a {len(hops)}-hop chain; "
+                    f"say which hop these settings are for{example}",
+                )
+                return lower
+            dst = (*path, 0) if in_list else path
+            merged = self._merge_hop(dst, path, hops[0], upper, layer)
+            return [merged] if in_list else merged
+        for index, settings in upper.items():
+            if not 0 <= index < len(hops):
+                self._problem(
+                    layer, (*path, index), f"there is no hop {index}; hops are 0 to {len(hops) - 1}"
+                )
+                continue
+            dst = (*path, index) if in_list else path
+            hops[index] = self._merge_hop(dst, (*path, index), hops[index], settings, layer)
+        return hops if in_list else hops[0]
+
+    def _merge_hop(self, dst: Path, src: Path, lower: Any, upper: Any, layer: Layer) -> Any:
+        if isinstance(lower, str) and isinstance(upper, Mapping):
+            # A URL from below takes hop fields from above: it becomes {"url": ...}.
+            url_origin = self.origins.get(dst)
+            lower = {"url": lower}
+            if url_origin is not None:
+                url_path: Path = (*dst, "url")
+                self.origins[url_path] = url_origin
+        if not (isinstance(lower, dict) and isinstance(upper, Mapping)):
+            self._replace_origins(dst, src, layer)
+            return upper
+        merged = dict(lower)
+        for key, value in upper.items():
+            merged[key] = self._merge(
+                (*dst, key), (*src, key), lower.get(key, _MISSING), value, layer
+            )
+        return merged
+
+    def _replace_origins(self, dst: Path, src: Path, layer: Layer) -> None:
+        for known in [p for p in self.origins if p[: len(dst)] == dst]:
+            del self.origins[known]
+        for supplied, origin in layer.origins.items():
+            if supplied[: len(src)] == src:
+                self.origins[dst + supplied[len(src) :]] = origin
+
+    def _problem(self, layer: Layer, path: Path, message: str) -> None:
+        origin = next(
+            (o for p, o in layer.origins.items() if p[: len(path)] == path),
+            Origin(layer.kind, layer.kind),
+        )
+        self.problems.append(Problem(origin.label, format_path(path), message))
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()

@@ -1,0 +1,215 @@
+"""``load_config``: find the sources, stack them, validate once, report every problem at once.
+
+Precedence, highest first: keyword overrides > environment > ``.env`` > YAML file > defaults.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path as FsPath
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from .config_schema import BotSessionConfig, HopSpec, ProxyRoute
+from .errors import ConfigError, Problem
+from .layers import ROUTE_KEYS, Layer, Origin, Path, Stack, format_path
+from .redaction import collect_secrets, describe_value, scrub
+from .sources import dotenv_layers, environment_layers, override_layer
+from .yaml_source import read_yaml
+
+DEFAULT_FILE = "bot.yaml"
+DEFAULT_ENV_FILE = ".env"
+
+ConfigInput = str | PathLike[str] | BotSessionConfig | None
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated configuration plus where each of its values came from."""
+
+    config: BotSessionConfig
+    stack: Stack
+
+    def origin_of(self, path: Path) -> Origin:
+        return self.stack.origin_of(path)
+
+
+def load_config(
+    config: ConfigInput = None,
+    *,
+    env_prefix: str = "BOT_",
+    env_file: str | PathLike[str] | None = None,
+    **overrides: Any,
+) -> BotSessionConfig:
+    """Load and validate the configuration; raise ``ConfigError`` listing every problem.
+
+    ``config`` is a YAML file, an already loaded ``BotSessionConfig``, or None: then the file
+    named by ``$<PREFIX>CONFIG``, else ``./bot.yaml`` if it exists, else environment and
+    overrides only. ``env_file`` defaults to ``./.env`` when that exists.
+    """
+    return load_config_with_origins(
+        config, env_prefix=env_prefix, env_file=env_file, **overrides
+    ).config
+
+
+def load_config_with_origins(
+    config: ConfigInput = None,
+    *,
+    env_prefix: str = "BOT_",
+    env_file: str | PathLike[str] | None = None,
+    **overrides: Any,
+) -> LoadedConfig:
+    """``load_config``, also returning the origin of every value (for ``show``)."""
+    if isinstance(config, BotSessionConfig):
+        stack = Stack()
+        stack.push(_object_layer(config))
+    else:
+        stack = _stack_sources(config, env_prefix, env_file, dict(os.environ))
+    stack.push(override_layer(overrides))
+    problems = list(stack.problems)
+    model: BotSessionConfig | None = None
+    try:
+        model = BotSessionConfig.model_validate(stack.data)
+    except ValidationError as error:
+        problems.extend(_problem(detail, stack) for detail in error.errors(include_url=False))
+    if problems or model is None:
+        # Raised outside the except block: the pydantic error (which holds raw input,
+        # passwords included) must not travel along as __context__.
+        secrets = collect_secrets(stack.data)
+        raise ConfigError(
+            Problem(scrub(p.where, secrets), p.path, scrub(p.message, secrets)) for p in problems
+        )
+    return LoadedConfig(model, stack)
+
+
+def config_file(
+    config: str | PathLike[str] | None, env_prefix: str, environ: Mapping[str, str]
+) -> tuple[FsPath, str] | None:
+    """The YAML file to read and how to show its name; None when there is none to read."""
+    if config is not None:
+        return FsPath(config), os.fspath(config)
+    named = environ.get(f"{env_prefix}CONFIG")
+    if named:
+        return FsPath(named), named
+    default = FsPath(DEFAULT_FILE)
+    return (default, DEFAULT_FILE) if default.is_file() else None
+
+
+def _stack_sources(
+    config: str | PathLike[str] | None,
+    env_prefix: str,
+    env_file: str | PathLike[str] | None,
+    environ: dict[str, str],
+) -> Stack:
+    stack = Stack()
+    dotenv: list[Layer] = []
+    dotenv_values: dict[str, str] = {}
+    dotenv_path = FsPath(env_file if env_file is not None else DEFAULT_ENV_FILE)
+    if env_file is not None or dotenv_path.is_file():
+        dotenv, dotenv_values = dotenv_layers(dotenv_path, os.fspath(dotenv_path), env_prefix)
+    found = config_file(config, env_prefix, environ)
+    if found is not None:
+        path, shown_as = found
+        if path.is_file():
+            # ${VAR} sees the environment first, then .env, as docker compose does.
+            stack.push(read_yaml(path, shown_as, {**dotenv_values, **environ}))
+        else:
+            reason = "is a directory" if path.is_dir() else "does not exist"
+            source = "" if config is not None else f" (named by ${env_prefix}CONFIG)"
+            stack.problems.append(Problem(shown_as, "", f"the config file {reason}{source}"))
+    for layer in [*dotenv, *environment_layers(environ, env_prefix)]:
+        stack.push(layer)
+    return stack
+
+
+def _object_layer(config: BotSessionConfig) -> Layer:
+    data = config.model_dump()
+    if config.proxy is not None:
+        data["proxy"] = config.proxy  # keep the validated route as it is
+    return Layer("object", data=data, origins={(): Origin("object", "BotSessionConfig object")})
+
+
+# --- turning pydantic's errors into problems -------------------------------------------------
+
+_CUSTOM_TYPES = {"botsession", "proxy_url", "api_base", "empty_route"}
+_INPUT_SHOULD = re.compile(r"^(Input|Value) should (be|have)\b")
+
+
+def _problem(detail: ErrorDetails, stack: Stack) -> Problem:
+    path = _user_path(tuple(detail["loc"]), stack.data)
+    kind = detail["type"]
+    if kind == "extra_forbidden":
+        origin = stack.key_origin_of(path)
+        return Problem(origin.label, format_path(path), _unknown_key(path))
+    origin = stack.origin_of(path)
+    message = (
+        _INPUT_SHOULD.sub("expected", detail["msg"]) if kind not in _CUSTOM_TYPES else detail["msg"]
+    )
+    if kind == "missing":
+        message = "this setting is required here"
+    elif kind not in _CUSTOM_TYPES or (kind == "botsession" and _shows_found(detail)):
+        message += f", found {describe_value(path, detail['input'])}"
+    return Problem(origin.label, format_path(path), message)
+
+
+def _shows_found(detail: ErrorDetails) -> bool:
+    return isinstance(detail["input"], (int, float, bool)) or detail["input"] is None
+
+
+def _user_path(loc: tuple[Any, ...], data: Any) -> Path:
+    """Map pydantic's location to the place in the input the user wrote.
+
+    pydantic sees every route as a list and every hop as a mapping; where the user wrote a
+    single hop or a bare URL, the index or the ``url`` key is dropped again.
+    """
+    path: list[str | int] = []
+    node = data
+    for segment in loc:
+        if isinstance(segment, int):
+            if isinstance(node, (list, tuple)) and 0 <= segment < len(node):
+                path.append(segment)
+                node = node[segment]
+            elif not isinstance(node, (str, Mapping)):
+                path.append(segment)
+                node = None
+            continue
+        if not isinstance(segment, str) or segment == "root":
+            continue
+        if isinstance(node, str):
+            continue  # a URL stands for the whole hop
+        path.append(segment)
+        node = node.get(segment) if isinstance(node, Mapping) else None
+    return tuple(path)
+
+
+def _unknown_key(path: Path) -> str:
+    key = str(path[-1])
+    known = _known_keys(path[:-1])
+    guess = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {guess[0]!r}?" if guess else f"; known keys: {', '.join(known)}"
+    return f"unknown setting {key!r}{hint}"
+
+
+def _known_keys(parent: Path) -> list[str]:
+    model: type[BaseModel] = BotSessionConfig
+    for segment in parent:
+        if isinstance(segment, int):
+            continue
+        if segment in ROUTE_KEYS:
+            model = HopSpec
+            continue
+        annotation = (
+            model.model_fields[segment].annotation if segment in model.model_fields else None
+        )
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    if model is ProxyRoute:  # pragma: no cover - routes are entered through ROUTE_KEYS
+        model = HopSpec
+    return list(model.model_fields)
