@@ -1,0 +1,134 @@
+"""Shared fixtures: the background server loop, the stand-in Bot API, in-process proxies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from . import daemons
+from .helpers import SENTINEL
+from .servers import BackgroundLoop, BotApiStandIn, InProcessProxy, SilentServer
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test starts without BOT_* variables, in an empty working directory."""
+    import os
+
+    for name in list(os.environ):
+        if name.upper().startswith("BOT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def background() -> Iterator[BackgroundLoop]:
+    loop = BackgroundLoop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def _bot_api_server(background: BackgroundLoop) -> Iterator[BotApiStandIn]:
+    server = BotApiStandIn(background).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bot_api(_bot_api_server: BotApiStandIn) -> BotApiStandIn:
+    """The stand-in Bot API server (plain HTTP), with no calls recorded yet."""
+    _bot_api_server.reset()
+    return _bot_api_server
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tls") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def _tls_bot_api_server(background: BackgroundLoop, ca: trustme.CA) -> Iterator[BotApiStandIn]:
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server = BotApiStandIn(background, tls=context).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tls_bot_api(_tls_bot_api_server: BotApiStandIn) -> BotApiStandIn:
+    """The stand-in Bot API over HTTPS, with a certificate from the test CA only."""
+    _tls_bot_api_server.reset()
+    return _tls_bot_api_server
+
+
+ProxyFactory = Callable[..., InProcessProxy]
+
+
+@pytest.fixture
+def proxy(background: BackgroundLoop) -> Iterator[ProxyFactory]:
+    """Start in-process proxies: ``proxy("socks5", username=..., password=...)``."""
+    started: list[InProcessProxy] = []
+
+    def start(
+        kind: str, username: str | None = None, password: str | None = None
+    ) -> InProcessProxy:
+        server = InProcessProxy(background, kind, username, password).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def silent_server(background: BackgroundLoop) -> Iterator[SilentServer]:
+    """A server that accepts connections and never answers."""
+    server = SilentServer(background).start()
+    yield server
+    server.stop()
+
+
+# --- real Debian daemons (the "daemons" suite): started once, shared by all its tests --------
+
+
+@pytest.fixture(scope="session")
+def dante(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemons.RunningProxy]:
+    """danted: SOCKS5 without auth and strict SOCKS4 (no 4a) on one port."""
+    with daemons.danted(tmp_path_factory.mktemp("danted")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def micro(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemons.RunningProxy]:
+    """microsocks: SOCKS5 with username/password (the sentinel)."""
+    with daemons.microsocks(tmp_path_factory.mktemp("microsocks"), "mia", SENTINEL) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemons.RunningProxy]:
+    """tinyproxy: HTTP CONNECT with BasicAuth (the sentinel)."""
+    with daemons.tinyproxy(tmp_path_factory.mktemp("tinyproxy"), "tom", SENTINEL) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def ssh_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemons.RunningProxy]:
+    """ssh -D against a throwaway sshd: SOCKS4a and SOCKS5."""
+    with daemons.ssh_socks(tmp_path_factory.mktemp("ssh")) as running:
+        yield running
