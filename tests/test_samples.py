@@ -1,0 +1,69 @@
+"""Every file in sample_configs/ loads and means what its comments say."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from botsession import build_session_from_config, load_config
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_configs"
+YAML_SAMPLES = sorted(SAMPLES.glob("*.yaml"))
+ENV_SAMPLES = sorted(SAMPLES.glob("*.env"))
+
+
+def test_the_samples_are_all_covered() -> None:
+    """Nothing in the folder escapes the tests below."""
+    assert {p.name for p in SAMPLES.iterdir()} == {p.name for p in YAML_SAMPLES + ENV_SAMPLES}
+    assert len(YAML_SAMPLES) >= 4
+
+
+@pytest.mark.parametrize("sample", YAML_SAMPLES, ids=lambda p: p.name)
+def test_yaml_sample_loads_and_builds_a_session(
+    sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each YAML sample validates and becomes a session."""
+    monkeypatch.setenv("PROXY_PASSWORD", "from-the-environment")
+    session = build_session_from_config(sample)
+    assert session.config == load_config(sample)
+
+
+def test_chain_sample_is_four_mixed_hops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """chain.yaml is socks5 → http (with default password) → socks4 → socks4a."""
+    monkeypatch.delenv("RELAY_PASSWORD", raising=False)
+    route = load_config(SAMPLES / "chain.yaml").proxy
+    assert route is not None
+    assert [(h.scheme, h.rdns) for h in route] == [
+        ("socks5", True),
+        ("http", True),
+        ("socks4", False),
+        ("socks4a", True),
+    ]
+    assert route[1].secret() == "change-me"
+
+
+def test_credentialed_sample_takes_the_password_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """credentialed.yaml reads ${PROXY_PASSWORD}."""
+    monkeypatch.setenv("PROXY_PASSWORD", "s3cret")
+    route = load_config(SAMPLES / "credentialed.yaml").proxy
+    assert route is not None
+    assert (route[0].username, route[0].secret()) == ("bot", "s3cret")
+
+
+def test_local_api_sample_points_aiogram_at_the_local_server() -> None:
+    """local_api.yaml makes aiogram talk to a local Bot API server directly."""
+    session = build_session_from_config(SAMPLES / "local_api.yaml")
+    assert session.proxy is None
+    assert session.api.is_local
+    assert session.api.api_url("T", "getMe") == "http://127.0.0.1:8081/botT/getMe"
+
+
+@pytest.mark.parametrize("sample", ENV_SAMPLES, ids=lambda p: p.name)
+def test_env_sample_loads(sample: Path) -> None:
+    """The .env example is valid as an env_file, and the bot's own BOT_TOKEN is ignored."""
+    config = load_config(env_file=sample)
+    assert str(config.proxy) == "socks5://127.0.0.1:1080"
+    assert (config.timeout, config.connect_timeout, config.limit) == (30, 5, 100)

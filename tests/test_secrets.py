@@ -1,0 +1,183 @@
+"""A sentinel password, put in every kind of input, never shows up in any output."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram import Bot
+from aiogram.exceptions import TelegramNetworkError
+
+from botsession import ConfigError, build_session_from_config, load_config
+
+from .conftest import ProxyFactory
+from .helpers import SENTINEL, basic_auth
+from .servers import TOKEN, BotApiStandIn
+
+
+def chain_texts(error: BaseException) -> list[str]:
+    """str and repr of an exception and of everything in its __cause__/__context__ chain."""
+    texts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        texts += [str(current), repr(current), *map(str, current.args)]
+        current = current.__cause__ or current.__context__
+    return texts
+
+
+def good_forms(tmp_path: Path) -> list[Any]:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SENTINEL + "\n")
+    return [
+        f"socks5://u:{SENTINEL}@127.0.0.1:1080",
+        {"url": "socks5://u@127.0.0.1:1080", "password": SENTINEL},
+        {"url": "http://u@127.0.0.1:3128", "password_file": str(secret_file)},
+        ("socks5://127.0.0.1:1080", basic_auth("u", SENTINEL)),
+        [f"socks5://u:{SENTINEL}@127.0.0.1:1", ("http://127.0.0.1:2", basic_auth("v", SENTINEL))],
+    ]
+
+
+def test_valid_configs_never_show_the_password(tmp_path: Path) -> None:
+    """repr/str of the config, route, hops and session mask the password for every input form."""
+    for form in good_forms(tmp_path):
+        config = load_config(proxy=form)
+        assert config.proxy is not None
+        session = build_session_from_config(config)
+        texts = [
+            repr(config),
+            str(config),
+            repr(config.proxy),
+            str(config.proxy),
+            repr(session),
+            str(session),
+        ]
+        texts += [repr(hop) for hop in config.proxy] + [hop.url for hop in config.proxy]
+        texts += [config.model_dump_json(), repr(config.model_dump())]
+        assert all(SENTINEL not in text for text in texts), form
+        assert any(hop.secret() == SENTINEL for hop in config.proxy)
+
+
+def test_env_and_yaml_sources_never_show_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Passwords from YAML, ${VAR} and BOT_PROXY__PASSWORD are masked too."""
+    monkeypatch.setenv("SECRET", SENTINEL)
+    (tmp_path / "bot.yaml").write_text(
+        "proxy:\n  url: socks5://u@127.0.0.1:1\n  password: ${SECRET}\n"
+    )
+    assert SENTINEL not in repr(load_config())
+    monkeypatch.setenv("BOT_PROXY__PASSWORD", SENTINEL)
+    assert SENTINEL not in repr(load_config())
+
+
+BAD_INPUTS: list[tuple[str, dict[str, str], str]] = [
+    # (bot.yaml text, environment, what the error says)
+    (f"proxy: socks6://u:{SENTINEL}@127.0.0.1:1\n", {}, "unsupported protocol"),
+    (f"proxy: socks5://u:{SENTINEL}/x@127.0.0.1:1\n", {}, "percent-encode it"),
+    (f"proxy: socks5://u:{SENTINEL}\n", {}, "the port must be a number"),
+    (f"proxy: socks5://u:{SENTINEL}@127.0.0.1:0\n", {}, "from 1 to 65535"),
+    (f"proxy: socks4://u:{SENTINEL}@127.0.0.1:1\n", {}, "socks4 has no passwords"),
+    (
+        f"proxy:\n  url: socks5://u@127.0.0.1:1\n  password: {SENTINEL}\n  passwrd: {SENTINEL}\n",
+        {},
+        "unknown setting 'passwrd'",
+    ),
+    (
+        f"proxy:\n  url: socks5://u@127.0.0.1:1\n  password: [{SENTINEL}]\n",
+        {},
+        "expected a valid string, found ***",
+    ),
+    (
+        f"proxy:\n  url: socks5://u@127.0.0.1:1\n  password: {SENTINEL}\n  password_file: /x\n",
+        {},
+        "not both",
+    ),
+    (f"proxy: socks5://u:{SENTINEL}@127.0.0.1:1\ntimeout: [{SENTINEL}\n", {}, "YAML syntax error"),
+    (
+        f"proxy: socks5://u:{SENTINEL}@127.0.0.1:1\ntimeout: {SENTINEL}\n",
+        {},
+        "timeout: expected a valid number, unable to parse string as a number, found '***'",
+    ),
+    (
+        "proxy: socks5://u@127.0.0.1:1\n",
+        {"BOT_PROXY__PASSWORD": SENTINEL, "BOT_LIMIT": "x"},
+        "limit: expected",
+    ),
+    (
+        "",
+        {"BOT_PROXY": f'[{{"url": "socks5://u@127.0.0.1:1", "password": "{SENTINEL}"}}'},
+        "not valid JSON",
+    ),
+    (
+        "",
+        {"BOT_PROXY": f'{{"url": "socks5://u:{SENTINEL}@127.0.0.1:1", "rdns": "{SENTINEL}"}}'},
+        "rdns: expected a valid boolean",
+    ),
+    (
+        "proxy: [socks5://127.0.0.1:1, socks5://127.0.0.1:2]\n",
+        {"BOT_PROXY__PASSWORD": SENTINEL},
+        "2-hop chain",
+    ),
+]
+
+
+@pytest.mark.parametrize(("yaml_text", "environment", "expected"), BAD_INPUTS)
+def test_config_errors_never_show_the_password(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    yaml_text: str,
+    environment: dict[str, str],
+    expected: str,
+) -> None:
+    """ConfigError text, its problems and its exception chain never contain the password."""
+    (tmp_path / "bot.yaml").write_text(yaml_text)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert expected in str(caught.value)
+    assert all(SENTINEL not in text for text in chain_texts(caught.value))
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None
+
+
+def test_override_errors_never_show_the_password() -> None:
+    """Bad keyword arguments that carry the password are masked as well."""
+    for bad in (
+        (f"socks5://u:{SENTINEL}@127.0.0.1:1", basic_auth("u", SENTINEL), "extra"),
+        [("socks9://127.0.0.1:1", basic_auth("u", SENTINEL))],
+        {"url": f"socks5://u:{SENTINEL}@127.0.0.1:1", "rdns": "maybe"},
+    ):
+        with pytest.raises(ConfigError) as caught:
+            load_config(proxy=bad)
+        assert all(SENTINEL not in text for text in chain_texts(caught.value)), bad
+    with (
+        pytest.raises(ConfigError) as caught,
+        pytest.warns(UserWarning, match="no defined hop order"),
+    ):
+        load_config(proxy={f"socks5://u:{SENTINEL}@127.0.0.1:1", "socks9://x:1"})
+    assert all(SENTINEL not in text for text in chain_texts(caught.value))
+
+
+async def test_runtime_errors_and_debug_logs_never_show_the_password(
+    bot_api: BotApiStandIn, proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing proxied request leaks the password neither in the error chain nor in DEBUG logs."""
+    caplog.set_level(logging.DEBUG)
+    first, second = proxy("socks5", "u", "right"), proxy("http", "v", "right")
+    route = [
+        {"url": first.url(credentials=False), "username": "u", "password": "right"},
+        {"url": second.url(credentials=False), "username": "v", "password": SENTINEL},
+    ]
+    session = build_session_from_config(proxy=route, api={"base": bot_api.base})
+    with pytest.raises(TelegramNetworkError) as caught:
+        async with Bot(TOKEN, session=session) as bot:
+            await bot.get_me()
+    assert "proxy hop 2 of 2" in str(caught.value)
+    assert all(SENTINEL not in text for text in chain_texts(caught.value))
+    assert caplog.records, "DEBUG logging was captured"
+    assert all(SENTINEL not in record.getMessage() for record in caplog.records)
