@@ -424,7 +424,11 @@ def test_unreadable_files_are_reported(tmp_path: Path) -> None:
     (tmp_path / "big.yaml").write_text("# " + "x" * (1024 * 1024) + "\n")
     with pytest.raises(ConfigError, match=r"dir\.yaml: the config file is a directory"):
         load_config(tmp_path / "dir.yaml")
-    with pytest.raises(ConfigError, match=r"binary\.yaml: not UTF-8 text \(byte 1 is invalid\); is it binary\?"):
+    with pytest.raises(
+        ConfigError, match=r"binary\.yaml: not UTF-8 text \(byte 1 is invalid\); is it binary\?"
+    ):
         load_config(tmp_path / "binary.yaml")
-    with pytest.raises(ConfigError, match=r"big\.yaml: the file is 1048579 bytes; the limit is 1048576"):
+    with pytest.raises(
+        ConfigError, match=r"big\.yaml: the file is 1048579 bytes; the limit is 1048576"
+    ):
         load_config(tmp_path / "big.yaml")
