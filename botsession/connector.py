@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ssl
+from ssl import SSLCertVerificationError, SSLContext, SSLError, create_default_context
 from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
@@ -60,12 +60,12 @@ class ProxyHopError(BotSessionError, aiohttp.ClientConnectionError):
         super().__init__(f"proxy hop {hop_number} of {hop_count} ({hop}): {detail}")
 
 
-def ssl_context(tls: TlsSettings) -> ssl.SSLContext | Literal[False]:
+def ssl_context(tls: TlsSettings) -> SSLContext | Literal[False]:
     """The TLS context for the Bot API server (certifi's CAs unless ``ca_file`` is given)."""
     if not tls.verify:
         return False
     cafile = str(tls.ca_file) if tls.ca_file is not None else certifi.where()
-    return ssl.create_default_context(cafile=cafile)
+    return create_default_context(cafile=cafile)
 
 
 def connector_arguments(spec: ConnectorSpec) -> tuple[type[aiohttp.TCPConnector], dict[str, Any]]:
@@ -106,20 +106,20 @@ class RouteConnector(ChainProxyConnector):
     async def _wrap_create_connection(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super()._wrap_create_connection(*args, **kwargs)
-        except ssl.SSLCertVerificationError as error:
+        except SSLCertVerificationError as error:
             # TLS with the Bot API server failed end to end; report it as aiohttp does for a
             # direct connection (aiogram then raises TelegramNetworkError).
             raise aiohttp.ClientConnectorCertificateError(
                 kwargs["req"].connection_key, error
             ) from error
-        except ssl.SSLError as error:
+        except SSLError as error:
             raise aiohttp.ClientConnectorSSLError(kwargs["req"].connection_key, error) from error
 
     async def _connect_via_proxy(
         self,
         host: str,
         port: int,
-        ssl: ssl.SSLContext | None = None,
+        ssl: SSLContext | None = None,
         timeout: float | None = None,
     ) -> tuple[asyncio.Transport, ResponseHandler]:
         attempt = _Attempt(self.route, f"{host}:{port}", timeout or self.connect_timeout)
@@ -127,12 +127,30 @@ class RouteConnector(ChainProxyConnector):
         for number, hop in enumerate(self.route, start=1):
             proxy = _HopProxy(hop, number, attempt, forward=proxy)
         assert proxy is not None  # a route has at least one hop
-        stream = await proxy.connect(
-            dest_host=host, dest_port=port, dest_ssl=ssl, timeout=attempt.timeout
-        )
-        transport: Any = stream.writer.transport
+        # TLS with the server is started here rather than by python-socks: on Python < 3.11 its
+        # stream hangs when the certificate is refused, turning a clear error into a timeout.
+        stream = await proxy.connect(dest_host=host, dest_port=port, timeout=attempt.timeout)
+        tunnel: Any = stream.writer.transport
         protocol = _TunnelProtocol(self._loop, stream.writer)
-        transport.set_protocol(protocol)
+        if ssl is None:
+            tunnel.set_protocol(protocol)
+            protocol.connection_made(tunnel)
+            return tunnel, protocol
+        try:
+            transport: Any = await self._loop.start_tls(
+                tunnel,
+                protocol,
+                ssl,
+                server_hostname=host,
+                ssl_handshake_timeout=attempt.remaining(),
+            )
+        except BaseException as error:
+            tunnel.abort()
+            if isinstance(error, (OSError, asyncio.TimeoutError)) and not isinstance(
+                error, SSLError
+            ):
+                raise attempt.tls_failure(error) from error
+            raise  # certificate and other TLS errors: mapped by _wrap_create_connection
         protocol.connection_made(transport)
         return transport, protocol
 
@@ -158,6 +176,17 @@ class _Attempt:
 
     def remaining(self) -> float:
         return max(0.001, self.deadline - asyncio.get_running_loop().time())
+
+    def tls_failure(self, error: BaseException) -> ProxyHopError:
+        """The tunnel was open but TLS with the server through it timed out or broke off."""
+        last = self.route[len(self.route) - 1]
+        if isinstance(error, (asyncio.TimeoutError, ConnectionAbortedError)):
+            reason: Reason = "timeout"
+            detail = f"no TLS answer from {self.target} within {self.timeout:g} s (connect timeout)"
+        else:
+            reason = "protocol"
+            detail = f"the tunnel to {self.target} broke during the TLS handshake ({error})"
+        return ProxyHopError(len(self.route), len(self.route), last.label(), reason, detail)
 
     def next_address(self, number: int) -> str:
         if number < len(self.route):
@@ -188,7 +217,7 @@ class _HopProxy(Proxy):
         self,
         dest_host: str,
         dest_port: int,
-        dest_ssl: ssl.SSLContext | None = None,
+        dest_ssl: SSLContext | None = None,
         timeout: float | None = None,
         **kwargs: Any,
     ) -> Any:
@@ -196,7 +225,7 @@ class _HopProxy(Proxy):
         timeout = self.attempt.remaining() if timeout is None else timeout
         try:
             stream = await super().connect(dest_host, dest_port, dest_ssl, timeout, **kwargs)
-        except (ProxyHopError, ssl.SSLError):
+        except (ProxyHopError, SSLError):
             raise  # already pinned on an inner hop / a TLS problem with the server, not a hop
         except ProxyTimeoutError as error:
             # The deadline is shared: the hop being worked on is the first one not yet done.

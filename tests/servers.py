@@ -205,9 +205,10 @@ class InProcessProxy:
 
 @dataclass
 class SilentServer:
-    """Accepts TCP connections and never answers: a proxy that hangs in the handshake."""
+    """Accepts TCP connections and never answers (or, with ``hang_up``, closes them at once)."""
 
     background: BackgroundLoop
+    hang_up: bool = False
     port: int = 0
     accepted: int = 0
     _server: asyncio.AbstractServer | None = None
@@ -216,8 +217,9 @@ class SilentServer:
         async def start() -> None:
             async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
                 self.accepted += 1
-                with contextlib.suppress(Exception):
-                    await reader.read()  # until the client gives up
+                if not self.hang_up:
+                    with contextlib.suppress(Exception):
+                        await reader.read()  # until the client gives up
                 writer.close()
 
             self._server = await asyncio.start_server(hang, LOOPBACK, 0)

@@ -398,6 +398,22 @@ def test_the_config_is_immutable() -> None:
         config.limit = 5  # type: ignore[misc]
 
 
+def test_plain_aiohttp_path_does_not_load_aiogram() -> None:
+    """build_client_session works without importing aiogram."""
+    code = (
+        "import asyncio, sys, botsession\n"
+        "async def main():\n"
+        "    async with botsession.build_client_session(proxy='socks5://127.0.0.1:1') as s:\n"
+        "        print(type(s.connector).__name__, s.connector.limit, 'aiogram' in sys.modules)\n"
+        "asyncio.run(main())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert result.stdout.strip() == "RouteConnector 100 False"
+
+
 def test_import_does_not_load_aiogram() -> None:
     """import botsession and load_config leave aiogram (seconds to import) unloaded."""
     code = (

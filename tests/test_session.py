@@ -23,7 +23,7 @@ from botsession import (
 
 from .conftest import ProxyFactory
 from .helpers import SENTINEL, basic_auth, get_me, session_for
-from .servers import TOKEN, BotApiStandIn, SilentServer, unused_port
+from .servers import TOKEN, BackgroundLoop, BotApiStandIn, SilentServer, unused_port
 
 
 @pytest.fixture
@@ -234,6 +234,33 @@ async def test_tls_context_is_kept_with_a_proxy(
     assert len(tls_bot_api.calls) == 2
 
 
+async def test_tls_server_that_never_answers_fails_within_connect_timeout(
+    bot_api: BotApiStandIn,
+    proxy: ProxyFactory,
+    silent_server: SilentServer,
+    background: BackgroundLoop,
+) -> None:
+    """An https server behind the route that never speaks TLS, or hangs up, is a clear network error."""
+    server = proxy("socks5")
+    base = {"base": f"https://127.0.0.1:{silent_server.port}"}
+    session = build_session_from_config(proxy=server.url(), api=base, connect_timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(
+        TelegramNetworkError,
+        match=rf"proxy hop 1 of 1 .*: no TLS answer from 127.0.0.1:{silent_server.port} within 0.5 s",
+    ):
+        await get_me(session)
+    assert time.monotonic() - started < 0.5 + 1.0
+    hanging_up = SilentServer(background, hang_up=True).start()
+    try:
+        base = {"base": f"https://127.0.0.1:{hanging_up.port}"}
+        session = build_session_from_config(proxy=server.url(), api=base)
+        with pytest.raises(TelegramNetworkError, match="broke during the TLS handshake"):
+            await get_me(session)
+    finally:
+        hanging_up.stop()
+
+
 async def test_proxy_setter_validates_and_switches(
     bot_api: BotApiStandIn, proxy: ProxyFactory, closing: list[AiohttpSession]
 ) -> None:
@@ -275,6 +302,33 @@ async def test_session_constructor_is_a_drop_in_for_aiogram(
     assert server.destinations == [("127.0.0.1", bot_api.port)]
     with pytest.raises(ConfigError, match="keyword argument connect_timeout="):
         AiohttpSession(proxy=server.url(), connect_timeout=0)
+
+
+async def test_proxy_connector_keeps_limit_tls_and_dns_cache(
+    ca_file: Path, closing: list[AiohttpSession]
+) -> None:
+    """The connector built for a proxy gets the configured limit, TLS context and DNS cache TTL."""
+    session = build_session_from_config(
+        proxy="socks5://127.0.0.1:1", limit=7, ssl={"ca_file": ca_file}
+    )
+    closing.append(session)
+    client = await session.create_session()
+    connector = client.connector
+    assert type(connector).__name__ == "RouteConnector"
+    assert connector is not None
+    assert connector.limit == 7
+    assert session._connector_init["ttl_dns_cache"] == 3600
+    context = session._connector_init["ssl"]
+    assert [c["subject"] for c in context.get_ca_certs()] == [
+        c["subject"] for c in _ca_subjects(ca_file)
+    ]
+
+
+def _ca_subjects(ca_file: Path) -> list[dict[str, object]]:
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(ca_file))
+    return context.get_ca_certs()  # type: ignore[return-value]
 
 
 def test_session_repr_is_redacted() -> None:
