@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     FilePath,
+    GetJsonSchemaHandler,
     ModelWrapValidatorHandler,
     RootModel,
     SecretStr,
@@ -27,7 +28,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -298,6 +300,26 @@ class ProxyRoute(RootModel[tuple[ProxyHop, ...]]):
                 )
             return hops
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # The schema describes what a user writes (URL, mapping, or a list of them), not the
+        # canonical hops that validation produces.
+        url = {
+            "type": "string",
+            "pattern": "^[A-Za-z][A-Za-z0-9+.-]*://",
+            "description": f"{URL_SHAPE}; scheme one of {SUPPORTED_TEXT}",
+        }
+        hop = {"anyOf": [url, handler(HopSpec.__pydantic_core_schema__)]}
+        chain = {
+            "type": "array",
+            "minItems": 1,
+            "items": hop,
+            "description": "a chain, in hop order",
+        }
+        return {"anyOf": [*hop["anyOf"], chain], "title": "Proxy route"}
 
     @property
     def hops(self) -> tuple[ProxyHop, ...]:

@@ -50,13 +50,22 @@ class ProxyHopError(BotSessionError, aiohttp.ClientConnectionError):
     """
 
     def __init__(
-        self, hop_number: int, hop_count: int, hop: str, reason: Reason, detail: str
+        self,
+        hop_number: int,
+        hop_count: int,
+        hop: str,
+        reason: Reason,
+        detail: str,
+        *,
+        code: int | None = None,
     ) -> None:
         self.hop_number = hop_number
         self.hop_count = hop_count
         self.hop = hop
         self.reason: Reason = reason
         self.detail = detail
+        self.code = code
+        """The proxy's reply code (SOCKS reply or HTTP status), when it sent one."""
         super().__init__(f"proxy hop {hop_number} of {hop_count} ({hop}): {detail}")
 
 
@@ -122,14 +131,9 @@ class RouteConnector(ChainProxyConnector):
         ssl: SSLContext | None = None,
         timeout: float | None = None,
     ) -> tuple[asyncio.Transport, ResponseHandler]:
-        attempt = _Attempt(self.route, f"{host}:{port}", timeout or self.connect_timeout)
-        proxy: _HopProxy | None = None
-        for number, hop in enumerate(self.route, start=1):
-            proxy = _HopProxy(hop, number, attempt, forward=proxy)
-        assert proxy is not None  # a route has at least one hop
         # TLS with the server is started here rather than by python-socks: on Python < 3.11 its
         # stream hangs when the certificate is refused, turning a clear error into a timeout.
-        stream = await proxy.connect(dest_host=host, dest_port=port, timeout=attempt.timeout)
+        stream, attempt = await open_tunnel(self.route, host, port, timeout or self.connect_timeout)
         tunnel: Any = stream.writer.transport
         protocol = _TunnelProtocol(self._loop, stream.writer)
         if ssl is None:
@@ -153,6 +157,22 @@ class RouteConnector(ChainProxyConnector):
             raise  # certificate and other TLS errors: mapped by _wrap_create_connection
         protocol.connection_made(transport)
         return transport, protocol
+
+
+async def open_tunnel(
+    route: ProxyRoute, host: str, port: int, timeout: float
+) -> tuple[Any, _Attempt]:
+    """A plain TCP stream to ``host:port`` through every hop of ``route``, within ``timeout``.
+
+    Raises ``ProxyHopError`` naming the hop that failed.
+    """
+    attempt = _Attempt(route, f"{host}:{port}", timeout)
+    proxy: _HopProxy | None = None
+    for number, hop in enumerate(route, start=1):
+        proxy = _HopProxy(hop, number, attempt, forward=proxy)
+    assert proxy is not None  # a route has at least one hop
+    stream = await proxy.connect(dest_host=host, dest_port=port, timeout=attempt.timeout)
+    return stream, attempt
 
 
 class _TunnelProtocol(ResponseHandler):
@@ -245,6 +265,7 @@ class _HopProxy(Proxy):
             hop.label(),
             reason,
             _explain(reason, hop, self.attempt, number, error),
+            code=error.error_code if isinstance(error, ProxyError) else None,
         )
 
 

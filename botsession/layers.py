@@ -63,6 +63,8 @@ def format_path(path: Path) -> str:
 class Stack:
     """The merged result of all layers so far."""
 
+    config_file: str | None = None
+    """The YAML file that was read, as the user named it."""
     data: dict[str, Any] = field(default_factory=dict)
     origins: dict[Path, Origin] = field(default_factory=dict)
     key_origins: dict[Path, Origin] = field(default_factory=dict)

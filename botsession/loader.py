@@ -120,6 +120,7 @@ def _stack_sources(
         if path.is_file():
             # ${VAR} sees the environment first, then .env, as docker compose does.
             stack.push(read_yaml(path, shown_as, {**dotenv_values, **environ}))
+            stack.config_file = shown_as
         else:
             reason = "is a directory" if path.is_dir() else "does not exist"
             source = "" if config is not None else f" (named by ${env_prefix}CONFIG)"

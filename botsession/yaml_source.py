@@ -91,6 +91,9 @@ class _Converter:
             self.layer.data = data if isinstance(data, dict) else {}
         except yaml.MarkedYAMLError as error:
             self.layer.problems.append(Problem(*self.syntax_error(error)))
+        except yaml.reader.ReaderError as error:
+            message = f"not a text file: {error.reason} at character {error.position}"
+            self.layer.problems.append(Problem(self.shown_as, "", message))
         except yaml.YAMLError as error:
             self.layer.problems.append(Problem(self.shown_as, "", f"YAML error: {error}"))
         except _TooLarge:
