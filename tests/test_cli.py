@@ -1,0 +1,333 @@
+"""The ``botsession`` command, run as a real subprocess (and against the real daemons for probe)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from .daemons import RunningProxy
+from .helpers import SENTINEL
+from .servers import TOKEN, BotApiStandIn, unused_port
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_configs"
+
+
+def botsession(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m botsession`` with a clean BOT_* environment plus ``env``."""
+    environment = {k: v for k, v in os.environ.items() if not k.upper().startswith("BOT_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "botsession", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def write(path: Path | str, text: str) -> Path:
+    path = Path(path)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("sample", sorted(SAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_check_accepts_every_sample(sample: Path) -> None:
+    """check exits 0 with a one-line summary for each sample config."""
+    result = botsession("check", str(sample), env={"PROXY_PASSWORD": "x"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n") == 1
+    assert result.stdout.startswith(f"{sample}: valid; client → ")
+    assert result.stderr == ""
+
+
+def test_check_quiet_prints_nothing_when_valid() -> None:
+    """check --quiet is silent on success (for CI)."""
+    result = botsession("check", "--quiet", str(SAMPLES / "chain.yaml"))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_check_reports_every_problem_with_locations(tmp_path: Path) -> None:
+    """An invalid config exits 1 with every problem on stderr, located, and no traceback."""
+    config = write(
+        tmp_path / "bad.yaml",
+        f"proxy:\n  - socks5://u:{SENTINEL}@127.0.0.1:1\n  - socks6://127.0.0.1:2\nlimit: 0\ntimout: 5\n",
+    )
+    result = botsession("check", "--quiet", str(config), env={"BOT_CONNECT_TIMEOUT": "soon"})
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert f"{config}:3:5: proxy[1]: unsupported protocol 'socks6'" in result.stderr
+    assert f"{config}:4:8: limit: expected greater than or equal to 1, found 0" in result.stderr
+    assert (
+        f"{config}:5:1: timout: unknown setting 'timout'; did you mean 'timeout'?" in result.stderr
+    )
+    assert (
+        "environment variable BOT_CONNECT_TIMEOUT: connect_timeout: expected a valid number"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert SENTINEL not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b"proxy: [unclosed\n", "YAML syntax error"),
+        (b"proxy: !!python/object/apply:os.system ['echo pwned']\n", "is not allowed in a config"),
+        (b"\xff\xfe\x00b\x00i\x00n", "not UTF-8 text (byte 0 is invalid); is it binary?"),
+        (b"limit: 1\x00\x01", "characters are not allowed at character 8"),
+    ],
+)
+def test_check_never_shows_a_traceback_for_broken_files(
+    tmp_path: Path, text: bytes, expected: str
+) -> None:
+    """Broken YAML, unsafe tags and binary files are exit 1 with a clear message."""
+    config = tmp_path / "bot.yaml"
+    config.write_bytes(text)
+    result = botsession("check", str(config))
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "pwned" not in result.stdout
+
+
+def test_check_missing_file_and_config_variable(tmp_path: Path) -> None:
+    """A missing file is exit 1; $BOT_CONFIG names the file when no path is given."""
+    assert botsession("check", "nope.yaml").returncode == 1
+    good = write(tmp_path / "x.yaml", "limit: 3\n")
+    result = botsession("check", env={"BOT_CONFIG": str(good)})
+    assert result.returncode == 0
+    assert "limit 3" in result.stdout
+
+
+def test_show_redacts_and_names_the_source_of_each_value(tmp_path: Path) -> None:
+    """show masks every secret and says a YAML value was overridden by the environment."""
+    secret_file = write(tmp_path / "pw", SENTINEL)
+    config = write(
+        tmp_path / "bot.yaml",
+        "proxy:\n"
+        f"  - socks5://alice:{SENTINEL}@127.0.0.1:1080\n"
+        f"  - url: http://bob@127.0.0.1:3128\n    password_file: {secret_file}\n"
+        "  - url: socks5://carol@127.0.0.1:1081\n"
+        "limit: 5\n"
+        "timeout: 30\n",
+    )
+    env = {"BOT_LIMIT": "9", "BOT_PROXY__2__PASSWORD": SENTINEL}
+    result = botsession("show", str(config), env=env)
+    assert result.returncode == 0, result.stderr
+    assert SENTINEL not in result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"config file: {config}"
+    assert (
+        lines[1]
+        == "route: client → socks5 127.0.0.1:1080 (auth) → http 127.0.0.1:3128 (auth) → socks5 127.0.0.1:1081 (auth) → api.telegram.org"
+    )
+    rows = {line.split()[0]: line.split(maxsplit=2)[1:] for line in lines[2:]}
+    assert rows["limit"] == ["9", "environment variable BOT_LIMIT"]
+    assert rows["timeout"] == ["30", f"{config}:7:10"]
+    assert rows["proxy[0]"] == ["socks5://alice:***@127.0.0.1:1080", f"{config}:2:5"]
+    assert rows["proxy[2].password"] == ["***", "environment variable BOT_PROXY__2__PASSWORD"]
+    assert rows["connect_timeout"] == ["10", "default"]
+
+    as_json = botsession("show", "--json", str(config), env=env)
+    assert SENTINEL not in as_json.stdout
+    document = json.loads(as_json.stdout)
+    assert document["settings"]["limit"] == {
+        "value": 9,
+        "source": "environment variable BOT_LIMIT",
+        "kind": "env",
+    }
+    assert document["settings"]["timeout"]["kind"] == "yaml"
+    assert [hop["password"] for hop in document["proxy"]] == ["***", "***", "***"]
+    assert (
+        document["proxy"][2]["field_sources"]["password"]
+        == "environment variable BOT_PROXY__2__PASSWORD"
+    )
+
+
+def test_show_marks_dotenv_values(tmp_path: Path) -> None:
+    """Values from .env are shown with the file, line and variable."""
+    write(tmp_path / ".env", "# comment\nBOT_TIMEOUT=20\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "botsession", "show"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BOT_")},
+    )
+    assert "timeout          20                        .env:2 (BOT_TIMEOUT)" in result.stdout
+
+
+def test_schema_validates_the_samples_and_rejects_typos() -> None:
+    """schema prints a JSON Schema that accepts every sample and refuses an unknown key or bad route."""
+    result = botsession("schema")
+    assert result.returncode == 0
+    schema = json.loads(result.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for sample in SAMPLES.glob("*.yaml"):
+        assert list(validator.iter_errors(yaml.safe_load(sample.read_text()))) == [], sample
+    assert list(validator.iter_errors({"limt": 3}))
+    assert list(validator.iter_errors({"proxy": [{"url": "socks5://h:1", "pasword": "x"}]}))
+    assert list(validator.iter_errors({"proxy": []}))
+    assert not list(
+        validator.iter_errors({"proxy": {"url": "socks5://h:1", "password": "x", "rdns": False}})
+    )
+
+
+def test_version_help_and_usage_errors() -> None:
+    """--version and --help exit 0; no command or a bad option is a usage error (exit 2)."""
+    version = botsession("--version")
+    assert (version.returncode, version.stdout.strip()) == (0, "botsession 0.1.0")
+    help_text = botsession("--help")
+    assert help_text.returncode == 0
+    assert "examples:" in help_text.stdout
+    assert (
+        "exit codes: 0 ok, 1 invalid configuration, 2 usage error, 3 probe failed"
+        in help_text.stdout
+    )
+    assert botsession().returncode == 2
+    assert botsession("check", "--bogus").returncode == 2
+    assert botsession("probe", "--timeout", "0").returncode == 2
+
+
+def test_console_script_is_installed() -> None:
+    """The ``botsession`` console script runs the same CLI."""
+    script = Path(sys.executable).with_name("botsession")
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "botsession 0.1.0"
+
+
+@pytest.mark.parametrize("command", [["check"], ["show"], ["show", "--json"], ["schema"]])
+def test_check_show_schema_do_not_import_aiogram(command: list[str]) -> None:
+    """The quick commands never import aiogram or aiohttp."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from botsession.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main({[*command, str(SAMPLES / 'chain.yaml')] if command != ['schema'] else command!r})\n"
+        "print(code, 'aiogram' in sys.modules, 'aiohttp' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "0 False False"
+
+
+# --- probe, against the real daemons -------------------------------------------------------
+
+
+@pytest.mark.daemons
+def test_probe_good_chain_exits_0(
+    bot_api: BotApiStandIn,
+    dante: RunningProxy,
+    micro: RunningProxy,
+    tiny: RunningProxy,
+    ssh_proxy: RunningProxy,
+) -> None:
+    """probe walks a 4-daemon chain hop by hop, reaches the Bot API and exits 0."""
+    route = [dante.url("socks5"), micro.url("socks5"), tiny.url("http"), ssh_proxy.url("socks4a")]
+    env = {"BOT_PROXY": json.dumps(route), "BOT_API__BASE": bot_api.base}
+    result = botsession("probe", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("probing client → socks5 127.0.0.1:")
+    assert [line.split(" … ")[1].split()[0] for line in lines[1:5]] == ["ok", "ok", "ok", "ok"]
+    assert lines[1].startswith(
+        f"[1/5] hop 1 socks5://127.0.0.1:{dante.port} → hop 2 127.0.0.1:{micro.port}"
+    )
+    assert lines[4].startswith(
+        f"[4/5] hop 4 socks4a://127.0.0.1:{ssh_proxy.port} → 127.0.0.1:{bot_api.port}"
+    )
+    assert lines[5].startswith(f"[5/5] GET {bot_api.base} through the route … HTTP 404 in ")
+    assert lines[6] == "route ok"
+    assert SENTINEL not in result.stdout + result.stderr
+
+
+@pytest.mark.daemons
+def test_probe_names_a_dead_third_hop(
+    bot_api: BotApiStandIn, dante: RunningProxy, micro: RunningProxy
+) -> None:
+    """With hop 3 dead, probe exits 3 and names hop 3 as unreachable."""
+    dead = unused_port()
+    route = [
+        dante.url("socks5"),
+        micro.url("socks5"),
+        f"http://127.0.0.1:{dead}",
+        "socks5://127.0.0.1:1",
+    ]
+    result = botsession("probe", "--url", bot_api.base, env={"BOT_PROXY": json.dumps(route)})
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "[2/5] hop 2 socks5://mia:***@127.0.0.1" in result.stdout
+    assert "FAILED" in result.stdout.splitlines()[2]
+    assert result.stderr.strip() == (
+        f"probe failed: hop 3 of 4 (http://127.0.0.1:{dead}) is unreachable: hop 2 could not "
+        "connect to it (Connection refused by destination host)"
+    )
+
+
+@pytest.mark.daemons
+def test_probe_says_credentials_were_rejected_at_hop_2(
+    bot_api: BotApiStandIn, dante: RunningProxy, tiny: RunningProxy
+) -> None:
+    """Wrong credentials on hop 2 are reported as rejected at hop 2, without the password."""
+    wrong = tiny.url("http", credentials=False).replace("http://", "http://tom:wrong-pass@")
+    result = botsession(
+        "probe", "--url", bot_api.base, env={"BOT_PROXY": json.dumps([dante.url("socks5"), wrong])}
+    )
+    assert result.returncode == 3
+    assert result.stderr.startswith(
+        f"probe failed: the credentials were rejected at hop 2 of 2 (http://tom:***@127.0.0.1:{tiny.port})"
+    )
+    assert "wrong-pass" not in result.stdout + result.stderr
+
+
+@pytest.mark.daemons
+def test_probe_step_is_bounded_by_timeout(
+    bot_api: BotApiStandIn, dante: RunningProxy, silent_server: object
+) -> None:
+    """A hop that never answers fails its step after --timeout seconds and is named."""
+    port = silent_server.port  # type: ignore[attr-defined]
+    route = [dante.url("socks5"), f"socks5://127.0.0.1:{port}"]
+    result = botsession(
+        "probe", "--timeout", "1", "--url", bot_api.base, env={"BOT_PROXY": json.dumps(route)}
+    )
+    assert result.returncode == 3
+    assert (
+        f"probe failed: hop 2 of 2 (socks5://127.0.0.1:{port}): timed out — no answer within the 1 s connect timeout"
+        in result.stderr
+    )
+
+
+def test_probe_direct_and_dead_first_hop(bot_api: BotApiStandIn) -> None:
+    """Without a proxy probe does one direct request; a dead first hop is 'connection refused'."""
+    direct = botsession("probe", env={"BOT_API__BASE": f"{bot_api.base}/bot{TOKEN}/getMe"})
+    assert direct.returncode == 0, direct.stderr
+    assert "[1/1] GET" in direct.stdout
+    assert "directly … HTTP 200" in direct.stdout
+    dead = unused_port()
+    failed = botsession(
+        "probe", env={"BOT_PROXY": f"socks5://127.0.0.1:{dead}", "BOT_API__BASE": bot_api.base}
+    )
+    assert failed.returncode == 3
+    assert (
+        f"probe failed: hop 1 of 1 (socks5://127.0.0.1:{dead}): connection refused" in failed.stderr
+    )
+
+
+def test_probe_invalid_config_is_exit_1() -> None:
+    """probe validates first: a bad config is exit 1, not a probe failure."""
+    result = botsession("probe", env={"BOT_PROXY": "socks6://127.0.0.1:1"})
+    assert result.returncode == 1
+    assert "unsupported protocol 'socks6'" in result.stderr
