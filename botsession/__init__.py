@@ -21,13 +21,14 @@ from .factory import build_client_session, build_session_from_config
 from .loader import load_config
 
 if TYPE_CHECKING:
-    from .connector import ProxyHopError
+    from .proxy_errors import AllRoutesFailedError, ProxyHopError
     from .session import AiohttpSession
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AiohttpSession",
+    "AllRoutesFailedError",
     "ApiServer",
     "BotSessionConfig",
     "BotSessionError",
@@ -46,13 +47,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Loaded lazily: AiohttpSession imports aiogram, ProxyHopError imports aiohttp.
+    # Loaded lazily: AiohttpSession imports aiogram, the proxy errors import aiohttp.
     if name == "AiohttpSession":
         from .session import AiohttpSession
 
         return AiohttpSession
-    if name == "ProxyHopError":
-        from .connector import ProxyHopError
+    if name in ("ProxyHopError", "AllRoutesFailedError"):
+        from . import proxy_errors
 
-        return ProxyHopError
+        return getattr(proxy_errors, name)
     raise AttributeError(f"module 'botsession' has no attribute {name!r}")

@@ -11,18 +11,13 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel
-
-from . import __version__
-from .config_schema import BotSessionConfig, ProxyRoute
+from . import __version__, report
+from .config_schema import yaml_json_schema
 from .errors import ConfigError
-from .layers import Origin, Path
 from .loader import LoadedConfig, load_config_with_origins
-from .redaction import MASK, redact_url
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -81,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     sources.add_argument(
         "--env-file", metavar="FILE", help="dotenv file to read (default: ./.env if present)"
     )
+    sources.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="profile of the YAML file to use (default: $BOT_PROFILE, else default_profile)",
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     def command(
@@ -118,7 +118,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> LoadedConfig:
-    return load_config_with_origins(args.config, env_prefix=args.env_prefix, env_file=args.env_file)
+    return load_config_with_origins(
+        args.config, env_prefix=args.env_prefix, env_file=args.env_file, profile=args.profile
+    )
 
 
 # --- check -------------------------------------------------------------------------------
@@ -129,18 +131,15 @@ def _check(args: argparse.Namespace) -> int:
     if not args.quiet:
         config = loaded.config
         source = loaded.stack.config_file or "environment and defaults (no config file)"
+        profile = f" (profile {loaded.stack.profile})" if loaded.stack.profile else ""
+        fallbacks = len(config.fallback)
+        extra = f" + {fallbacks} fallback route{'s' if fallbacks > 1 else ''}" if fallbacks else ""
         print(
-            f"{source}: valid; {_route_line(config)}; timeout {config.timeout:g} s, "
-            f"connect_timeout {config.connect_timeout:g} s, limit {config.limit}"
+            f"{source}{profile}: valid; {report.route_line(config)}{extra}; "
+            f"timeout {config.timeout:g} s, connect_timeout {config.connect_timeout:g} s, "
+            f"limit {config.limit}"
         )
     return EXIT_OK
-
-
-def _route_line(config: BotSessionConfig) -> str:
-    target = urlsplit(config.api.base).netloc
-    if config.proxy is None:
-        return f"client → {target} (direct)"
-    return config.proxy.describe(target)
 
 
 # --- show --------------------------------------------------------------------------------
@@ -148,135 +147,24 @@ def _route_line(config: BotSessionConfig) -> str:
 
 def _show(args: argparse.Namespace) -> int:
     loaded = _load(args)
-    rows = list(_rows(loaded))
     if args.json:
-        document = {
-            "config_file": loaded.stack.config_file,
-            "route": _route_line(loaded.config),
-            "proxy": _hops_json(loaded),
-            "settings": {
-                path: {"value": value, "source": origin, "kind": kind}
-                for path, value, origin, kind in rows
-                if not path.startswith("proxy")
-            },
-        }
-        print(json.dumps(document, indent=2, ensure_ascii=False))
+        print(json.dumps(report.as_json(loaded), indent=2, ensure_ascii=False))
         return EXIT_OK
+    config = loaded.config
     print(f"config file: {loaded.stack.config_file or '(none: environment and defaults only)'}")
-    print(f"route: {_route_line(loaded.config)}")
-    width = max(len(path) for path, *_ in rows)
-    value_width = max(len(_text(value)) for _, value, *_ in rows)
-    for path, value, origin, _kind in rows:
-        print(f"  {path.ljust(width)}  {_text(value).ljust(value_width)}  {origin}")
-    return EXIT_OK
-
-
-def _rows(loaded: LoadedConfig) -> Iterator[tuple[str, Any, str, str]]:
-    """``(setting, redacted value, source, source kind)`` for everything in effect."""
-    yield from _hop_rows(loaded)
-    for path, value in _leaves(loaded.config, ()):
-        origin = loaded.origin_of(path)
-        yield _dotted(path), value, origin.label, origin.kind
-
-
-def _leaves(model: BaseModel, prefix: Path) -> Iterator[tuple[Path, Any]]:
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        if isinstance(value, ProxyRoute) or (name == "proxy" and value is None):
-            continue
-        if isinstance(value, BaseModel):
-            yield from _leaves(value, (*prefix, name))
-        else:
-            yield (*prefix, name), value if not hasattr(value, "__fspath__") else str(value)
-
-
-def _hop_paths(loaded: LoadedConfig) -> list[Path]:
-    route = loaded.config.proxy
-    if route is None:
-        return []
-    raw = loaded.stack.data.get("proxy")
-    return (
-        [("proxy", index) for index in range(len(route))] if isinstance(raw, list) else [("proxy",)]
-    )
-
-
-def _hop_rows(loaded: LoadedConfig) -> Iterator[tuple[str, Any, str, str]]:
-    route = loaded.config.proxy
-    if route is None:
-        origin = loaded.origin_of(("proxy",))
-        yield "proxy", None, origin.label, origin.kind
-        return
-    for hop, path in zip(route, _hop_paths(loaded), strict=True):
-        origin = loaded.origin_of(path)
-        yield _dotted(path), hop.label(), origin.label, origin.kind
-        for field, value in _hop_field_origins(loaded, path):
-            field_origin = loaded.origin_of((*path, field))
-            if not _same_source(field_origin, origin):
-                yield _dotted((*path, field)), value, field_origin.label, field_origin.kind
-
-
-def _hop_field_origins(loaded: LoadedConfig, path: Path) -> Iterator[tuple[str, Any]]:
-    raw: Any = loaded.stack.data
-    for segment in path:
-        raw = raw[segment]
-    if not isinstance(raw, dict):
-        return
-    for field in ("url", "username", "password", "password_file", "rdns"):
-        if field in raw:
-            value = raw[field]
-            yield field, MASK if field == "password" else redact_url(str(value))
-
-
-def _same_source(one: Origin, other: Origin) -> bool:
-    """Same file or same variable: positions inside one YAML file do not count as different."""
-    if one.kind != other.kind:
-        return False
-    if one.kind == "yaml":
-        return one.label.rsplit(":", 2)[0] == other.label.rsplit(":", 2)[0]
-    return one.label == other.label
-
-
-def _hops_json(loaded: LoadedConfig) -> list[dict[str, Any]] | None:
-    route = loaded.config.proxy
-    if route is None:
-        return None
-    hops = []
-    for hop, path in zip(route, _hop_paths(loaded), strict=True):
-        sources = {
-            field: loaded.origin_of((*path, field)).label
-            for field, _ in _hop_field_origins(loaded, path)
-        }
-        hops.append(
-            {
-                "url": hop.label(),
-                "scheme": hop.scheme,
-                "host": hop.host,
-                "port": hop.port,
-                "username": hop.username,
-                "password": MASK if hop.password is not None else None,
-                "rdns": hop.rdns,
-                "source": loaded.origin_of(path).label,
-                "field_sources": sources,
-            }
+    if loaded.stack.profile is not None:
+        print(f"profile: {loaded.stack.profile} ({loaded.stack.profile_origin})")
+    print(f"route: {report.route_line(config)}")
+    for number, route in enumerate(config.fallback, start=1):
+        print(f"fallback {number}: {report.route_line(config, route)}")
+    rows = list(report.rows(loaded))
+    width = max(len(row.path) for row in rows)
+    value_width = max(len(report.text(row.value)) for row in rows)
+    for row in rows:
+        print(
+            f"  {row.path.ljust(width)}  {report.text(row.value).ljust(value_width)}  {row.origin}"
         )
-    return hops
-
-
-def _dotted(path: Path) -> str:
-    text = ""
-    for segment in path:
-        text += f"[{segment}]" if isinstance(segment, int) else (f".{segment}" if text else segment)
-    return text
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+    return EXIT_OK
 
 
 # --- probe -------------------------------------------------------------------------------
@@ -288,11 +176,14 @@ def _probe(args: argparse.Namespace) -> int:
     timeout = args.timeout or config.connect_timeout
     from .probe import probe  # aiohttp: only this command needs it
 
-    diagnosis = asyncio.run(probe(config, url, timeout, sys.stdout))
-    if diagnosis is not None:
-        print(f"probe failed: {diagnosis.message}", file=sys.stderr)
+    failures = asyncio.run(probe(config, url, timeout, sys.stdout))
+    routes = len(config.routes)
+    for number, diagnosis in failures:
+        which = f"route {number} of {routes}: " if routes > 1 else ""
+        print(f"probe failed: {which}{diagnosis.message}", file=sys.stderr)
+    if failures:
         return EXIT_PROBE_FAILED
-    print("route ok")
+    print("route ok" if routes <= 1 else f"all {routes} routes ok")
     return EXIT_OK
 
 
@@ -316,19 +207,6 @@ def _positive_seconds(text: str) -> float:
 # --- schema ------------------------------------------------------------------------------
 
 
-def json_schema() -> dict[str, Any]:
-    """The JSON Schema of ``bot.yaml``."""
-    schema = BotSessionConfig.model_json_schema()
-    schema.update(
-        {
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "title": "botsession configuration (bot.yaml)",
-            "description": "Proxy route and connection settings of a Telegram bot session.",
-        }
-    )
-    return schema
-
-
 def _schema(_args: argparse.Namespace) -> int:
-    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    print(json.dumps(yaml_json_schema(), indent=2, ensure_ascii=False))
     return EXIT_OK

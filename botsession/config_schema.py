@@ -427,16 +427,39 @@ class BotSessionConfig(BaseSettings):
     limit: int = Field(100, ge=1, description="Maximum simultaneous connections.")
     api: ApiServer = Field(default_factory=ApiServer)
     ssl: TlsSettings = Field(default_factory=TlsSettings)
+    fallback: tuple[ProxyRoute, ...] = Field(
+        (),
+        description="Alternative routes, in order: used when connecting through the active "
+        "route fails (never after a request may have been sent).",
+    )
+    fallback_retry_primary_after: PositiveSeconds | None = Field(
+        None, description="Seconds after which the primary route is tried again."
+    )
+    trust_env: bool = Field(
+        False,
+        description="Without a proxy, use ALL_PROXY / HTTPS_PROXY / HTTP_PROXY (either case), "
+        "honouring NO_PROXY.",
+    )
 
     @model_validator(mode="after")
-    def _timeouts_fit(self) -> BotSessionConfig:
+    def _consistent(self) -> BotSessionConfig:
+        problems: list[tuple[Loc, str, Any]] = []
         if self.connect_timeout > self.timeout:
-            _reject(
-                ("connect_timeout",),
-                f"connect_timeout must not exceed timeout ({self.timeout:g} s)",
-                self.connect_timeout,
-            )
+            message = f"connect_timeout must not exceed timeout ({self.timeout:g} s)"
+            problems.append((("connect_timeout",), message, self.connect_timeout))
+        if self.fallback and self.proxy is None:
+            message = "fallback routes need a primary route in proxy"
+            problems.append((("fallback",), message, None))
+        if self.fallback_retry_primary_after is not None and not self.fallback:
+            message = "fallback_retry_primary_after has no effect without fallback routes"
+            problems.append((("fallback_retry_primary_after",), message, None))
+        _reject_all(problems)
         return self
+
+    @property
+    def routes(self) -> tuple[ProxyRoute, ...]:
+        """The primary route and then the fallbacks; empty for a direct connection."""
+        return () if self.proxy is None else (self.proxy, *self.fallback)
 
     @classmethod
     def settings_customise_sources(
@@ -450,3 +473,33 @@ class BotSessionConfig(BaseSettings):
         # Files and the environment are read by botsession.loader, which also records where
         # each value came from; direct construction must not read them behind its back.
         return (init_settings,)
+
+
+def yaml_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a ``bot.yaml`` file: the settings plus ``profiles``."""
+    schema = BotSessionConfig.model_json_schema()
+    settings = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": dict(schema["properties"]),
+        "title": "Settings of one profile",
+    }
+    schema["$defs"]["ProfileSettings"] = settings
+    schema["properties"]["profiles"] = {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": {"$ref": "#/$defs/ProfileSettings"},
+        "description": "Named configurations; the chosen one is laid over the top-level keys.",
+    }
+    schema["properties"]["default_profile"] = {
+        "type": "string",
+        "description": "The profile used when neither profile= nor $BOT_PROFILE chooses one.",
+    }
+    schema.update(
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "botsession configuration (bot.yaml)",
+            "description": "Proxy routes and connection settings of a Telegram bot session.",
+        }
+    )
+    return schema

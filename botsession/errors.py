@@ -6,10 +6,14 @@ Error tree::
     ├── ConfigError (ValueError)    the configuration is invalid: YAML syntax, types, ranges,
     │                               protocols, unknown keys, missing files, undefined ${VAR}s.
     │                               Carries every problem at once in ``.problems``.
-    └── ProxyHopError               a proxy hop failed while a request was connecting: refused,
-        (aiohttp.ClientConnectionError)  timed out, credentials or request rejected, protocol error.
-                                    Defined in ``botsession.connector`` (it needs aiohttp);
-                                    aiogram turns it into ``TelegramNetworkError``.
+    ├── ProxyHopError               a proxy hop failed while a request was connecting: refused,
+    │   (aiohttp.ClientConnectionError)  timed out, credentials or request rejected, protocol
+    │                               error. Names the hop (``hop_number``) and the ``reason``.
+    └── AllRoutesFailedError        the primary route and every fallback route failed; lists
+        (aiohttp.ClientConnectionError)  each route's ProxyHopError in ``failures``.
+
+The last two live in ``botsession.proxy_errors`` (they need aiohttp); aiogram turns both into
+``TelegramNetworkError``.
 
 No message, ``str`` or ``repr`` of these errors contains a password.
 """

@@ -27,20 +27,23 @@ DNS_CACHE_SECONDS = 3600
 class ConnectorSpec:
     """Everything a connector is built from, computed without any I/O."""
 
-    route: ProxyRoute | None
+    routes: tuple[ProxyRoute, ...]
+    """The primary route, then the fallbacks; empty for direct connections."""
     limit: int
     connect_timeout: float
     tls: TlsSettings
+    retry_primary_after: float | None = None
     ttl_dns_cache: int = DNS_CACHE_SECONDS
 
 
 def connector_spec(config: BotSessionConfig) -> ConnectorSpec:
     """The connector settings of a configuration."""
     return ConnectorSpec(
-        route=config.proxy,
+        routes=config.routes,
         limit=config.limit,
         connect_timeout=config.connect_timeout,
         tls=config.ssl,
+        retry_primary_after=config.fallback_retry_primary_after,
     )
 
 

@@ -16,8 +16,15 @@ from .errors import Problem
 Path = tuple[str | int, ...]
 OriginKind = Literal["default", "yaml", "dotenv", "env", "override", "object"]
 
-ROUTE_KEYS = frozenset({"proxy"})
-"""Top-level keys that hold a proxy route (a hop, or a list of hops)."""
+ROUTE_KEYS = frozenset({"proxy", "fallback"})
+"""Top-level keys that hold proxy routes: ``proxy`` is one, ``fallback`` a list of them."""
+
+
+def is_route_path(path: Path) -> bool:
+    """Whether ``path`` holds one route (a hop or a list of hops)."""
+    if path == ("proxy",):
+        return True
+    return len(path) == 2 and path[0] == "fallback" and isinstance(path[1], int)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,9 @@ class Stack:
 
     config_file: str | None = None
     """The YAML file that was read, as the user named it."""
+    profile: str | None = None
+    """The profile of that file in use, and who chose it."""
+    profile_origin: Origin | None = None
     data: dict[str, Any] = field(default_factory=dict)
     origins: dict[Path, Origin] = field(default_factory=dict)
     key_origins: dict[Path, Origin] = field(default_factory=dict)
@@ -93,8 +103,10 @@ class Stack:
     # ``dst`` is where a value lands in the stack, ``src`` where the layer recorded it; they
     # differ when a single hop's settings (PROXY__PASSWORD) land in a one-hop list.
     def _merge(self, dst: Path, src: Path, lower: Any, upper: Any, layer: Layer) -> Any:
-        if dst[0] in ROUTE_KEYS and len(dst) == 1 and isinstance(upper, Mapping):
+        if is_route_path(dst) and isinstance(upper, Mapping):
             return self._merge_into_route(dst, lower, upper, layer)
+        if isinstance(lower, list) and _indexed(upper):
+            return self._merge_by_index(dst, src, lower, upper, layer)
         if isinstance(lower, dict) and isinstance(upper, Mapping):
             merged = dict(lower)
             if src in layer.origins:
@@ -107,11 +119,29 @@ class Stack:
         self._replace_origins(dst, src, layer)
         return upper
 
+    def _merge_by_index(
+        self, dst: Path, src: Path, lower: list[Any], upper: Any, layer: Layer
+    ) -> list[Any]:
+        """``BOT_FALLBACK__1__…`` refines item 1 of a list from below."""
+        merged = list(lower)
+        for index, value in upper.items():
+            if 0 <= index < len(merged):
+                merged[index] = self._merge(
+                    (*dst, index), (*src, index), merged[index], value, layer
+                )
+            else:
+                self._problem(
+                    layer,
+                    (*dst, index),
+                    f"there is no item {index}; items are 0 to {len(merged) - 1}",
+                )
+        return merged
+
     def _merge_into_route(
         self, path: Path, lower: Any, upper: Mapping[Any, Any], layer: Layer
     ) -> Any:
         """Apply hop fields (``BOT_PROXY__PASSWORD``) or indexed hops (``BOT_PROXY__0__…``)."""
-        indexed = bool(upper) and all(isinstance(key, int) for key in upper)
+        indexed = _indexed(upper)
         if lower is _MISSING or lower is None:
             if indexed:
                 self._problem(
@@ -126,12 +156,14 @@ class Stack:
             if len(hops) != 1:
                 example = ""
                 if layer.variable is not None:
-                    first, _, rest = layer.variable.partition("__")
-                    example = f", e.g. {first}__0__{rest} for the first hop"
+                    parts = layer.variable.split("__")
+                    parts.insert(len(path), "0")
+                    example = f", e.g. {'__'.join(parts)} for the first hop"
                 self._problem(
                     layer,
                     path,
-                    f"the proxy from {self.origin_of(path)} is a {len(hops)}-hop chain; "
+                    f"the {format_path(path)} route from {self.origin_of(path)} is a "
+                    f"{len(hops)}-hop chain; "
                     f"say which hop these settings are for{example}",
                 )
                 return lower
@@ -179,6 +211,11 @@ class Stack:
             Origin(layer.kind, layer.kind),
         )
         self.problems.append(Problem(origin.label, format_path(path), message))
+
+
+def _indexed(value: Any) -> bool:
+    """A mapping whose keys are all numbers: settings for items of a list."""
+    return isinstance(value, Mapping) and bool(value) and all(isinstance(k, int) for k in value)
 
 
 class _Missing:

@@ -14,12 +14,14 @@ from os import PathLike
 from pathlib import Path as FsPath
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from .config_schema import BotSessionConfig, HopSpec, ProxyRoute
+from .config_schema import DEFAULT_API_BASE, BotSessionConfig, HopSpec, ProxyRoute
+from .environment_proxy import proxy_from_environment
 from .errors import ConfigError, Problem
 from .layers import ROUTE_KEYS, Layer, Origin, Path, Stack, format_path
+from .profiles import apply_profile
 from .redaction import collect_secrets, describe_value, scrub
 from .sources import dotenv_layers, environment_layers, override_layer
 from .yaml_source import read_yaml
@@ -46,16 +48,18 @@ def load_config(
     *,
     env_prefix: str = "BOT_",
     env_file: str | PathLike[str] | None = None,
+    profile: str | None = None,
     **overrides: Any,
 ) -> BotSessionConfig:
     """Load and validate the configuration; raise ``ConfigError`` listing every problem.
 
     ``config`` is a YAML file, an already loaded ``BotSessionConfig``, or None: then the file
     named by ``$<PREFIX>CONFIG``, else ``./bot.yaml`` if it exists, else environment and
-    overrides only. ``env_file`` defaults to ``./.env`` when that exists.
+    overrides only. ``env_file`` defaults to ``./.env`` when that exists. ``profile`` picks
+    one of the file's ``profiles`` (default: ``$<PREFIX>PROFILE``, else ``default_profile``).
     """
     return load_config_with_origins(
-        config, env_prefix=env_prefix, env_file=env_file, **overrides
+        config, env_prefix=env_prefix, env_file=env_file, profile=profile, **overrides
     ).config
 
 
@@ -64,15 +68,21 @@ def load_config_with_origins(
     *,
     env_prefix: str = "BOT_",
     env_file: str | PathLike[str] | None = None,
+    profile: str | None = None,
     **overrides: Any,
 ) -> LoadedConfig:
     """``load_config``, also returning the origin of every value (for ``show``)."""
+    environ = dict(os.environ)
     if isinstance(config, BotSessionConfig):
         stack = Stack()
         stack.push(_object_layer(config))
+        if profile is not None:
+            message = "a profile can only be chosen when reading a YAML file"
+            stack.problems.append(Problem("keyword argument profile=", "", message))
     else:
-        stack = _stack_sources(config, env_prefix, env_file, dict(os.environ))
+        stack = _stack_sources(config, _Options(env_prefix, env_file, profile), environ)
     stack.push(override_layer(overrides))
+    _apply_trust_env(stack, environ)
     problems = list(stack.problems)
     model: BotSessionConfig | None = None
     try:
@@ -102,32 +112,79 @@ def config_file(
     return (default, DEFAULT_FILE) if default.is_file() else None
 
 
+@dataclass(frozen=True)
+class _Options:
+    env_prefix: str
+    env_file: str | PathLike[str] | None
+    profile: str | None
+
+
 def _stack_sources(
-    config: str | PathLike[str] | None,
-    env_prefix: str,
-    env_file: str | PathLike[str] | None,
-    environ: dict[str, str],
+    config: str | PathLike[str] | None, options: _Options, environ: dict[str, str]
 ) -> Stack:
     stack = Stack()
+    prefix = options.env_prefix
     dotenv: list[Layer] = []
     dotenv_values: dict[str, str] = {}
-    dotenv_path = FsPath(env_file if env_file is not None else DEFAULT_ENV_FILE)
-    if env_file is not None or dotenv_path.is_file():
-        dotenv, dotenv_values = dotenv_layers(dotenv_path, os.fspath(dotenv_path), env_prefix)
-    found = config_file(config, env_prefix, environ)
+    dotenv_path = FsPath(options.env_file if options.env_file is not None else DEFAULT_ENV_FILE)
+    if options.env_file is not None or dotenv_path.is_file():
+        dotenv, dotenv_values = dotenv_layers(dotenv_path, os.fspath(dotenv_path), prefix)
+    requested = _requested_profile(options, environ, dotenv_values, os.fspath(dotenv_path))
+    found = config_file(config, prefix, environ)
     if found is not None:
         path, shown_as = found
         if path.is_file():
             # ${VAR} sees the environment first, then .env, as docker compose does.
-            stack.push(read_yaml(path, shown_as, {**dotenv_values, **environ}))
+            layer = read_yaml(path, shown_as, {**dotenv_values, **environ})
+            layer, stack.profile, stack.profile_origin = apply_profile(
+                layer, shown_as, requested, f"{prefix}PROFILE"
+            )
+            stack.push(layer)
             stack.config_file = shown_as
         else:
             reason = "is a directory" if path.is_dir() else "does not exist"
-            source = "" if config is not None else f" (named by ${env_prefix}CONFIG)"
+            source = "" if config is not None else f" (named by ${prefix}CONFIG)"
             stack.problems.append(Problem(shown_as, "", f"the config file {reason}{source}"))
-    for layer in [*dotenv, *environment_layers(environ, env_prefix)]:
+    elif requested is not None:
+        name, origin = requested
+        message = f"profile {name!r} was selected, but there is no config file"
+        stack.problems.append(Problem(origin.label, "", message))
+    for layer in [*dotenv, *environment_layers(environ, prefix)]:
         stack.push(layer)
     return stack
+
+
+def _requested_profile(
+    options: _Options, environ: dict[str, str], dotenv: dict[str, str], dotenv_name: str
+) -> tuple[str, Origin] | None:
+    if options.profile is not None:
+        return options.profile, Origin("override", "keyword argument profile=")
+    wanted = f"{options.env_prefix}PROFILE".upper()
+    for source, kind, label in (
+        (environ, "env", "environment variable {}"),
+        (dotenv, "dotenv", f"{dotenv_name} ({{}})"),
+    ):
+        for name, value in source.items():
+            if name.upper() == wanted and value:
+                return value, Origin(kind, label.format(name))  # type: ignore[arg-type]
+    return None
+
+
+def _apply_trust_env(stack: Stack, environ: dict[str, str]) -> None:
+    """With ``trust_env`` and no proxy configured anywhere, take one from HTTPS_PROXY & co."""
+    try:
+        trusted = TypeAdapter(bool).validate_python(stack.data.get("trust_env", False))
+    except ValidationError:
+        return  # reported by the validation that follows
+    if not trusted or "proxy" in stack.data:
+        return
+    api = stack.data.get("api")
+    base = api.get("base") if isinstance(api, dict) else None
+    found = proxy_from_environment(environ, base if isinstance(base, str) else DEFAULT_API_BASE)
+    if found is not None:
+        url, variable = found
+        origin = Origin("env", f"environment variable {variable} (trust_env)")
+        stack.push(Layer("env", data={"proxy": url}, origins={("proxy",): origin}))
 
 
 def _object_layer(config: BotSessionConfig) -> Layer:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TextIO
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from .config_schema import BotSessionConfig, ProxyHop, ProxyRoute
-from .connector import ProxyHopError, client_session, open_tunnel
+from .connector import client_session
 from .factory import connector_spec
+from .proxy_errors import ProxyHopError
+from .tunnel import open_tunnel
 
 # Replies that mean "I could not reach the address you asked for" rather than "I refuse".
 _UNREACHABLE = {
@@ -39,9 +41,26 @@ class Diagnosis:
 
 async def probe(
     config: BotSessionConfig, url: str, timeout: float, out: TextIO
+) -> list[tuple[int, Diagnosis]]:
+    """Probe every route of ``config`` towards ``url``, a line per step.
+
+    Returns ``(route number, diagnosis)`` for each route that failed; empty if all is well.
+    """
+    routes: tuple[ProxyRoute | None, ...] = config.routes or (None,)
+    failures = []
+    for number, route in enumerate(routes, start=1):
+        if len(routes) > 1:
+            role = "primary" if number == 1 else "fallback"
+            out.write(f"route {number} of {len(routes)} ({role})\n")
+        diagnosis = await _probe_route(config, route, url, timeout, out)
+        if diagnosis is not None:
+            failures.append((number, diagnosis))
+    return failures
+
+
+async def _probe_route(
+    config: BotSessionConfig, route: ProxyRoute | None, url: str, timeout: float, out: TextIO
 ) -> Diagnosis | None:
-    """Probe the route of ``config`` towards ``url``, a line per step; None if all is well."""
-    route = config.proxy
     hops = route.hops if route is not None else ()
     target = urlsplit(url)
     host = target.hostname or ""
@@ -49,10 +68,9 @@ async def probe(
     steps = len(hops) + 1
     out.write(f"probing {_describe(route, url)}\n")
     for number in range(1, len(hops) + 1):
-        reach = (hops[number].host, hops[number].port) if number < len(hops) else (host, port)
-        where = (
-            f"hop {number + 1} {hops[number].address}" if number < len(hops) else f"{host}:{port}"
-        )
+        last = number == len(hops)
+        reach = (host, port) if last else (hops[number].host, hops[number].port)
+        where = f"{host}:{port}" if last else f"hop {number + 1} {hops[number].address}"
         _begin(out, f"[{number}/{steps}] hop {number} {hops[number - 1].label()} → {where}")
         started = time.perf_counter()
         try:
@@ -62,29 +80,34 @@ async def probe(
             return _diagnose(error, hops, number)
         await stream.close()
         _end(out, f"ok {_ms(started)}")
-    return await _request(config, url, timeout, steps, out)
+    return await _request(config, route, url, timeout, out)
 
 
 async def _request(
-    config: BotSessionConfig, url: str, timeout: float, steps: int, out: TextIO
+    config: BotSessionConfig, route: ProxyRoute | None, url: str, timeout: float, out: TextIO
 ) -> Diagnosis | None:
-    how = "through the route" if config.proxy is not None else "directly"
+    hops = route.hops if route is not None else ()
+    steps = len(hops) + 1
+    how = "through the route" if route is not None else "directly"
     _begin(out, f"[{steps}/{steps}] GET {url} {how}")
     started = time.perf_counter()
-    hop_count = steps - 1
+    # Only this route: the session's fallback logic must not hide which route works.
+    spec = replace(
+        connector_spec(config), routes=(route,) if route else (), retry_primary_after=None
+    )
     try:
         async with (
-            client_session(connector_spec(config), timeout=timeout) as session,
+            client_session(spec, timeout=timeout) as session,
             session.get(url, allow_redirects=False) as response,
         ):
             status = response.status
     except ProxyHopError as error:
         _end(out, f"FAILED after {_ms(started)}")
-        return _diagnose(error, config.proxy.hops if config.proxy else (), hop_count)
+        return _diagnose(error, hops, len(hops))
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
         _end(out, f"FAILED after {_ms(started)}")
         detail = str(error) or f"no answer within {timeout:g} s"
-        return Diagnosis(hop_count + 1, "request", f"the request to {url} failed: {detail}")
+        return Diagnosis(len(hops) + 1, "request", f"the request to {url} failed: {detail}")
     _end(out, f"HTTP {status} in {_ms(started)}")
     return None
 
@@ -112,15 +135,9 @@ def _diagnose(error: ProxyHopError, hops: tuple[ProxyHop, ...], step: int) -> Di
             f"hop {error.hop_number} of {len(hops)} ({error.hop}) broke off while connecting to "
             f"{next_name}: either that hop is unreachable from it or it refuses the request",
         )
-    why = {
-        "refused": "connection refused",
-        "unreachable": "cannot connect",
-        "timeout": "timed out",
-        "auth": "credentials rejected",
-        "rejected": "request rejected",
-        "protocol": "protocol error",
-    }[error.reason]
-    message = f"hop {error.hop_number} of {error.hop_count} ({error.hop}): {why} — {error.detail}"
+    # The detail already says "connection refused", "rejected the credentials", ...
+    why = {"timeout": "timed out: ", "protocol": "protocol error: "}.get(error.reason, "")
+    message = f"hop {error.hop_number} of {error.hop_count} ({error.hop}): {why}{error.detail}"
     if error.reason == "auth":
         message = (
             f"the credentials were rejected at hop {error.hop_number} of {error.hop_count} "

@@ -84,9 +84,9 @@ def proxy(background: BackgroundLoop) -> Iterator[ProxyFactory]:
     started: list[InProcessProxy] = []
 
     def start(
-        kind: str, username: str | None = None, password: str | None = None
+        kind: str, username: str | None = None, password: str | None = None, port: int = 0
     ) -> InProcessProxy:
-        server = InProcessProxy(background, kind, username, password).start()
+        server = InProcessProxy(background, kind, username, password, port).start()
         started.append(server)
         return server
 

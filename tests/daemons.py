@@ -269,8 +269,10 @@ def danted(workdir: Path) -> Iterator[RunningProxy]:
 
 
 @contextlib.contextmanager
-def microsocks(workdir: Path, username: str, password: str) -> Iterator[RunningProxy]:
-    """microsocks: SOCKS5 with username/password authentication."""
+def microsocks(
+    workdir: Path, username: str, password: str, *, port: int | None = None
+) -> Iterator[RunningProxy]:
+    """microsocks: SOCKS5 with username/password authentication (on ``port`` if given)."""
     binary = require_binary("microsocks")
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "microsocks.log"
@@ -279,11 +281,12 @@ def microsocks(workdir: Path, username: str, password: str) -> Iterator[RunningP
         return [binary, "-i", LOOPBACK, "-p", str(port), "-u", username, "-P", password]
 
     # microsocks prints its per-client lines on stdout/stderr, so that is the log.
-    with _serve("microsocks", command, stdout_path=log_path, logs=[log_path]) as (port, process):
+    serving = _serve("microsocks", command, stdout_path=log_path, logs=[log_path], port=port)
+    with serving as (bound, process):
         yield RunningProxy(
             name="microsocks",
             host=LOOPBACK,
-            port=port,
+            port=bound,
             username=username,
             password=password,
             log_path=log_path,
@@ -460,10 +463,12 @@ def _serve(
     *,
     stdout_path: Path,
     logs: Sequence[Path],
+    port: int | None = None,
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """Start ``make_command(port)`` on a free port, wait until it listens, stop it on exit."""
+    """Start ``make_command(port)`` on ``port`` or a free one, wait until it listens, stop it."""
+    fixed = port
     for attempt in range(1, _START_ATTEMPTS + 1):
-        port = free_port()
+        port = fixed if fixed is not None else free_port()
         command = make_command(port)
         # The child keeps its own copy of the descriptor; ours is closed right away.
         with stdout_path.open("ab") as output:
@@ -480,7 +485,7 @@ def _serve(
             _wait_until_listening(name, process, port, logs)
         except DaemonError as error:
             _stop(process)
-            if attempt < _START_ATTEMPTS and _ADDRESS_IN_USE.search(str(error)):
+            if fixed is None and attempt < _START_ATTEMPTS and _ADDRESS_IN_USE.search(str(error)):
                 continue
             raise
         except BaseException:

@@ -69,6 +69,8 @@ class BotApiStandIn:
     in_flight: int = 0
     max_in_flight: int = 0
     delay: float = 0.0
+    close_connections: bool = False
+    """Answer with ``Connection: close``, so every request needs a new connection."""
     port: int = 0
     _runner: web.AppRunner | None = None
 
@@ -81,6 +83,7 @@ class BotApiStandIn:
         self.calls.clear()
         self.in_flight = self.max_in_flight = 0
         self.delay = 0.0
+        self.close_connections = False
 
     def start(self) -> BotApiStandIn:
         async def start() -> None:
@@ -108,13 +111,22 @@ class BotApiStandIn:
             self.calls.append(ApiCall(method, request.match_info["token"], form))
             if self.delay:
                 await asyncio.sleep(self.delay)
-            if method == "getMe":
-                return _ok(BOT_USER)
-            if method == "getUpdates":
-                return _ok([])
-            return web.json_response(
-                {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
+            if method == "sendMessage":
+                # The request arrived; the answer is lost (the connection drops).
+                assert request.transport is not None
+                request.transport.abort()
+            response = (
+                _ok(BOT_USER)
+                if method == "getMe"
+                else _ok([])
+                if method == "getUpdates"
+                else web.json_response(
+                    {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
+                )
             )
+            if self.close_connections:
+                response.force_close()
+            return response
         finally:
             self.in_flight -= 1
 
@@ -145,6 +157,7 @@ class InProcessProxy:
     username: str | None = None
     password: str | None = None
     port: int = 0
+    """0 picks a free port; a given port lets a test start a proxy where a route expects it."""
     destinations: list[tuple[str, int]] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
 
@@ -162,7 +175,7 @@ class InProcessProxy:
         ready: asyncio.Future[int] = self.background.loop.create_future()
 
         async def serve() -> None:
-            listener = await anyio.create_tcp_listener(local_host=LOOPBACK, local_port=0)
+            listener = await anyio.create_tcp_listener(local_host=LOOPBACK, local_port=self.port)
             ready.set_result(listener.extra(anyio.abc.SocketAttribute.local_port))  # noqa: S610
             async with listener:
                 await listener.serve(self._handler().handle)

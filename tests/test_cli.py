@@ -47,7 +47,8 @@ def test_check_accepts_every_sample(sample: Path) -> None:
     result = botsession("check", str(sample), env={"PROXY_PASSWORD": "x"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") == 1
-    assert result.stdout.startswith(f"{sample}: valid; client → ")
+    profile = " (profile production)" if sample.name == "profiles.yaml" else ""
+    assert result.stdout.startswith(f"{sample}{profile}: valid; client → ")
     assert result.stderr == ""
 
 
@@ -166,7 +167,59 @@ def test_show_marks_dotenv_values(tmp_path: Path) -> None:
         check=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("BOT_")},
     )
-    assert "timeout          20                        .env:2 (BOT_TIMEOUT)" in result.stdout
+    rows = {line.split()[0]: line.split(maxsplit=2)[1:] for line in result.stdout.splitlines()[2:]}
+    assert rows["timeout"] == ["20", ".env:2 (BOT_TIMEOUT)"]
+
+
+def test_profile_option_and_show_of_profiles_fallbacks_and_trust_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--profile selects a profile; show names the profile, the fallback routes and trust_env."""
+    sample = str(SAMPLES / "profiles.yaml")
+    staging = botsession("check", "--profile", "staging", sample)
+    assert staging.stdout.startswith(
+        f"{sample} (profile staging): valid; client → socks5 127.0.0.1:1080 → "
+    )
+    unknown = botsession("check", "--profile", "nope", sample)
+    assert unknown.returncode == 1
+    assert "unknown profile 'nope'; the profiles in" in unknown.stderr
+    shown = botsession("show", sample, env={"BOT_PROFILE": "production"}).stdout.splitlines()
+    assert shown[1] == "profile: production (environment variable BOT_PROFILE)"
+    assert shown[3] == "fallback 1: client → http backup.example.net:3128 → api.telegram.org"
+    assert any(
+        line.split()[:2] == ["fallback[0]", "http://backup.example.net:3128"] for line in shown
+    )
+    environment = {
+        "BOT_TRUST_ENV": "1",
+        "HTTPS_PROXY": "socks5://127.0.0.1:9050",
+        "https_proxy": "",
+    }
+    trusted = botsession("show", env=environment).stdout.splitlines()
+    assert trusted[1] == "route: client → socks5 127.0.0.1:9050 → api.telegram.org"
+    assert trusted[2].split(maxsplit=2)[2] == "environment variable HTTPS_PROXY (trust_env)"
+
+
+def test_probe_checks_every_route(bot_api: BotApiStandIn, proxy: object) -> None:
+    """With fallbacks, probe walks each route and exits 3 if any of them is broken."""
+    backup = proxy("socks5")  # type: ignore[operator]
+    dead = unused_port()
+    env = {
+        "BOT_PROXY": f"socks5://127.0.0.1:{dead}",
+        "BOT_FALLBACK": json.dumps([backup.url()]),
+        "BOT_API__BASE": bot_api.base,
+    }
+    result = botsession("probe", env=env)
+    assert result.returncode == 3
+    lines = result.stdout.splitlines()
+    assert lines[0] == "route 1 of 2 (primary)"
+    assert "route 2 of 2 (fallback)" in lines
+    assert lines[-1].startswith(f"[2/2] GET {bot_api.base} through the route … HTTP 404")
+    assert (
+        result.stderr.strip()
+        == f"probe failed: route 1 of 2: hop 1 of 1 (socks5://127.0.0.1:{dead}): connection refused; is the proxy running and listening there?"
+    )
+    env["BOT_PROXY"] = backup.url()
+    assert botsession("probe", env=env).stdout.splitlines()[-1] == "all 2 routes ok"
 
 
 def test_schema_validates_the_samples_and_rejects_typos() -> None:
@@ -181,6 +234,8 @@ def test_schema_validates_the_samples_and_rejects_typos() -> None:
     assert list(validator.iter_errors({"limt": 3}))
     assert list(validator.iter_errors({"proxy": [{"url": "socks5://h:1", "pasword": "x"}]}))
     assert list(validator.iter_errors({"proxy": []}))
+    assert list(validator.iter_errors({"profiles": {"a": {"limt": 1}}}))
+    assert list(validator.iter_errors({"profiles": {"a": {"profiles": {}}}}))
     assert not list(
         validator.iter_errors({"proxy": {"url": "socks5://h:1", "password": "x", "rdns": False}})
     )
@@ -305,7 +360,7 @@ def test_probe_step_is_bounded_by_timeout(
     )
     assert result.returncode == 3
     assert (
-        f"probe failed: hop 2 of 2 (socks5://127.0.0.1:{port}): timed out — no answer within the 1 s connect timeout"
+        f"probe failed: hop 2 of 2 (socks5://127.0.0.1:{port}): timed out: no answer within the 1 s connect timeout"
         in result.stderr
     )
 

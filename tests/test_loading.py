@@ -151,7 +151,7 @@ def test_nested_env_without_index_on_a_chain_is_an_error(monkeypatch: pytest.Mon
     with pytest.raises(ConfigError) as caught:
         load_config()
     assert problems(caught) == [
-        "environment variable BOT_PROXY__PASSWORD: proxy: the proxy from bot.yaml:2:3 is a 2-hop "
+        "environment variable BOT_PROXY__PASSWORD: proxy: the proxy route from bot.yaml:2:3 is a 2-hop "
         "chain; say which hop these settings are for, e.g. BOT_PROXY__0__PASSWORD for the first hop"
     ]
 

@@ -67,3 +67,25 @@ def test_env_sample_loads(sample: Path) -> None:
     config = load_config(env_file=sample)
     assert str(config.proxy) == "socks5://127.0.0.1:1080"
     assert (config.timeout, config.connect_timeout, config.limit) == (30, 5, 100)
+
+
+def test_fallback_sample_has_a_primary_and_two_fallbacks() -> None:
+    """fallback.yaml: one primary, a single-proxy fallback and a chain fallback."""
+    config = load_config(SAMPLES / "fallback.yaml")
+    assert [len(route) for route in config.routes] == [1, 1, 2]
+    assert config.fallback_retry_primary_after == 300
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        (None, ("socks5://10.0.0.1:1080", 1, 100, "https://api.telegram.org")),
+        ("staging", ("socks5://127.0.0.1:1080", 0, 10, "https://api.telegram.org")),
+        ("local", ("None", 0, 100, "http://127.0.0.1:8081")),
+    ],
+)
+def test_profiles_sample(profile: str | None, expected: tuple[str, int, int, str]) -> None:
+    """profiles.yaml: the default profile and each named one, over the shared timeouts."""
+    config = load_config(SAMPLES / "profiles.yaml", profile=profile)
+    assert (str(config.proxy), len(config.fallback), config.limit, config.api.base) == expected
+    assert (config.timeout, config.connect_timeout) == (30, 5)

@@ -1,0 +1,54 @@
+"""``trust_env``: the standard proxy variables, read as curl reads them.
+
+For an https Bot API server ``https_proxy``/``HTTPS_PROXY`` is used, for http ``http_proxy``/
+``HTTP_PROXY``, else ``all_proxy``/``ALL_PROXY`` (the lower-case name wins). ``no_proxy``/
+``NO_PROXY`` lists hosts (``example.com`` also covers its subdomains, ``*`` covers all) and
+networks (``10.0.0.0/8``) reached directly. A value without a scheme is an http proxy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+
+def proxy_from_environment(environ: Mapping[str, str], api_base: str) -> tuple[str, str] | None:
+    """``(proxy URL, variable name)`` for reaching ``api_base``, or None to connect directly."""
+    target = urlsplit(api_base)
+    host = (target.hostname or "").lower()
+    if _bypassed(host, _first(environ, "no_proxy")):
+        return None
+    specific = "https_proxy" if target.scheme == "https" else "http_proxy"
+    for name in (specific, specific.upper(), "all_proxy", "ALL_PROXY"):
+        value = environ.get(name, "").strip()
+        if value:
+            return (value if "://" in value else f"http://{value}"), name
+    return None
+
+
+def _first(environ: Mapping[str, str], name: str) -> str:
+    return environ.get(name) or environ.get(name.upper()) or ""
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    for entry in filter(None, re.split(r"[,\s]+", no_proxy.lower())):
+        if entry == "*":
+            return True
+        if "/" in entry and _in_network(host, entry):
+            return True
+        name = entry.lstrip(".")
+        if not name.startswith("["):
+            name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+        name = name.strip("[]")
+        if host == name or host.endswith(f".{name}"):
+            return True
+    return False
+
+
+def _in_network(host: str, entry: str) -> bool:
+    try:
+        return ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False

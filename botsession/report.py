@@ -1,0 +1,160 @@
+"""What ``botsession show`` reports: every setting in effect, redacted, with its source."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel
+
+from .config_schema import BotSessionConfig, ProxyRoute
+from .layers import Origin, Path, format_path
+from .loader import LoadedConfig
+from .redaction import MASK, redact_url
+
+_HOP_FIELDS = ("url", "username", "password", "password_file", "rdns")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One setting: its path, its value (secrets masked) and where it came from."""
+
+    path: str
+    value: Any
+    origin: Origin
+
+
+def route_line(config: BotSessionConfig, route: ProxyRoute | None = None) -> str:
+    """``client → socks5 10.0.0.1:1080 → … → api.telegram.org`` for ``route`` (default: proxy)."""
+    target = urlsplit(config.api.base).netloc
+    route = route if route is not None else config.proxy
+    if route is None:
+        return f"client → {target} (direct)"
+    return route.describe(target)
+
+
+def rows(loaded: LoadedConfig) -> Iterator[Row]:
+    """Every route hop and every other setting in effect, in schema order."""
+    config = loaded.config
+    if config.proxy is None:
+        yield Row("proxy", None, loaded.origin_of(("proxy",)))
+    for route_path, route in _routes(config):
+        for hop_path, hop in zip(_hop_paths(loaded, route_path, route), route, strict=True):
+            origin = loaded.origin_of(hop_path)
+            yield Row(format_path(hop_path), hop.label(), origin)
+            for field, value, field_origin in _hop_fields(loaded, hop_path):
+                if not _same_source(field_origin, origin):
+                    yield Row(format_path((*hop_path, field)), value, field_origin)
+    for path, value in _leaves(config, ()):
+        yield Row(format_path(path), value, loaded.origin_of(path))
+
+
+def as_json(loaded: LoadedConfig) -> dict[str, Any]:
+    """The same report as a JSON-ready document."""
+    config = loaded.config
+    routes = [
+        {"route": route_line(config, route), "hops": _hops_json(loaded, route_path, route)}
+        for route_path, route in _routes(config)
+    ]
+    return {
+        "config_file": loaded.stack.config_file,
+        "profile": loaded.stack.profile,
+        "route": route_line(config),
+        "proxy": routes[0]["hops"] if config.proxy is not None else None,
+        "fallback": routes[1:],
+        "settings": {
+            row.path: {"value": row.value, "source": row.origin.label, "kind": row.origin.kind}
+            for row in rows(loaded)
+            if not row.path.startswith(("proxy", "fallback"))
+        },
+    }
+
+
+def text(value: Any) -> str:
+    """A value as ``show`` prints it."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _routes(config: BotSessionConfig) -> list[tuple[Path, ProxyRoute]]:
+    if config.proxy is None:
+        return []
+    fallbacks: list[tuple[Path, ProxyRoute]] = [
+        (("fallback", index), route) for index, route in enumerate(config.fallback)
+    ]
+    return [(("proxy",), config.proxy), *fallbacks]
+
+
+def _raw(loaded: LoadedConfig, path: Path) -> Any:
+    node: Any = loaded.stack.data
+    for segment in path:
+        try:
+            node = node[segment]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _hop_paths(loaded: LoadedConfig, route_path: Path, route: ProxyRoute) -> list[Path]:
+    # A route written as a list has a path per hop; a single URL or mapping is the hop itself.
+    if isinstance(_raw(loaded, route_path), list):
+        return [(*route_path, index) for index in range(len(route))]
+    return [route_path]
+
+
+def _hop_fields(loaded: LoadedConfig, hop_path: Path) -> Iterator[tuple[str, Any, Origin]]:
+    raw = _raw(loaded, hop_path)
+    if not isinstance(raw, dict):
+        return
+    for field in _HOP_FIELDS:
+        if field in raw:
+            value = MASK if field == "password" else redact_url(str(raw[field]))
+            yield field, value, loaded.origin_of((*hop_path, field))
+
+
+def _same_source(one: Origin, other: Origin) -> bool:
+    """Same file or same variable: positions inside one YAML file do not count as different."""
+    if one.kind != other.kind:
+        return False
+    if one.kind == "yaml":
+        return one.label.rsplit(":", 2)[0] == other.label.rsplit(":", 2)[0]
+    return one.label == other.label
+
+
+def _hops_json(loaded: LoadedConfig, route_path: Path, route: ProxyRoute) -> list[dict[str, Any]]:
+    hops = []
+    for hop_path, hop in zip(_hop_paths(loaded, route_path, route), route, strict=True):
+        hops.append(
+            {
+                "url": hop.label(),
+                "scheme": hop.scheme,
+                "host": hop.host,
+                "port": hop.port,
+                "username": hop.username,
+                "password": MASK if hop.password is not None else None,
+                "rdns": hop.rdns,
+                "source": loaded.origin_of(hop_path).label,
+                "field_sources": {
+                    field: origin.label for field, _, origin in _hop_fields(loaded, hop_path)
+                },
+            }
+        )
+    return hops
+
+
+def _leaves(model: BaseModel, prefix: Path) -> Iterator[tuple[Path, Any]]:
+    for name in type(model).model_fields:
+        if not prefix and name in ("proxy", "fallback"):
+            continue
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from _leaves(value, (*prefix, name))
+        else:
+            yield (*prefix, name), str(value) if hasattr(value, "__fspath__") else value
