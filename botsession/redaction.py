@@ -8,16 +8,17 @@ scrubbed from finished messages as a last line of defence.
 from __future__ import annotations
 
 import re
+import string
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
 
 MASK = "***"
 
-# scheme://user:password@ — the password runs to the last "@" of the whitespace-free run, so an
-# unencoded "@", "/" or "#" inside it is masked too (over-masking is safe, under-masking is not).
-_URL_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/\s\[\]]*):(?P<secret>\S*)@")
+_WHITESPACE = re.compile(r"(\s+)")
+_SCHEME_CHARS = frozenset(string.ascii_letters + string.digits + "+.-")
+_NOT_IN_USER = frozenset("@/[]")
 
 # Secrets shorter than this are masked structurally only: scrubbing "pw" from free text would
 # garble unrelated words without protecting anything.
@@ -27,8 +28,49 @@ _MAX_SHOWN = 120
 
 
 def redact_url(text: str) -> str:
-    """Return ``text`` with the password of every ``scheme://user:password@`` replaced."""
-    return _URL_USERINFO.sub(lambda m: f"{m.group('head')}:{MASK}@", text)
+    """Return ``text`` with the password of every ``scheme://user:password@`` replaced.
+
+    In each whitespace-free run the password reaches to the last "@", so an unencoded "@",
+    "/" or "#" inside it is masked too (over-masking is safe, under-masking is not). Linear
+    time: a regular expression for this backtracks quadratically on hostile input.
+    """
+    parts = _WHITESPACE.split(text)
+    for index, part in enumerate(parts):
+        span = _password_span(part)
+        if span is not None:
+            parts[index] = part[: span[0]] + MASK + part[span[1] :]
+    return "".join(parts)
+
+
+def _password_span(token: str) -> tuple[int, int] | None:
+    """Where the password of the first ``scheme://user:password@`` in ``token`` is."""
+    at = token.rfind("@")
+    separator = token.find("://", 0, at) if at > 0 else -1
+    while separator != -1:
+        start = separator
+        while start > 0 and token[start - 1] in _SCHEME_CHARS:
+            start -= 1
+        while start < separator and not token[start].isalpha():
+            start += 1
+        user_start = separator + 3
+        # Each search stops at the next "://" at the latest (it holds a ":"): linear overall.
+        colon = token.find(":", user_start, at)
+        if start < separator and colon != -1 and _NOT_IN_USER.isdisjoint(token[user_start:colon]):
+            return colon + 1, at
+        separator = token.find("://", user_start, at)
+    return None
+
+
+def has_url_password(text: str) -> bool:
+    """Whether ``text`` holds a ``scheme://user:password@`` with a password."""
+    return any(_url_passwords(text))
+
+
+def _url_passwords(text: str) -> Iterator[str]:
+    for part in _WHITESPACE.split(text):
+        span = _password_span(part)
+        if span is not None:
+            yield part[span[0] : span[1]]
 
 
 def is_secret_key(key: object) -> bool:
@@ -65,8 +107,7 @@ def _collect(value: Any, found: set[str], depth: int) -> None:
     if depth > 20:  # raw input is shallow; a deeper structure is not a configuration
         return
     if isinstance(value, str):
-        for match in _URL_USERINFO.finditer(value):
-            secret = match.group("secret")
+        for secret in _url_passwords(value):
             found.update({secret, unquote(secret)})
         return
     if isinstance(value, Mapping):
