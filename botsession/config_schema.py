@@ -8,6 +8,7 @@ environment lives in ``botsession.loader``; this module only says what is valid.
 
 from __future__ import annotations
 
+import itertools
 import ssl
 import sys
 import warnings
@@ -42,6 +43,9 @@ from .redaction import MASK
 Scheme = Literal["http", "socks4", "socks4a", "socks5"]
 
 DEFAULT_API_BASE = "https://api.telegram.org"
+MAX_HOPS = 16
+"""Longest chain accepted: real chains have 2-4 hops; thousands would only burn time."""
+MAX_FALLBACKS = 16
 
 
 class BotSessionWarning(UserWarning):
@@ -127,6 +131,8 @@ class ProxyHop(BaseModel):
             return handler(_canonical(HopSpec.model_validate(spec)))
         if isinstance(value, Mapping) and ("url" in value or "scheme" not in value):
             return handler(_canonical(HopSpec.model_validate(value)))
+        if not isinstance(value, Mapping):
+            raise PydanticCustomError("proxy_form", "expected a proxy URL or a mapping with url")
         return handler(value)
 
     @property
@@ -255,7 +261,7 @@ def _check_credentials(
     elif username is not None and password is None:
         problems.append((pass_loc, f"{scheme} authentication needs a password too", None))
     elif password is not None and username is None:
-        problems.append((user_loc, "a password was given without a user name", None))
+        problems.append((pass_loc, "a password was given without a user name", None))
     if scheme == "socks5":
         for loc, name, value in (
             (user_loc, "user name", username),
@@ -291,15 +297,21 @@ class ProxyRoute(RootModel[tuple[ProxyHop, ...]]):
                 stacklevel=2,
             )
         if isinstance(value, Iterable) and not isinstance(value, (bytes, bytearray)):
-            hops = list(value)
+            hops = list(itertools.islice(value, MAX_HOPS + 1))
             if not hops:
                 raise PydanticCustomError(
                     "empty_route",
                     "a proxy chain needs at least one hop; leave proxy unset for a direct "
                     "connection",
                 )
+            if len(hops) > MAX_HOPS:
+                raise PydanticCustomError(
+                    "long_route", f"a proxy chain may have at most {MAX_HOPS} hops"
+                )
             return hops
-        return value
+        raise PydanticCustomError(
+            "proxy_form", "expected a proxy URL, a mapping with url, or a list of them"
+        )
 
     @classmethod
     def __get_pydantic_json_schema__(
@@ -429,6 +441,7 @@ class BotSessionConfig(BaseSettings):
     ssl: TlsSettings = Field(default_factory=TlsSettings)
     fallback: tuple[ProxyRoute, ...] = Field(
         (),
+        max_length=MAX_FALLBACKS,
         description="Alternative routes, in order: used when connecting through the active "
         "route fails (never after a request may have been sent).",
     )
@@ -440,6 +453,16 @@ class BotSessionConfig(BaseSettings):
         description="Without a proxy, use ALL_PROXY / HTTPS_PROXY / HTTP_PROXY (either case), "
         "honouring NO_PROXY.",
     )
+
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _few_fallbacks(cls, value: Any) -> Any:
+        # Refuse a huge list before validating thousands of routes one by one.
+        if isinstance(value, (list, tuple)) and len(value) > MAX_FALLBACKS:
+            raise PydanticCustomError(
+                "long_route", f"at most {MAX_FALLBACKS} fallback routes, found {len(value)}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> BotSessionConfig:

@@ -8,6 +8,8 @@ connect can move on to a fallback route before any request was sent.
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 from ssl import SSLCertVerificationError, SSLContext, SSLError, create_default_context
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,6 +32,14 @@ def ssl_context(tls: TlsSettings) -> SSLContext | Literal[False]:
     if not tls.verify:
         return False
     cafile = str(tls.ca_file) if tls.ca_file is not None else certifi.where()
+    stat = os.stat(cafile)
+    return _context(cafile, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _context(cafile: str, _mtime_ns: int, _size: int) -> SSLContext:
+    # Loading a CA bundle takes ~25 ms; contexts are safe to share, so sessions reuse one as
+    # long as the file is unchanged (its time and size are part of the key).
     return create_default_context(cafile=cafile)
 
 

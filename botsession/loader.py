@@ -196,8 +196,8 @@ def _object_layer(config: BotSessionConfig) -> Layer:
 
 # --- turning pydantic's errors into problems -------------------------------------------------
 
-_CUSTOM_TYPES = {"botsession", "proxy_url", "api_base", "empty_route"}
-_INPUT_SHOULD = re.compile(r"^(Input|Value) should (be|have)\b")
+_CUSTOM_TYPES = {"botsession", "proxy_url", "api_base", "empty_route", "long_route"}
+_INPUT_SHOULD = re.compile(r"^(Input|Value|Tuple|List|String) should (be|have)\b")
 
 
 def _problem(detail: ErrorDetails, stack: Stack) -> Problem:
@@ -218,7 +218,7 @@ def _problem(detail: ErrorDetails, stack: Stack) -> Problem:
 
 
 def _shows_found(detail: ErrorDetails) -> bool:
-    return isinstance(detail["input"], (int, float, bool)) or detail["input"] is None
+    return isinstance(detail["input"], (int, float, bool))
 
 
 def _user_path(loc: tuple[Any, ...], data: Any) -> Path:

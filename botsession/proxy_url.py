@@ -128,6 +128,8 @@ def _ipv6(text: str) -> str:
 def _hostname(text: str) -> str:
     if not text:
         raise ProxyUrlError(f"the host is missing; expected {URL_SHAPE}")
+    if len(text) > 253:
+        raise ProxyUrlError(f"the host name is {len(text)} characters long; DNS allows 253")
     try:
         ascii_name = text.encode("idna").decode("ascii") if not text.isascii() else text
     except UnicodeError:

@@ -21,6 +21,8 @@ from .errors import Problem
 from .layers import Layer, Origin, OriginKind, Path
 
 _DELIMITER: str = BotSessionConfig.model_config.get("env_nested_delimiter") or "__"
+MAX_VALUE_BYTES = 64 * 1024
+"""Bound on one variable's value: a whole chain in JSON is well under a kilobyte."""
 
 
 def environment_layers(environ: Mapping[str, str], prefix: str) -> list[Layer]:
@@ -93,6 +95,9 @@ def _variable_layer(path: Path, name: str, raw: str, label: str, kind: OriginKin
 
 
 def _decode(raw: str) -> Any:
+    size = len(raw.encode("utf-8", "surrogatepass"))
+    if size > MAX_VALUE_BYTES:
+        raise ValueError(f"the value is {size} bytes; the limit is {MAX_VALUE_BYTES}")
     stripped = raw.strip()
     if not (stripped[:1] in ("[", "{") or stripped == "null"):
         return raw
@@ -103,6 +108,8 @@ def _decode(raw: str) -> Any:
         raise ValueError(
             f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    except RecursionError:
+        raise ValueError("not valid JSON: nested too deeply") from None
 
 
 _ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=")

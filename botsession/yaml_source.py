@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+import warnings
 from collections.abc import Mapping
 from pathlib import Path as FsPath
 from typing import Any
 
 import yaml
 
+from .config_schema import BotSessionWarning
 from .errors import Problem
 from .layers import Layer, Origin, Path, format_path
+from .redaction import has_url_password
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 10_000
 """Bound on values after alias expansion: a config has dozens, a "billion laughs" has billions."""
+MAX_DEPTH = 32
+"""Bound on nesting: a config is 4 levels deep; thousands would exhaust Python's stack."""
 
 _SAFE_TAGS = {
     "tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
@@ -34,7 +40,9 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _TooLarge(Exception):
-    pass
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def read_yaml(path: FsPath, shown_as: str, variables: Mapping[str, str]) -> Layer:
@@ -56,8 +64,33 @@ def read_yaml(path: FsPath, shown_as: str, variables: Mapping[str, str]) -> Laye
             Problem(shown_as, "", f"not UTF-8 text (byte {error.start} is invalid); is it binary?")
         )
         return layer
-    _Converter(layer, shown_as, path.parent, variables).convert_document(text)
+    converter = _Converter(layer, shown_as, path.parent, variables)
+    converter.convert_document(text)
+    if converter.plaintext_password:
+        _warn_if_readable(path, shown_as)
     return layer
+
+
+_warned: set[str] = set()
+
+
+def _warn_if_readable(path: FsPath, shown_as: str) -> None:
+    """Like OpenSSH for private keys: a password in a file others can read deserves a warning."""
+    mode = path.stat().st_mode
+    readers = [
+        who for who, bit in (("group", stat.S_IRGRP), ("others", stat.S_IROTH)) if mode & bit
+    ]
+    key = str(path.resolve())
+    if not readers or key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(
+        f"{shown_as} holds a plaintext password and is readable by {' and '.join(readers)}; "
+        f"run chmod 600 {shown_as}, or keep the password out of the file with ${{VAR}} "
+        "or password_file",
+        BotSessionWarning,
+        stacklevel=4,
+    )
 
 
 class _Converter:
@@ -70,6 +103,7 @@ class _Converter:
         self.variables = variables
         self.nodes = 0
         self.loader: Any = None
+        self.plaintext_password = False
 
     def where(self, node: yaml.Node) -> str:
         mark = node.start_mark
@@ -96,15 +130,8 @@ class _Converter:
             self.layer.problems.append(Problem(self.shown_as, "", message))
         except yaml.YAMLError as error:
             self.layer.problems.append(Problem(self.shown_as, "", f"YAML error: {error}"))
-        except _TooLarge:
-            self.layer.problems.append(
-                Problem(
-                    self.shown_as,
-                    "",
-                    f"the document expands to more than {MAX_NODES} values "
-                    "(anchors and aliases nested too deeply?)",
-                )
-            )
+        except _TooLarge as error:
+            self.layer.problems.append(Problem(self.shown_as, "", error.message))
         finally:
             self.loader.dispose()
 
@@ -121,7 +148,12 @@ class _Converter:
     def value(self, node: yaml.Node, path: Path) -> Any:
         self.nodes += 1
         if self.nodes > MAX_NODES:
-            raise _TooLarge
+            raise _TooLarge(
+                f"the document expands to more than {MAX_NODES} values "
+                "(anchors and aliases nested too deeply?)"
+            )
+        if len(path) > MAX_DEPTH:
+            raise _TooLarge(f"values are nested more than {MAX_DEPTH} levels deep")
         if path:
             self.layer.origins[path] = Origin("yaml", self.where(node))
         if node.tag not in _SAFE_TAGS:
@@ -133,6 +165,10 @@ class _Converter:
             return [self.value(item, (*path, index)) for index, item in enumerate(node.value)]
         scalar = self.loader.construct_object(node)
         if isinstance(scalar, str):
+            if "${" not in scalar and (
+                (path and path[-1] == "password" and scalar) or has_url_password(scalar)
+            ):
+                self.plaintext_password = True
             scalar = self.interpolate(scalar, node, path)
             if path and path[-1] in _PATH_KEYS and scalar and not os.path.isabs(scalar):
                 scalar = str(self.directory / scalar)

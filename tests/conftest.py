@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,11 +14,21 @@ from .helpers import SENTINEL
 from .servers import BackgroundLoop, BotApiStandIn, InProcessProxy, SilentServer
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_files() -> Iterator[None]:
+    """Files the tests write are private (0600), as config files with passwords should be.
+
+    botsession warns about a readable config file that holds a plaintext password; the tests
+    that check that warning make their file readable on purpose.
+    """
+    previous = os.umask(0o077)
+    yield
+    os.umask(previous)
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Each test starts without BOT_* variables, in an empty working directory."""
-    import os
-
     for name in list(os.environ):
         if name.upper().startswith("BOT_"):
             monkeypatch.delenv(name)

@@ -73,6 +73,7 @@ class BotApiStandIn:
     """Answer with ``Connection: close``, so every request needs a new connection."""
     port: int = 0
     _runner: web.AppRunner | None = None
+    _release: asyncio.Event | None = None
 
     @property
     def base(self) -> str:
@@ -80,10 +81,16 @@ class BotApiStandIn:
         return f"{scheme}://{LOOPBACK}:{self.port}"
 
     def reset(self) -> None:
+        self.background.run(self._renew_release())  # wake handlers a previous test left waiting
         self.calls.clear()
         self.in_flight = self.max_in_flight = 0
         self.delay = 0.0
         self.close_connections = False
+
+    async def _renew_release(self) -> None:
+        if self._release is not None:
+            self._release.set()
+        self._release = asyncio.Event()
 
     def start(self) -> BotApiStandIn:
         async def start() -> None:
@@ -100,6 +107,7 @@ class BotApiStandIn:
 
     def stop(self) -> None:
         if self._runner is not None:
+            self.background.run(self._renew_release())
             self.background.run(self._runner.cleanup())
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -109,8 +117,9 @@ class BotApiStandIn:
             form = {key: str(value) for key, value in (await request.post()).items()}
             method = request.match_info["method"]
             self.calls.append(ApiCall(method, request.match_info["token"], form))
-            if self.delay:
-                await asyncio.sleep(self.delay)
+            if self.delay and self._release is not None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._release.wait(), self.delay)
             if method == "sendMessage":
                 # The request arrived; the answer is lost (the connection drops).
                 assert request.transport is not None

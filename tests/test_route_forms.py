@@ -205,7 +205,7 @@ def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
             "cannot read the password file",
         ),
         ({"username": "x"}, "proxy.url: this setting is required here"),
-        (42, "proxy: expected a valid tuple"),
+        (42, "proxy: expected a proxy URL, a mapping with url, or a list of them, found 42"),
     ],
 )
 def test_inconsistent_hops_are_refused(value: object, message: str) -> None:

@@ -181,3 +181,65 @@ async def test_runtime_errors_and_debug_logs_never_show_the_password(
     assert all(SENTINEL not in text for text in chain_texts(caught.value))
     assert caplog.records, "DEBUG logging was captured"
     assert all(SENTINEL not in record.getMessage() for record in caplog.records)
+
+
+def test_cli_output_of_every_command_never_shows_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """check, show, show --json, probe and schema print no password from any source."""
+    import contextlib
+    import io
+
+    from botsession.cli import main
+
+    from .servers import unused_port
+
+    caplog.set_level(logging.DEBUG)
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SENTINEL + "\n")
+    dead = [unused_port() for _ in range(4)]
+    (tmp_path / "bot.yaml").write_text(
+        f"proxy:\n  - socks5://a:{SENTINEL}@127.0.0.1:{dead[0]}\n"
+        f"  - url: http://b@127.0.0.1:{dead[1]}\n    password_file: {secret_file}\n"
+        f"fallback:\n  - url: socks5://c@127.0.0.1:{dead[2]}\n    password: ${{SECRET}}\n"
+        f"  - socks5://d@127.0.0.1:{dead[3]}\n"
+        "connect_timeout: 1\n"
+    )
+    monkeypatch.setenv("SECRET", SENTINEL)
+    monkeypatch.setenv("BOT_FALLBACK__1__PASSWORD", SENTINEL)
+    outputs = []
+    for command in (["check"], ["show"], ["show", "--json"], ["probe"], ["schema"]):
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            code = main(command)
+        outputs.append((command, code, stdout.getvalue() + stderr.getvalue()))
+    assert [code for _, code, _ in outputs] == [0, 0, 0, 3, 0]
+    for command, _, text in outputs:
+        assert SENTINEL not in text, command
+    assert "***" in outputs[1][2]
+    monkeypatch.setenv("BOT_LIMIT", SENTINEL)  # a password put where it does not belong
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["check"]) == 1
+    assert "limit: expected a valid integer" in stderr.getvalue()
+    assert SENTINEL not in stderr.getvalue()
+    assert all(SENTINEL not in record.getMessage() for record in caplog.records)
+
+
+async def test_fallback_switch_logs_never_show_the_password(
+    bot_api: BotApiStandIn, proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The WARNING on a route switch and every DEBUG record mask the passwords of both routes."""
+    from .servers import unused_port
+
+    caplog.set_level(logging.DEBUG)
+    backup = proxy("socks5", "u", SENTINEL)
+    primary = (f"socks5://127.0.0.1:{unused_port()}", basic_auth("p", SENTINEL))
+    session = build_session_from_config(
+        proxy=primary, fallback=[backup.url()], api={"base": bot_api.base}
+    )
+    async with Bot(TOKEN, session=session) as bot:
+        await bot.get_me()
+    switches = [r for r in caplog.records if r.name == "botsession"]
+    assert switches
+    assert all(SENTINEL not in record.getMessage() for record in caplog.records)

@@ -1,0 +1,339 @@
+"""Hostile and broken input: only ConfigError ever escapes, quickly, and nothing leaks."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import string
+import time
+import tracemalloc
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from botsession import BotSessionWarning, ConfigError, build_session_from_config, load_config
+from botsession.cli import main as cli_main
+from botsession.redaction import redact_url
+
+from .helpers import SENTINEL
+
+CORPUS = Path(__file__).resolve().parent / "bad_configs"
+CASES = sorted(p for p in CORPUS.iterdir() if p.suffix == ".yaml")
+# 150 examples per property in the suite; HYPOTHESIS_PROFILE=thorough runs 5,000.
+settings.register_profile(
+    "suite",
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile("thorough", settings.get_profile("suite"), max_examples=5000)
+HYPOTHESIS = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
+
+
+def expectations(case: Path) -> tuple[str, str, list[tuple[str, str]]]:
+    sidecar = case.with_name(case.name + ".expect")
+    header = (sidecar if sidecar.exists() else case).read_text(encoding="utf-8", errors="replace")
+    fields: dict[str, list[str]] = {"expect": [], "at": [], "env": []}
+    for line in header.splitlines():
+        for key, values in fields.items():
+            if line.startswith(f"# {key}: "):
+                values.append(line[len(f"# {key}: ") :])
+    environment = [tuple(item.split("=", 1)) for item in fields["env"]]
+    return fields["expect"][0], fields["at"][0], environment  # type: ignore[return-value]
+
+
+def test_the_corpus_is_large_enough() -> None:
+    """The committed corpus holds at least 40 broken configs, each with an expectation."""
+    assert len(CASES) >= 40
+    for case in CASES:
+        assert expectations(case)[0], case
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_bad_config_corpus(case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each broken config is refused with its expected message at its expected location."""
+    expect, at, environment = expectations(case)
+    shutil.copyfile(case, tmp_path / "bot.yaml")
+    for name, value in environment:
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    located = [str(p) for p in caught.value.problems if expect in str(p)]
+    assert located, f"{expect!r} not in {caught.value}"
+    assert any(line.startswith(f"{at}: ") for line in located), located
+
+
+# --- property-based: only ConfigError escapes -----------------------------------------------
+
+SCHEMES = st.sampled_from(
+    ["http", "socks4", "socks4a", "socks5", "socks5h", "https", "SOCKS5", "", "ftp"]
+)
+URL_TEXT = st.text(alphabet=string.printable + "äß€😀@:/#?[]%", max_size=40)
+URLS = st.one_of(
+    st.text(max_size=80),
+    st.builds(
+        lambda scheme, user, password, host, port: f"{scheme}://{user}{password}{host}{port}",
+        SCHEMES,
+        st.one_of(st.just(""), URL_TEXT.map(lambda u: f"{u}@")),
+        st.one_of(st.just(""), URL_TEXT.map(lambda p: f":{p}")),
+        st.one_of(URL_TEXT, st.sampled_from(["127.0.0.1", "[::1]", "proxy.example", "::1"])),
+        st.one_of(
+            st.just(""),
+            st.integers(-5, 70000).map(lambda n: f":{n}"),
+            URL_TEXT.map(lambda p: f":{p}"),
+        ),
+    ),
+)
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=30), URLS
+)
+
+
+def containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    )
+
+
+VALUES = st.recursive(SCALARS, containers, max_leaves=25)
+KEYS = st.sampled_from(
+    [
+        "proxy",
+        "fallback",
+        "timeout",
+        "connect_timeout",
+        "limit",
+        "api",
+        "ssl",
+        "trust_env",
+        "fallback_retry_primary_after",
+        "profiles",
+        "default_profile",
+        "url",
+        "password",
+        "rdns",
+    ]
+)
+DOCUMENTS = st.dictionaries(st.one_of(KEYS, st.text(max_size=10)), VALUES, max_size=6)
+
+
+def only_config_errors(call: Any) -> None:
+    """Run ``call``; it may succeed or raise ConfigError (or warn about a set), nothing else."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BotSessionWarning)
+        try:
+            call()
+        except ConfigError as error:
+            caught: ConfigError | None = error
+        else:
+            caught = None
+    if caught is not None:
+        assert str(caught).startswith("invalid botsession configuration (")
+        assert caught.problems
+
+
+@HYPOTHESIS
+@given(url=URLS)
+def test_any_proxy_url(url: str) -> None:
+    """Any string as a proxy URL either validates or raises ConfigError."""
+    only_config_errors(lambda: load_config(proxy=url))
+
+
+@HYPOTHESIS
+@given(value=VALUES)
+def test_any_python_value_for_proxy_and_fallback(value: Any) -> None:
+    """Any nesting of Python values as proxy or fallback validates or raises ConfigError."""
+    only_config_errors(lambda: load_config(proxy=value))
+    only_config_errors(
+        lambda: build_session_from_config(proxy="socks5://127.0.0.1:1", fallback=value)
+    )
+
+
+@HYPOTHESIS
+@given(document=DOCUMENTS)
+def test_any_yaml_document(document: dict[str, Any], tmp_path: Path) -> None:
+    """Any YAML mapping written to bot.yaml loads or raises ConfigError; so does the CLI."""
+    path = tmp_path / "bot.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True))
+    only_config_errors(lambda: load_config(path))
+    assert run_cli("check", str(path)) in (0, 1)
+
+
+@HYPOTHESIS
+@given(text=st.text(max_size=300))
+def test_any_text_as_yaml(text: str, tmp_path: Path) -> None:
+    """Any text at all as bot.yaml loads or raises ConfigError."""
+    path = tmp_path / "bot.yaml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    only_config_errors(lambda: load_config(path))
+
+
+ENV_TEXT = st.text(
+    st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=120
+)
+ENV_NAMES = st.sampled_from(
+    [
+        "BOT_PROXY",
+        "BOT_FALLBACK",
+        "BOT_LIMIT",
+        "BOT_TIMEOUT",
+        "BOT_API__BASE",
+        "BOT_SSL__VERIFY",
+        "BOT_PROXY__PASSWORD",
+        "BOT_PROXY__0__URL",
+        "BOT_PROFILE",
+        "BOT_TRUST_ENV",
+        "BOT_API",
+        "BOT_SSL__",
+    ]
+)
+ENV_VALUES = st.one_of(ENV_TEXT, VALUES.map(json.dumps), st.just(""), st.just("   "))
+
+
+@HYPOTHESIS
+@given(environment=st.dictionaries(ENV_NAMES, ENV_VALUES, max_size=4))
+def test_any_environment(environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any values in BOT_* variables load or raise ConfigError; the CLI exits 0 or 1."""
+    for name in ENV_NAMES.elements:  # type: ignore[attr-defined]
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    only_config_errors(load_config)
+    assert run_cli("show") in (0, 1)
+
+
+def run_cli(*args: str) -> int:
+    """The CLI in this process (quiet), returning its exit code; exceptions propagate."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return cli_main(list(args))
+
+
+# --- bounded time and memory ---------------------------------------------------------------
+
+
+def test_alias_bomb_is_refused_quickly_in_little_memory(tmp_path: Path) -> None:
+    """A 'billion laughs' document (10^9 values when expanded) is refused in under a second."""
+    levels = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    (tmp_path / "bot.yaml").write_text("\n".join(levels) + "\n")
+    tracemalloc.start()
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match="expands to more than 10000 values"):
+        load_config()
+    elapsed = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert elapsed < 1.0
+    assert peak < 20 * 1024 * 1024
+
+
+def test_deeply_nested_input_is_refused_without_recursion_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nesting thousands of levels deep, in YAML or in JSON from the environment, is a ConfigError."""
+    (tmp_path / "bot.yaml").write_text("proxy: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="nested more than 32 levels deep"):
+        load_config()
+    (tmp_path / "bot.yaml").unlink()
+    monkeypatch.setenv("BOT_PROXY", "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(
+        ConfigError,
+        match=r"environment variable BOT_PROXY: (not valid JSON: nested too deeply|the value is)",
+    ):
+        load_config()
+
+
+def test_huge_values_are_refused_quickly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A huge environment value is refused; a huge YAML value is reported in linear time."""
+    monkeypatch.setenv("BOT_PROXY", "socks5://" + "a" * 100_000 + ":1")
+    with pytest.raises(
+        ConfigError,
+        match="environment variable BOT_PROXY: the value is 100011 bytes; the limit is 65536",
+    ):
+        load_config()
+    monkeypatch.delenv("BOT_PROXY")
+    # "a://x:" repeated backtracks quadratically in a naive redaction regex (minutes here).
+    (tmp_path / "bot.yaml").write_text("timeout: '" + "a://x:" * 150_000 + "'\n")
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match="timeout: expected a valid number"):
+        load_config()
+    assert time.perf_counter() - started < 3.0
+
+
+@pytest.mark.parametrize(
+    "text", ["a" * 1_000_000, "a://x:" * 200_000, "a://x/" * 200_000 + "@", "@" * 1_000_000]
+)
+def test_redaction_is_linear(text: str) -> None:
+    """Masking passwords takes well under a second even on a megabyte of hostile text."""
+    started = time.perf_counter()
+    redact_url(text)
+    assert time.perf_counter() - started < 1.0
+
+
+# --- plaintext passwords in readable files ------------------------------------------------
+
+
+def test_readable_file_with_plaintext_password_warns_once(tmp_path: Path) -> None:
+    """A password written into a group/world-readable bot.yaml warns once, like OpenSSH does."""
+    path = tmp_path / "bot.yaml"
+    path.write_text(f"proxy: socks5://bot:{SENTINEL}@127.0.0.1:1080\n")
+    path.chmod(0o644)
+    with pytest.warns(BotSessionWarning) as caught:
+        load_config(path)
+    [warning] = caught
+    message = str(warning.message)
+    assert message.startswith(
+        f"{path} holds a plaintext password and is readable by group and others"
+    )
+    assert "chmod 600" in message
+    assert "${VAR} or password_file" in message
+    assert SENTINEL not in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_config(path)  # once per file
+
+
+@pytest.mark.parametrize(
+    ("text", "mode"),
+    [
+        ("proxy: socks5://bot:pw@127.0.0.1:1080\n", 0o600),
+        ("proxy:\n  url: socks5://bot@127.0.0.1:1080\n  password: ${PW:-x}\n", 0o644),
+        ("proxy:\n  url: socks5://bot@127.0.0.1:1080\n  password_file: pw\n", 0o644),
+        ("proxy: socks5://127.0.0.1:1080\n", 0o666),
+    ],
+)
+def test_no_warning_when_the_password_is_private_or_elsewhere(
+    tmp_path: Path, text: str, mode: int
+) -> None:
+    """Private files, ${VAR}, password_file and password-less files give no warning."""
+    (tmp_path / "pw").write_text("x")
+    path = tmp_path / "bot.yaml"
+    path.write_text(text)
+    path.chmod(mode)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_config(path)
+
+
+def test_plaintext_password_in_a_profile_warns(tmp_path: Path) -> None:
+    """A password inside a profile counts too."""
+    path = tmp_path / "bot.yaml"
+    path.write_text(
+        "default_profile: a\nprofiles:\n  a:\n    proxy:\n      url: http://u@127.0.0.1:1\n      password: hunter22\n"
+    )
+    path.chmod(0o640)
+    with pytest.warns(BotSessionWarning, match="readable by group;"):
+        load_config(path)
+
+
+def test_environment_is_untouched_by_the_tests() -> None:
+    """(Guard) no BOT_ variable leaks out of the property tests above."""
+    assert not [name for name in os.environ if name.upper().startswith("BOT_")]
