@@ -6,6 +6,7 @@ import contextlib
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -240,10 +241,15 @@ def test_processes_are_gone_after_exit(tmp_path: Path) -> None:
             stack.enter_context(daemons.tinyproxy(tmp_path / "tiny", "u", "p")),
             stack.enter_context(daemons.ssh_socks(tmp_path / "ssh")),
         ]
-        pids = [pid for proxy in proxies for pid in proxy.pids]
+        # Dante forks its worker children shortly after it starts listening: wait for them.
+        deadline = time.monotonic() + 5
+        while len(daemons.process_tree(proxies[0].pids[0])) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pids = [pid for proxy in proxies for pid in daemons.process_tree(proxy.pids[0])]
+        pids += [pid for pid in proxies[3].pids if pid not in pids]
         assert all(daemons.process_alive(pid) for pid in pids)
         # Dante forks worker children; ssh -D also owns sshd and its session processes.
-        assert len(proxies[0].pids) > 1
+        assert len(daemons.process_tree(proxies[0].pids[0])) > 1
         assert len(proxies[3].pids) > 2
     assert [pid for pid in pids if daemons.process_alive(pid)] == []
     for proxy in proxies:
