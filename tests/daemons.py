@@ -316,7 +316,7 @@ def tinyproxy(workdir: Path, username: str, password: str) -> Iterator[RunningPr
             "Timeout 60\n"
             f'LogFile "{log_path}"\n'
             "LogLevel Info\n"
-            "MaxClients 50\n"
+            "MaxClients 1000\n"  # benchmarks keep hundreds of pooled tunnels open
             f"Allow {LOOPBACK}\n"
             f"BasicAuth {username} {password}\n"
         )

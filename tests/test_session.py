@@ -331,6 +331,25 @@ def _ca_subjects(ca_file: Path) -> list[dict[str, object]]:
     return context.get_ca_certs()  # type: ignore[return-value]
 
 
+async def test_response_models_are_built_once(bot_api: BotApiStandIn) -> None:
+    """The parametrised Response model survives garbage collection between requests.
+
+    aiogram builds ``Response[User]`` per request and pydantic keeps it only weakly, so without
+    botsession's reference every collection forces a rebuild of the model and its schema.
+    """
+    import gc
+    import weakref
+
+    from aiogram.methods.base import Response
+    from aiogram.types import User
+
+    await get_me(session_for(bot_api, None))
+    model = weakref.ref(Response[User])
+    gc.collect()
+    assert model() is not None
+    assert model() is Response[User]
+
+
 def test_session_repr_is_redacted() -> None:
     """The session's repr shows the route with the password masked."""
     session = build_session_from_config(proxy=f"socks5://alice:{SENTINEL}@127.0.0.1:1080")

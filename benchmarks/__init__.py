@@ -1,0 +1,1 @@
+"""Benchmarks of botsession against raw aiohttp-socks, aiogram's own session and PTB."""

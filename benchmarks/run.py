@@ -1,0 +1,443 @@
+"""Benchmark botsession against raw aiohttp-socks, aiogram's own session and python-telegram-bot.
+
+    python3 benchmarks/run.py            # full run (a few minutes); prints Markdown tables
+    python3 benchmarks/run.py --smoke    # tiny counts, seconds: checks that the benchmark works
+
+On first use it builds ``.venv-bench`` (botsession plus ``benchmarks/requirements.txt``, which
+holds python-telegram-bot) and runs itself there. It starts its own stand-in Bot API server (a
+separate process) and Debian's danted, microsocks and tinyproxy on loopback, and stops them.
+Each client runs in a worker process of its own, as it would in a bot (``benchmarks/worker.py``).
+Rounds are interleaved and medians reported; every rate is also given as a ratio to the raw
+aiohttp-socks connector measured in the same run, because absolute numbers drift on a shared
+machine. The floors are checked at the end; the exit code is 0 unless ``--strict`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmarks.clients import Client, Route
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_VENV = ROOT / ".venv-bench"
+SAMPLES = ROOT / "sample_configs"
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int
+    sequential: int
+    concurrent: int
+    width: int
+    tunnel_requests: int
+    loads: int
+    cli_runs: int
+
+
+FULL = Plan(
+    rounds=25, sequential=400, concurrent=800, width=50, tunnel_requests=1000, loads=200, cli_runs=7
+)
+SMOKE = Plan(
+    rounds=1, sequential=5, concurrent=10, width=5, tunnel_requests=20, loads=3, cli_runs=1
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny counts: only check it runs")
+    parser.add_argument("--here", action="store_true", help="use this interpreter, not .venv-bench")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a floor is missed")
+    parser.add_argument("--seed", type=int, default=1, help="seed for the interleaving order")
+    args = parser.parse_args(argv)
+    if not args.here:
+        return _rerun_in_benchmark_venv(argv if argv is not None else sys.argv[1:])
+    sys.path.insert(0, str(ROOT))
+    plan = SMOKE if args.smoke else FULL
+    report = Report(plan)
+    with _servers() as (base, routes, first_hop), _workers(base, routes) as workers:
+        order = random.Random(args.seed)  # noqa: S311 - shuffles measurement order, not secrets
+        _measure_rates(workers, routes, plan, order, report)
+        _measure_tunnels(workers, routes, plan, first_hop, report)
+    _measure_config_loads(plan, report)
+    _measure_cli(plan, report)
+    print(report.render())
+    return 1 if args.strict and report.missed_floors() else 0
+
+
+def _rerun_in_benchmark_venv(argv: list[str]) -> int:
+    python = BENCH_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"building {BENCH_VENV.name} (first run only) …", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+        requirements = str(ROOT / "benchmarks" / "requirements.txt")
+        install = [str(python), "-m", "pip", "install", "-q", "-e", str(ROOT), "-r", requirements]
+        subprocess.run(install, check=True)
+    return subprocess.run(
+        [str(python), str(Path(__file__)), *argv, "--here"], check=False
+    ).returncode
+
+
+# --- the servers ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _servers() -> Iterator[tuple[str, list[Route], Any]]:
+    from benchmarks.clients import Route
+    from tests import daemons
+
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="botsession-bench-")))
+        standin = stack.enter_context(
+            subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.standin"],
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
+        assert standin.stdout is not None
+        assert standin.stdin is not None
+        stack.callback(standin.stdin.close)  # the server exits when its stdin closes
+        base = f"http://127.0.0.1:{standin.stdout.readline().strip()}"
+        dante = stack.enter_context(daemons.danted(work / "dante"))
+        micro = stack.enter_context(daemons.microsocks(work / "micro", "bench", "b3nch-pass"))
+        tiny = stack.enter_context(daemons.tinyproxy(work / "tiny", "bench", "b3nch-pass"))
+        routes = [
+            Route("direct", ()),
+            Route("Dante (SOCKS5)", (dante.url("socks5"),)),
+            Route("3-hop chain", (dante.url("socks5"), micro.url("socks5"), tiny.url("http"))),
+        ]
+        yield base, routes, dante
+
+
+# --- measurements ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Floor:
+    """A required figure: at least (or at most) ``required``."""
+
+    what: str
+    measured: float
+    required: float
+    rounds: list[float] = field(default_factory=list)
+    at_most: bool = False
+
+    @property
+    def met(self) -> bool:
+        if self.at_most:
+            return self.measured <= self.required
+        return self.measured >= self.required
+
+    def spread(self) -> str:
+        if len(self.rounds) < 4:
+            return ""
+        first, _, third = statistics.quantiles(self.rounds, n=4)
+        return f"{first:.2f} to {third:.2f}"
+
+
+class Report:
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.rates: dict[tuple[str, str, str], list[float]] = {}
+        self.relative: dict[tuple[str, str, str], list[float]] = {}
+        self.order: list[tuple[str, str]] = []
+        self.tunnels: dict[str, int] = {}
+        self.loads: dict[str, float] = {}
+        self.cli_ms = 0.0
+        self.aiogram_ms = 0.0
+
+    def add(self, route: str, client: str, mode: str, rate: float, relative: float) -> None:
+        """One round's ``rate`` and its ratio to the raw connector at the same moment."""
+        if (route, client) not in self.order:
+            self.order.append((route, client))
+        self.rates.setdefault((route, client, mode), []).append(rate)
+        self.relative.setdefault((route, client, mode), []).append(relative)
+
+    def median(self, route: str, client: str, mode: str) -> float | None:
+        values = self.rates.get((route, client, mode))
+        return statistics.median(values) if values else None
+
+    def ratio(self, route: str, client: str, mode: str) -> float | None:
+        """Median over rounds of the rate relative to the raw connector in the same round."""
+        values = self.relative.get((route, client, mode))
+        return statistics.median(values) if values else None
+
+    def per_round(self, route: str, client: str, other: str, mode: str) -> list[float]:
+        """``client`` / ``other`` in each round (both taken relative to raw)."""
+        ours = self.relative.get((route, client, mode), [])
+        theirs = self.relative.get((route, other, mode), [])
+        return [a / b for a, b in zip(ours, theirs, strict=False)]
+
+    def floors(self) -> list[Floor]:
+        """Every floor of the issue, with what was measured."""
+        plain, ours = "botsession (plain aiohttp)", "botsession (aiogram Bot)"
+        comparisons = [
+            ("raw connector", plain, "raw", 0.98),
+            ("aiogram's session", ours, "aiogram AiohttpSession(proxy=)", 1.0),
+            ("python-telegram-bot", ours, "python-telegram-bot HTTPXRequest(proxy=)", 2.0),
+        ]
+        results = []
+        for route in ("Dante (SOCKS5)", "3-hop chain"):
+            raw = next((c for r, c in self.order if r == route and c.startswith("raw")), "")
+            for label, client, other, floor in comparisons:
+                for mode in ("sequential", "concurrent"):
+                    values = self.per_round(route, client, raw if other == "raw" else other, mode)
+                    if values:
+                        what = f"botsession / {label}, {route}, {mode}"
+                        results.append(Floor(what, statistics.median(values), floor, values))
+        for client, tunnels in self.tunnels.items():
+            if client.startswith("botsession"):
+                what = f"tunnels per {self.plan.tunnel_requests} requests, {client}"
+                results.append(Floor(what, float(tunnels), 2.0, at_most=True))
+        for name, ms in self.loads.items():
+            results.append(Floor(f"load + validate {name}, ms", ms, 5.0, at_most=True))
+        if self.aiogram_ms:
+            share = self.cli_ms / self.aiogram_ms
+            what = "`botsession check` / `import aiogram`"
+            results.append(Floor(what, share, 0.10, at_most=True))
+        return results
+
+    def missed_floors(self) -> bool:
+        return not all(floor.met for floor in self.floors())
+
+    def render(self) -> str:
+        width = self.plan.width
+        lines = [
+            f"## botsession benchmark — {datetime.date.today().isoformat()}",
+            "",
+            _machine(),
+            "",
+            f"getMe round-trips per second, median of {self.plan.rounds} interleaved rounds of "
+            f"{self.plan.sequential} sequential and {self.plan.concurrent} requests "
+            f"{width} at a time; each client runs in its own process, each run opens its own "
+            "tunnels, and each client runs twice per "
+            "round in palindromic order (so drift cancels). x raw = median of the per-round "
+            "ratios to the raw aiohttp-socks connector on the same route.",
+            "",
+            f"| route | client | sequential/s | x raw | {width} concurrent/s | x raw |",
+            "| --- | --- | ---: | ---: | ---: | ---: |",
+        ]
+        for route, client in self.order:
+            cells = []
+            for mode in ("sequential", "concurrent"):
+                value, ratio = self.median(route, client, mode), self.ratio(route, client, mode)
+                cells += [f"{value:.0f}" if value else "-", f"{ratio:.2f}" if ratio else "-"]
+            lines.append(f"| {route} | {client} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            "Tunnels opened through the chain's first hop per "
+            f"{self.plan.tunnel_requests} sequential requests:",
+            "",
+        ]
+        lines += ["| client | tunnels |", "| --- | ---: |"]
+        lines += [f"| {client} | {count} |" for client, count in self.tunnels.items()]
+        lines += [
+            "",
+            "Config load + validate (warm, in process, median):",
+            "",
+            "| sample | ms |",
+            "| --- | ---: |",
+        ]
+        lines += [f"| {name} | {ms:.2f} |" for name, ms in self.loads.items()]
+        lines += [
+            "",
+            f"`botsession check sample_configs/chain.yaml`: {self.cli_ms:.0f} ms; "
+            f'`python -c "import aiogram"`: {self.aiogram_ms:.0f} ms '
+            f"({self.cli_ms / self.aiogram_ms:.1%})"
+            if self.aiogram_ms
+            else "",
+            "",
+            "| floor | measured (median) | per-round IQR | required | |",
+            "| --- | ---: | --- | ---: | --- |",
+        ]
+        for floor in self.floors():
+            bound = f"≤ {floor.required:g}" if floor.at_most else f"≥ {floor.required:g}"
+            verdict = "ok" if floor.met else "MISSED"
+            lines.append(
+                f"| {floor.what} | {floor.measured:.2f} | {floor.spread()} | {bound} | {verdict} |"
+            )
+        return "\n".join(lines)
+
+
+class Worker:
+    """One client in its own process (``benchmarks/worker.py``), timing runs on command."""
+
+    def __init__(self, kind: type[Client], base: str, routes: list[Route]) -> None:
+        self.kind = kind
+        spec = json.dumps([{"name": route.name, "urls": route.urls} for route in routes])
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.worker", kind.__name__, base, spec],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def wait_until_ready(self) -> None:
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the {self.kind.__name__} worker did not start (see stderr)")
+
+    def run(self, route: int, mode: str, calls: int, width: int) -> float:
+        """Seconds taken by ``calls`` getMe round-trips on route number ``route``."""
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(f"{route} {mode} {calls} {width}\n")
+        self.process.stdin.flush()
+        reply = self.process.stdout.readline()
+        if not reply:
+            raise RuntimeError(f"the {self.kind.__name__} worker died (see stderr)")
+        return float(reply)
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()  # the worker exits at the end of its input
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextlib.contextmanager
+def _workers(base: str, routes: list[Route]) -> Iterator[list[Worker]]:
+    from benchmarks.clients import ALL, usable
+
+    started: list[Worker] = []
+    try:
+        # Started together: each one imports its framework (seconds) at the same time.
+        for kind in ALL:
+            if any(usable(kind, route) for route in routes):
+                started.append(Worker(kind, base, routes))
+        for worker in started:
+            worker.wait_until_ready()
+        yield started
+    finally:
+        for worker in started:
+            worker.close()
+
+
+def _measure_rates(
+    workers: list[Worker], routes: list[Route], plan: Plan, rng: random.Random, report: Report
+) -> None:
+    from benchmarks.clients import name_of, usable
+
+    calls = {
+        "sequential": plan.sequential,
+        "concurrent": max(1, plan.concurrent // plan.width) * plan.width,
+    }
+    for index, route in enumerate(routes):
+        clients = [worker for worker in workers if usable(worker.kind, route)]
+        names = {worker: name_of(worker.kind, route) for worker in clients}
+        for round_number in range(plan.rounds):
+            # Palindromic order (A B C C B A): every client's two runs are centred on the same
+            # moment, so drift of the machine during a round cancels out of every ratio. The
+            # first half is a shuffled rotation, so no client always runs first or last.
+            if round_number % len(clients) == 0:
+                rng.shuffle(clients)
+            clients.append(clients.pop(0))
+            for mode, count in calls.items():
+                elapsed = dict.fromkeys(clients, 0.0)
+                for worker in [*clients, *reversed(clients)]:
+                    # Each run opens its own tunnels and closes them after: no client's idle
+                    # tunnels sit in the proxy while another one is measured (Dante gives each
+                    # worker process up to 32 sessions, so leftovers would skew who gets which).
+                    elapsed[worker] += worker.run(index, mode, count, plan.width)
+                rates = {names[worker]: 2 * count / seconds for worker, seconds in elapsed.items()}
+                raw_rate = next(rate for name, rate in rates.items() if name.startswith("raw"))
+                for name, rate in rates.items():
+                    report.add(route.name, name, mode, rate, rate / raw_rate)
+    # Report rows in a fixed order, not the shuffled one.
+    rank = {"raw": 0, "botsession (plain": 1, "aiogram": 2, "botsession (aiogram": 3, "python": 4}
+    report.order.sort(
+        key=lambda rc: (
+            [r.name for r in routes].index(rc[0]),
+            next(v for k, v in rank.items() if rc[1].startswith(k)),
+        )
+    )
+
+
+def _measure_tunnels(
+    workers: list[Worker], routes: list[Route], plan: Plan, first_hop: Any, report: Report
+) -> None:
+    from benchmarks.clients import name_of, usable
+
+    chain = len(routes) - 1
+    for worker in workers:
+        if usable(worker.kind, routes[chain]):
+            before = len(first_hop.destinations())
+            worker.run(chain, "sequential", plan.tunnel_requests, 1)
+            time.sleep(0.3)  # let the daemon flush its log
+            tunnels = len(first_hop.destinations()) - before
+            report.tunnels[name_of(worker.kind, routes[chain])] = tunnels
+
+
+def _measure_config_loads(plan: Plan, report: Report) -> None:
+    from botsession import load_config
+
+    os.environ.setdefault("PROXY_PASSWORD", "benchmark")
+    for sample in sorted(SAMPLES.glob("*.yaml")):
+        load_config(sample)
+        timings = []
+        for _ in range(plan.loads):
+            started = time.perf_counter()
+            load_config(sample)
+            timings.append((time.perf_counter() - started) * 1000)
+        report.loads[sample.name] = statistics.median(timings)
+
+
+def _measure_cli(plan: Plan, report: Report) -> None:
+    botsession = Path(sys.executable).with_name("botsession")
+    check = [str(botsession), "check", "--quiet", str(SAMPLES / "chain.yaml")]
+    report.cli_ms = _wall_ms(check, plan.cli_runs)
+    report.aiogram_ms = _wall_ms(
+        [sys.executable, "-c", "import aiogram"], max(1, plan.cli_runs // 2)
+    )
+
+
+def _wall_ms(command: list[str], runs: int) -> float:
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+def _machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    return (
+        f"Machine: {model}, {os.cpu_count()} cores{memory}; {platform.system()} "
+        f"{platform.release()}; Python {platform.python_version()}; all servers on loopback."
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

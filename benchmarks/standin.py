@@ -1,0 +1,37 @@
+"""A stand-in Bot API server in its own process, so it does not share the clients' GIL.
+
+Prints its port on stdout, then serves until stdin is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from aiohttp import web
+
+BOT_USER = {"id": 42, "is_bot": True, "first_name": "Stand-in", "username": "standin_bot"}
+_ME = json.dumps({"ok": True, "result": BOT_USER})
+
+
+async def _handle(request: web.Request) -> web.Response:
+    await request.read()
+    return web.Response(text=_ME, content_type="application/json")
+
+
+async def main() -> None:
+    app = web.Application()
+    app.router.add_route("*", "/bot{token}/{method}", _handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    await site.start()
+    print(runner.addresses[0][1], flush=True)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.read)  # returns when the parent closes stdin
+    await runner.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
