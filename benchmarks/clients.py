@@ -6,6 +6,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from tests.helpers import BOT_USER
+
 TOKEN = "42:BENCHMARK-TOKEN"  # noqa: S105 - the stand-in accepts any token
 
 
@@ -27,8 +29,6 @@ class Client:
     """One way of calling ``getMe``; ``start`` builds it, ``call`` is one round-trip."""
 
     name = "?"
-    framework = False
-    """True when a bot framework (aiogram, PTB) parses the answer into a User object."""
 
     def __init__(self, route: Route, base: str) -> None:
         self.route = route
@@ -86,12 +86,11 @@ class BotsessionPlain(_PlainAiohttp):
 
 
 class _Aiogram(Client):
-    framework = True
     bot: Any
 
     async def call(self) -> None:
         me = await self.bot.get_me()
-        assert me.id == 42
+        assert me.id == BOT_USER["id"]
 
     async def stop(self) -> None:
         await self.bot.session.close()
@@ -129,7 +128,6 @@ class PythonTelegramBot(Client):
     """python-telegram-bot with HTTPXRequest(proxy=...) (no proxy chains)."""
 
     name = "python-telegram-bot HTTPXRequest(proxy=)"
-    framework = True
     bot: Any
 
     @staticmethod
@@ -150,7 +148,7 @@ class PythonTelegramBot(Client):
 
     async def call(self) -> None:
         me = await self.bot.get_me()
-        assert me.id == 42
+        assert me.id == BOT_USER["id"]
 
     async def stop(self) -> None:
         await self.bot.shutdown()

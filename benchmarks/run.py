@@ -284,12 +284,15 @@ class Worker:
         self.kind = kind
         spec = json.dumps([{"name": route.name, "urls": route.urls} for route in routes])
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.worker", kind.__name__, base, spec],
+            [sys.executable, "-m", "benchmarks.worker", kind.__name__, base],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
+        assert self.process.stdin is not None
+        self.process.stdin.write(spec + "\n")  # not on the command line: it holds passwords
+        self.process.stdin.flush()
 
     def wait_until_ready(self) -> None:
         assert self.process.stdout is not None

@@ -11,7 +11,8 @@ import sys
 
 from aiohttp import web
 
-BOT_USER = {"id": 42, "is_bot": True, "first_name": "Stand-in", "username": "standin_bot"}
+from tests.helpers import BOT_USER
+
 _ME = json.dumps({"ok": True, "result": BOT_USER})
 
 

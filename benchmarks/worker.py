@@ -4,11 +4,13 @@ A bot runs one HTTP stack, not five: in a shared process one library's caches (b
 aiogram's ``Response[...]`` models alive, for instance) would speed up another's, and one
 client's garbage would be collected in another's run. So each client lives in a worker:
 
-    python -m benchmarks.worker CLIENT BASE ROUTES_JSON
+    python -m benchmarks.worker CLIENT BASE
 
-It warms every route up, prints ``ready``, then answers each line ``ROUTE MODE CALLS WIDTH`` on
-stdin (``MODE`` is ``sequential`` or ``concurrent``) with the seconds the run took. Each run
-builds a fresh client (its own tunnels) and closes it after; only the calls are timed.
+It reads the routes as one line of JSON on stdin (they hold proxy passwords, which a command
+line would show to every user of the machine), warms every route up and prints ``ready``. Then
+it answers each further line ``ROUTE MODE CALLS WIDTH`` (``MODE`` is ``sequential`` or
+``concurrent``) with the seconds the run took. Each run builds a fresh client (its own tunnels)
+and closes it after; only the calls are timed.
 """
 
 from __future__ import annotations
@@ -46,9 +48,9 @@ async def serve(kind: type[clients.Client], base: str, routes: list[clients.Rout
 
 
 def main() -> None:
-    name, base, routes_json = sys.argv[1:4]
+    name, base = sys.argv[1:3]
     kind = next(kind for kind in clients.ALL if kind.__name__ == name)
-    routes = [clients.Route(item["name"], tuple(item["urls"])) for item in json.loads(routes_json)]
+    routes = [clients.Route(item["name"], tuple(item["urls"])) for item in json.loads(input())]
     asyncio.run(serve(kind, base, routes))
 
 

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
     from .servers import BotApiStandIn
 
+BOT_USER = {"id": 42, "is_bot": True, "first_name": "Stand-in", "username": "standin_bot"}
+"""What the stand-in Bot API servers answer to getMe."""
+
 SENTINEL = "S3NT1NEL-pa55"
 """A password that must never appear in any output."""
 

@@ -19,12 +19,11 @@ import anyio
 import tiny_proxy
 from aiohttp import web
 
-from .helpers import proxy_url
+from .helpers import BOT_USER, proxy_url
 
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
 TOKEN = "42:STAND-IN-TOKEN"
-BOT_USER = {"id": 42, "is_bot": True, "first_name": "Stand-in", "username": "standin_bot"}
 
 
 class BackgroundLoop:
