@@ -1,8 +1,9 @@
 """The ``botsession`` command: check, show, probe and schema for a bot's proxy configuration.
 
 Exit codes: 0 ok, 1 invalid configuration, 2 usage error, 3 probe failed. Results go to
-stdout, problems and diagnoses to stderr. ``check``, ``show`` and ``schema`` never import
-aiogram or aiohttp, so they start in a fraction of aiogram's import time.
+stdout; problems, warnings (``warning: …``, even with ``--quiet``) and diagnoses to stderr.
+``check``, ``show`` and ``schema`` never import aiogram or aiohttp, so they start in a
+fraction of aiogram's import time.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import argparse
 import asyncio
 import json
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from . import __version__, report
-from .config_schema import yaml_json_schema
+from .config_schema import BotSessionWarning, yaml_json_schema
 from .errors import ConfigError
 from .loader import LoadedConfig, load_config_with_origins
 
@@ -118,9 +120,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> LoadedConfig:
-    return load_config_with_origins(
-        args.config, env_prefix=args.env_prefix, env_file=args.env_file, profile=args.profile
-    )
+    """Load the configuration; its ``BotSessionWarning``s become ``warning: …`` lines on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BotSessionWarning)
+        try:
+            return load_config_with_origins(
+                args.config,
+                env_prefix=args.env_prefix,
+                env_file=args.env_file,
+                profile=args.profile,
+            )
+        finally:
+            for warning in caught:
+                if issubclass(warning.category, BotSessionWarning):
+                    print(f"warning: {warning.message}", file=sys.stderr)
+                else:  # pragma: no cover - nothing else warns while loading
+                    warnings.warn_explicit(
+                        warning.message, warning.category, warning.filename, warning.lineno
+                    )
 
 
 # --- check -------------------------------------------------------------------------------
@@ -139,6 +156,7 @@ def _check(args: argparse.Namespace) -> int:
             f"timeout {config.timeout:g} s, connect_timeout {config.connect_timeout:g} s, "
             f"limit {config.limit}"
         )
+        print(report.local_lookups_line(config))
     return EXIT_OK
 
 
@@ -157,6 +175,7 @@ def _show(args: argparse.Namespace) -> int:
     print(f"route: {report.route_line(config)}")
     for number, route in enumerate(config.fallback, start=1):
         print(f"fallback {number}: {report.route_line(config, route)}")
+    print(report.local_lookups_line(config))
     rows = list(report.rows(loaded))
     width = max(len(row.path) for row in rows)
     value_width = max(len(report.text(row.value)) for row in rows)

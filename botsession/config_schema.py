@@ -4,6 +4,9 @@ A proxy route may be written as a URL, a mapping, a list of either (a chain), or
 also as ``(url, aiohttp.BasicAuth)`` or any iterable of those; all of them become a
 ``ProxyRoute``, an ordered tuple of canonical ``ProxyHop`` objects. Loading from files and the
 environment lives in ``botsession.loader``; this module only says what is valid.
+
+Every model hides the input in pydantic's error text (``hide_input_in_errors``): a
+``ValidationError`` from validating a model directly never shows a password.
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ import itertools
 import ssl
 import sys
 import warnings
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     FilePath,
@@ -30,22 +37,35 @@ from pydantic import (
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
+from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError, PydanticKnownError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
-from .proxy_url import SUPPORTED_TEXT, URL_SHAPE, ProxyUrl, ProxyUrlError, parse_proxy_url
+from .files import UnreadableFile, read_regular_file
+from .proxy_url import (
+    SUPPORTED_TEXT,
+    URL_SHAPE,
+    ProxyUrl,
+    ProxyUrlError,
+    is_ip_address,
+    normalise_host,
+    normalise_http_base,
+    parse_proxy_url,
+)
 from .redaction import MASK
 
 Scheme = Literal["http", "socks4", "socks4a", "socks5"]
 
 DEFAULT_API_BASE = "https://api.telegram.org"
+DEFAULT_CONNECT_TIMEOUT = 10.0
 MAX_HOPS = 16
 """Longest chain accepted: real chains have 2-4 hops; thousands would only burn time."""
 MAX_FALLBACKS = 16
+MAX_PASSWORD_FILE_BYTES = 64 * 1024
+"""Bound on a password file: a password is dozens of bytes, not a whole disk or /dev/zero."""
 
 
 class BotSessionWarning(UserWarning):
@@ -72,13 +92,29 @@ def _reject_all(problems: Iterable[tuple[Loc, str, Any]]) -> None:
         for loc, message, value in problems
     ]
     if details:
-        raise ValidationError.from_exception_data("botsession", details)
+        raise ValidationError.from_exception_data("botsession", details, hide_input=True)
+
+
+def _refuse_bool(error_type: Literal["int_type", "float_type"]) -> BeforeValidator:
+    """A number setting takes numbers (or their text), never ``True``/``False`` (pydantic's lax
+    mode would read them as 1 and 0)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise PydanticKnownError(error_type)
+        return value
+
+    return BeforeValidator(check)
+
+
+Integer = Annotated[int, _refuse_bool("int_type")]
+Number = Annotated[float, _refuse_bool("float_type")]
 
 
 class HopSpec(BaseModel):
     """One proxy hop as written in a mapping: a URL plus optional separate credentials."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     url: str = Field(
         description=f"{URL_SHAPE}; scheme one of {SUPPORTED_TEXT}",
@@ -108,11 +144,12 @@ class HopSpec(BaseModel):
 class ProxyHop(BaseModel):
     """One canonical proxy hop. ``repr``/``str`` show the password as ``***``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     scheme: Scheme
     host: str
-    port: int = Field(ge=1, le=65535)
+    """An IP address (IPv6 without brackets) or a lower-case ASCII name (IDNA-encoded)."""
+    port: Integer = Field(ge=1, le=65535)
     username: str | None = None
     password: SecretStr | None = None
     rdns: bool
@@ -134,6 +171,14 @@ class ProxyHop(BaseModel):
         if not isinstance(value, Mapping):
             raise PydanticCustomError("proxy_form", "expected a proxy URL or a mapping with url")
         return handler(value)
+
+    @field_validator("host")
+    @classmethod
+    def _valid_host(cls, host: str) -> str:
+        try:
+            return normalise_host(host)
+        except ValueError as error:
+            raise PydanticCustomError("proxy_url", str(error).replace("{", "{{")) from None
 
     @property
     def url(self) -> str:
@@ -207,10 +252,10 @@ def _password(spec: HopSpec, url: ProxyUrl) -> str | None:
 def _read_password_file(path: Path) -> str:
     where = ("password_file",)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        _reject(where, f"cannot read the password file: {reason}", str(path))
+        contents = read_regular_file(path, MAX_PASSWORD_FILE_BYTES, "the password file")
+        text = contents.data.decode("utf-8")
+    except UnreadableFile as error:
+        _reject(where, error.message, str(path))
     except UnicodeDecodeError:
         _reject(where, "the password file is not UTF-8 text", str(path))
     password = text.removesuffix("\n").removesuffix("\r")
@@ -278,10 +323,41 @@ def _check_credentials(
     _reject_all(problems)
 
 
+@dataclass(frozen=True)
+class LocalLookup:
+    """A host name this machine resolves itself (in the clear) to use a route."""
+
+    name: str
+    hop: int | None
+    """The 1-based hop whose name this is; None for the Bot API host."""
+    reason: str
+    """Why: ``dials hop 1``, ``hop 2 is socks4``, ``direct connection``."""
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.reason})"
+
+
+def _resolving_kind(hop: ProxyHop) -> str:
+    return "socks5 with rdns: false" if hop.scheme == "socks5" else hop.scheme
+
+
+def names_resolved_locally(route: ProxyRoute | None, target: str) -> tuple[LocalLookup, ...]:
+    """Host names this machine resolves to reach ``target`` (the Bot API host) by ``route``.
+
+    Direct: the target. Through a route: hop 1's name (the client dials it), and after every
+    hop that does not resolve names (``socks4``, ``socks5`` with ``rdns: false``) the name of
+    the next hop, or of the target after the last hop. IP addresses need no lookup.
+    """
+    if route is None:
+        named = not is_ip_address(target)
+        return (LocalLookup(target, None, "direct connection"),) if named else ()
+    return route.resolved_locally(target)
+
+
 class ProxyRoute(RootModel[tuple[ProxyHop, ...]]):
     """An ordered chain of one or more hops; the first hop is the one the client dials."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -356,6 +432,42 @@ class ProxyRoute(RootModel[tuple[ProxyHop, ...]]):
             steps.append(target)
         return " → ".join(steps)
 
+    def resolved_locally(self, target: str | None = None) -> tuple[LocalLookup, ...]:
+        """The names this machine resolves for this route (see ``names_resolved_locally``).
+
+        ``target`` is the host the last hop connects to; without it only hop names count.
+        """
+        lookups: list[LocalLookup] = []
+        first = self.root[0]
+        if not is_ip_address(first.host):
+            lookups.append(LocalLookup(first.host, 1, "dials hop 1"))
+        for number, hop in enumerate(self.root, start=1):
+            if hop.rdns:
+                continue
+            last = number == len(self.root)
+            name = target if last else self.root[number].host
+            if name is None or is_ip_address(name):
+                continue
+            reason = f"hop {number} is {_resolving_kind(hop)}"
+            lookups.append(LocalLookup(name, None if last else number + 1, reason))
+        return tuple(lookups)
+
+    def leaked_hop_names(self) -> list[str]:
+        """Sentences about hop names this machine must resolve because the hop before does not."""
+        sentences = []
+        for lookup in self.resolved_locally():
+            if lookup.hop is None or lookup.hop == 1:
+                continue
+            before = self.root[lookup.hop - 2]
+            sentences.append(
+                f"hop {lookup.hop - 1} ({before.label(credentials=False)}) is "
+                f"{_resolving_kind(before)}, so this machine resolves the name of hop "
+                f"{lookup.hop} ({lookup.name}) itself, in the clear; use socks4a:// or socks5 "
+                f"with remote DNS (rdns) for hop {lookup.hop - 1}, or give hop {lookup.hop} "
+                "as an IP address"
+            )
+        return sentences
+
     def __repr__(self) -> str:
         return f"ProxyRoute({', '.join(repr(hop.label()) for hop in self.root)})"
 
@@ -366,29 +478,32 @@ class ProxyRoute(RootModel[tuple[ProxyHop, ...]]):
 class ApiServer(BaseModel):
     """Where the Bot API lives: Telegram's servers or a local Bot API server."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    base: str = Field(DEFAULT_API_BASE, description="Base URL, e.g. http://127.0.0.1:8081")
+    base: str = Field(
+        DEFAULT_API_BASE,
+        description="Base URL, e.g. http://127.0.0.1:8081 (a path prefix is kept)",
+    )
     is_local: bool = Field(False, description="A local Bot API server (file paths are local).")
 
     @field_validator("base")
     @classmethod
     def _http_url(cls, base: str) -> str:
-        base = base.strip().rstrip("/")
-        scheme, sep, rest = base.partition("://")
-        if not sep or scheme.lower() not in ("http", "https") or not rest or "@" in rest:
-            raise PydanticCustomError(
-                "api_base", "expected an http:// or https:// base URL without credentials"
-            )
-        if any(char in rest for char in "?#"):
-            raise PydanticCustomError("api_base", "the base URL cannot have a query or fragment")
-        return base
+        try:
+            return normalise_http_base(base)
+        except ValueError as error:
+            raise PydanticCustomError("api_base", str(error).replace("{", "{{")) from None
+
+    @property
+    def host(self) -> str:
+        """The Bot API server's host: a lower-case ASCII name or an IP address (no brackets)."""
+        return urlsplit(self.base).hostname or ""
 
 
 class TlsSettings(BaseModel):
     """How the TLS connection to the Bot API server is verified (end to end, through proxies)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     verify: bool = Field(True, description="Verify the server certificate.")
     ca_file: FilePath | None = Field(
@@ -411,7 +526,7 @@ class TlsSettings(BaseModel):
         return self
 
 
-PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+PositiveSeconds = Annotated[Number, Field(gt=0, allow_inf_nan=False)]
 
 
 class BotSessionConfig(BaseSettings):
@@ -427,6 +542,7 @@ class BotSessionConfig(BaseSettings):
         case_sensitive=False,
         extra="forbid",
         frozen=True,
+        hide_input_in_errors=True,
     )
 
     proxy: ProxyRoute | None = Field(
@@ -434,9 +550,11 @@ class BotSessionConfig(BaseSettings):
     )
     timeout: PositiveSeconds = Field(60.0, description="Request timeout in seconds.")
     connect_timeout: PositiveSeconds = Field(
-        10.0, description="Seconds allowed to connect and handshake through the whole route."
+        DEFAULT_CONNECT_TIMEOUT,
+        description="Seconds allowed to connect and handshake through the whole route "
+        f"(default {DEFAULT_CONNECT_TIMEOUT:g}, or timeout when that is shorter).",
     )
-    limit: int = Field(100, ge=1, description="Maximum simultaneous connections.")
+    limit: Integer = Field(100, ge=1, description="Maximum simultaneous connections.")
     api: ApiServer = Field(default_factory=ApiServer)
     ssl: TlsSettings = Field(default_factory=TlsSettings)
     fallback: tuple[ProxyRoute, ...] = Field(
@@ -467,6 +585,9 @@ class BotSessionConfig(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> BotSessionConfig:
         problems: list[tuple[Loc, str, Any]] = []
+        if "connect_timeout" not in self.model_fields_set and self.connect_timeout > self.timeout:
+            # The default gives way to a shorter timeout: timeout=5 alone is a valid setting.
+            object.__setattr__(self, "connect_timeout", self.timeout)
         if self.connect_timeout > self.timeout:
             message = f"connect_timeout must not exceed timeout ({self.timeout:g} s)"
             problems.append((("connect_timeout",), message, self.connect_timeout))
@@ -477,12 +598,37 @@ class BotSessionConfig(BaseSettings):
             message = "fallback_retry_primary_after has no effect without fallback routes"
             problems.append((("fallback_retry_primary_after",), message, None))
         _reject_all(problems)
+        self._warn_about_local_lookups()
         return self
+
+    def _warn_about_local_lookups(self) -> None:
+        # pydantic-settings validates a model twice (its __init__, then model_validate's own
+        # pass, on the same instance): warn once.
+        if _LOOKUPS_CHECKED.get(id(self)) is self:
+            return
+        _LOOKUPS_CHECKED[id(self)] = self
+        sentences = [
+            f"{name}: {sentence}"
+            for name, route in zip(self.route_names(), self.routes, strict=True)
+            for sentence in route.leaked_hop_names()
+        ]
+        if sentences:
+            warnings.warn("; ".join(sentences), BotSessionWarning, stacklevel=_outside_stacklevel())
 
     @property
     def routes(self) -> tuple[ProxyRoute, ...]:
         """The primary route and then the fallbacks; empty for a direct connection."""
         return () if self.proxy is None else (self.proxy, *self.fallback)
+
+    def route_names(self) -> list[str]:
+        """``proxy``, ``fallback[0]``, … for ``routes``, in the same order."""
+        return ["proxy", *(f"fallback[{index}]" for index in range(len(self.fallback)))][
+            : len(self.routes)
+        ]
+
+    def resolved_locally(self, route: ProxyRoute | None) -> tuple[LocalLookup, ...]:
+        """The names this machine resolves to reach the Bot API by ``route`` (None: direct)."""
+        return names_resolved_locally(route, self.api.host)
 
     @classmethod
     def settings_customise_sources(
@@ -496,6 +642,22 @@ class BotSessionConfig(BaseSettings):
         # Files and the environment are read by botsession.loader, which also records where
         # each value came from; direct construction must not read them behind its back.
         return (init_settings,)
+
+
+_LOOKUPS_CHECKED: weakref.WeakValueDictionary[int, BotSessionConfig] = weakref.WeakValueDictionary()
+_INTERNAL_PACKAGES = frozenset({"botsession", "pydantic", "pydantic_settings", "pydantic_core"})
+
+
+def _outside_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside botsession/pydantic."""
+    frame = sys._getframe(2)  # the caller of the function that warns
+    level = 2
+    while frame.f_back is not None:
+        if frame.f_globals.get("__name__", "").partition(".")[0] not in _INTERNAL_PACKAGES:
+            break
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def yaml_json_schema() -> dict[str, Any]:

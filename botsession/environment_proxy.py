@@ -4,6 +4,8 @@ For an https Bot API server ``https_proxy``/``HTTPS_PROXY`` is used, for http ``
 ``HTTP_PROXY``, else ``all_proxy``/``ALL_PROXY`` (the lower-case name wins). ``no_proxy``/
 ``NO_PROXY`` lists hosts (``example.com`` also covers its subdomains, ``*`` covers all) and
 networks (``10.0.0.0/8``) reached directly. A value without a scheme is an http proxy.
+Host names are compared in their ASCII (IDNA) form, so ``straße.de`` and ``xn--strae-oqa.de``
+name the same host.
 """
 
 from __future__ import annotations
@@ -13,11 +15,16 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from .proxy_url import normalise_host
+
 
 def proxy_from_environment(environ: Mapping[str, str], api_base: str) -> tuple[str, str] | None:
     """``(proxy URL, variable name)`` for reaching ``api_base``, or None to connect directly."""
-    target = urlsplit(api_base)
-    host = (target.hostname or "").lower()
+    try:
+        target = urlsplit(api_base.strip())
+        host = _ascii_host(target.hostname or "")
+    except ValueError:  # not a URL at all: reported when api.base is validated
+        return None
     if _bypassed(host, _first(environ, "no_proxy")):
         return None
     specific = "https_proxy" if target.scheme == "https" else "http_proxy"
@@ -39,12 +46,22 @@ def _bypassed(host: str, no_proxy: str) -> bool:
         if "/" in entry and _in_network(host, entry):
             return True
         name = entry.lstrip(".")
-        if not name.startswith("["):
-            name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
-        name = name.strip("[]")
+        if name.startswith("["):
+            name = name[1:].partition("]")[0]  # [::1] or [::1]:8081
+        elif name.count(":") == 1:
+            name = name.rsplit(":", 1)[0]
+        name = _ascii_host(name)
         if host == name or host.endswith(f".{name}"):
             return True
     return False
+
+
+def _ascii_host(name: str) -> str:
+    """``name`` as ``normalise_host`` spells it, or lower-cased when it is not a valid host."""
+    try:
+        return normalise_host(name)
+    except ValueError:
+        return name.lower()
 
 
 def _in_network(host: str, entry: str) -> bool:

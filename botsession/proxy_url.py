@@ -3,6 +3,10 @@
 Hand-written rather than ``urllib.parse`` because the standard parser turns a password that
 contains an unencoded ``#``, ``?`` or ``/`` into a baffling "invalid port" error; here such a
 password gets an error that says what to do. Messages never contain the password.
+
+Host names are checked as DNS names (labels of 1 to 63 octets, 253 in all) and international
+names are encoded as IDNA 2008 with UTS 46 mapping (``straße.de`` → ``xn--strae-oqa.de``), as
+yarl does; the same rules apply to the host of ``api.base``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+import idna
+
 SCHEMES = ("http", "socks4", "socks4a", "socks5")
 """Protocols a hop may use; ``socks5h`` is accepted as socks5 with remote DNS."""
 
@@ -19,7 +25,11 @@ SUPPORTED_TEXT = "http, socks4, socks4a, socks5 (or socks5h)"
 URL_SHAPE = "scheme://[user[:password]@]host:port"
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
-_HOSTNAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
+_LABEL_CHARS = re.compile(r"[a-z0-9_-]+")
+_NOT_IN_URL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+"""Whitespace (as ``str.isspace``) and control characters: never valid unencoded in a URL."""
+MAX_NAME = 253
+MAX_LABEL = 63
 _HINTS = {
     "https": "TLS to the proxy itself is not supported; an HTTP CONNECT proxy is http://",
     "socks": "say which SOCKS version: socks4, socks4a or socks5",
@@ -49,6 +59,13 @@ def parse_proxy_url(text: str) -> ProxyUrl:
     text = text.strip()
     if not text:
         raise ProxyUrlError(f"the proxy URL is empty; expected {URL_SHAPE}")
+    if has_space_or_control(text):
+        # Not located or echoed: the character may well be inside a password.
+        raise ProxyUrlError(
+            "the proxy URL contains a space, tab, line break or other control character; "
+            "percent-encode it (%20 for a space) or use the mapping form "
+            "(url plus a separate password or password_file)"
+        )
     match = _SCHEME.match(text)
     if match is None:
         raise ProxyUrlError(
@@ -128,15 +145,110 @@ def _ipv6(text: str) -> str:
 def _hostname(text: str) -> str:
     if not text:
         raise ProxyUrlError(f"the host is missing; expected {URL_SHAPE}")
-    if len(text) > 253:
-        raise ProxyUrlError(f"the host name is {len(text)} characters long; DNS allows 253")
     try:
-        ascii_name = text.encode("idna").decode("ascii") if not text.isascii() else text
-    except UnicodeError:
-        raise ProxyUrlError(f"{text!r} is not a valid host name") from None
-    if not _HOSTNAME.fullmatch(ascii_name):
-        raise ProxyUrlError(f"{text!r} is not a valid host name")
-    return ascii_name.lower()
+        return normalise_host_name(text)
+    except ValueError as error:
+        raise ProxyUrlError(str(error)) from None
+
+
+def has_space_or_control(text: str) -> bool:
+    """Whether ``text`` holds whitespace or a control character anywhere."""
+    return _NOT_IN_URL.search(text) is not None
+
+
+def is_ip_address(host: str) -> bool:
+    """Whether a canonical host is an IP literal (which nobody needs to resolve)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def normalise_host(text: str) -> str:
+    """A canonical host: an IPv6 address (unbracketed), an IPv4 address or an ASCII DNS name.
+
+    Raises ``ValueError`` with a message that says what is wrong with the name.
+    """
+    if ":" in text:
+        try:
+            return str(ipaddress.IPv6Address(text))
+        except ValueError:
+            raise ValueError(f"{text!r} is not an IPv6 address") from None
+    return normalise_host_name(text)
+
+
+def normalise_host_name(text: str) -> str:
+    """An IPv4 address or a DNS name in lower-case ASCII (IDNA 2008 for international names)."""
+    if len(text) > 4 * MAX_NAME:  # not worth encoding; a mapping can only shorten it so much
+        raise ValueError(f"the host name is {len(text)} characters long; DNS allows {MAX_NAME}")
+    if text.isascii():
+        labels = text.lower().split(".")
+    else:
+        try:
+            mapped = idna.uts46_remap(text, std3_rules=False, transitional=False)
+        except (UnicodeError, ValueError) as error:
+            raise ValueError(f"{text!r} is not a valid host name: {error}") from None
+        labels = mapped.split(".")
+    ascii_labels = [_ascii_label(text, label) for label in labels]
+    name = ".".join(ascii_labels)
+    if all(label.isdigit() for label in ascii_labels):
+        return _ipv4(name, text)
+    if len(name) > MAX_NAME:
+        shown = "" if text.isascii() else " in its ASCII (IDNA) form"
+        raise ValueError(
+            f"the host name is {len(name)} characters long{shown}; DNS allows {MAX_NAME}"
+        )
+    return name
+
+
+def _ascii_label(name: str, label: str) -> str:
+    if not label:
+        raise ValueError(
+            f"{name!r} is not a valid host name: it has an empty label "
+            "(a dot at the start or the end, or two dots in a row)"
+        )
+    if not label.isascii():
+        try:
+            label = idna.alabel(label).decode("ascii")
+        except (UnicodeError, ValueError) as error:
+            raise ValueError(f"{name!r} is not a valid host name: {error} (IDNA 2008)") from None
+    else:
+        label = label.lower()
+        if not _LABEL_CHARS.fullmatch(label):
+            bad = next(char for char in label if not _LABEL_CHARS.fullmatch(char))
+            raise ValueError(
+                f"{name!r} is not a valid host name: {bad!r} is not allowed "
+                "(letters, digits, '-', '_' and '.' only)"
+            )
+        if label.startswith("-") or label.endswith("-"):
+            raise ValueError(
+                f"{name!r} is not a valid host name: the label {label!r} starts or ends with '-'"
+            )
+        if label.startswith("xn--"):
+            try:
+                idna.ulabel(label)
+            except (UnicodeError, ValueError):
+                raise ValueError(
+                    f"{name!r} is not a valid host name: the label {label!r} is not a valid "
+                    "IDNA (punycode) label"
+                ) from None
+    if len(label) > MAX_LABEL:
+        raise ValueError(
+            f"the host name has a label of {len(label)} characters "
+            f"({label[:12]}…); DNS allows {MAX_LABEL} per label"
+        )
+    return label
+
+
+def _ipv4(address: str, text: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(address))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a valid IPv4 address "
+            "(four numbers from 0 to 255, without leading zeros)"
+        ) from None
 
 
 def _port(text: str) -> int:
@@ -147,3 +259,52 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise ProxyUrlError(f"the port must be a number from 1 to 65535, found {port}")
     return port
+
+
+def normalise_http_base(text: str) -> str:
+    """``api.base`` as a canonical URL: ``http[s]://host[:port][/path]``, host as for proxies.
+
+    Raises ``ValueError`` saying what is wrong; the URL itself is never echoed (it may hold
+    credentials by mistake).
+    """
+    text = text.strip()
+    expected = "expected an http:// or https:// base URL"
+    if has_space_or_control(text):
+        raise ValueError(
+            "the base URL contains a space, tab, line break or other control character"
+        )
+    match = _SCHEME.match(text)
+    if match is None or match.group(1).lower() not in ("http", "https"):
+        raise ValueError(f"{expected}, such as https://api.telegram.org")
+    scheme = match.group(1).lower()
+    rest = text[match.end() :]
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        raise ValueError(f"{expected} without credentials (no user name or password)")
+    if any(char in rest for char in "?#"):
+        raise ValueError("the base URL cannot have a query or fragment")
+    if authority.startswith("["):
+        inside, bracket, after = authority[1:].partition("]")
+        if not bracket:
+            raise ValueError("the IPv6 address in the base URL has no closing ']'")
+        host = f"[{_ipv6(inside)}]"
+        if after and not after.startswith(":"):
+            raise ValueError(f"{expected}; a ':' and the port must follow the IPv6 address")
+        raw_port = after[1:] if after else None
+    else:
+        name, colon, port_text = authority.rpartition(":")
+        if not colon:
+            name, port_text = authority, ""
+        elif ":" in name:
+            raise ValueError("an IPv6 address must be in brackets, as in http://[::1]:8081")
+        raw_port = port_text if colon else None
+        if not name:
+            raise ValueError(
+                f"the base URL has no host; {expected}, such as https://api.telegram.org"
+            )
+        host = normalise_host_name(name)
+    port = ""
+    if raw_port is not None:
+        port = f":{_port(raw_port)}"
+    path = ("/" + path).rstrip("/") if slash else ""
+    return f"{scheme}://{host}{port}{path}"

@@ -16,9 +16,10 @@ from urllib.parse import unquote
 
 MASK = "***"
 
-_WHITESPACE = re.compile(r"(\s+)")
+_WHITESPACE = re.compile(r"\s+")
 _SCHEME_CHARS = frozenset(string.ascii_letters + string.digits + "+.-")
 _NOT_IN_USER = frozenset("@/[]")
+_NOT_IN_USER_OF_TEXT = _NOT_IN_USER | frozenset(" \t\n\r\f\v")
 
 # Secrets shorter than this are masked structurally only: scrubbing "pw" from free text would
 # garble unrelated words without protecting anything.
@@ -27,50 +28,62 @@ _MIN_SCRUB_LENGTH = 4
 _MAX_SHOWN = 120
 
 
-def redact_url(text: str) -> str:
+def redact_url(text: str, *, value: bool = False) -> str:
     """Return ``text`` with the password of every ``scheme://user:password@`` replaced.
 
-    In each whitespace-free run the password reaches to the last "@", so an unencoded "@",
-    "/" or "#" inside it is masked too (over-masking is safe, under-masking is not). Linear
-    time: a regular expression for this backtracks quadratically on hostile input.
+    A password may hold spaces, tabs or line breaks, and an unencoded "@", "/" or "#", so no
+    character ends it but the last "@" of the text: everything from the first password to the
+    last "@" is masked, later passwords included (over-masking is safe, under-masking is not).
+    In free text a user name has no whitespace (so prose such as "http:// or https:" is left
+    alone); with ``value=True`` the text is one raw value, read as the URL parser reads it,
+    whose user name may hold anything but "@", "/", "[" and "]".
+    Linear time: a regular expression for this backtracks quadratically on hostile input.
     """
-    parts = _WHITESPACE.split(text)
-    for index, part in enumerate(parts):
-        span = _password_span(part)
-        if span is not None:
-            parts[index] = part[: span[0]] + MASK + part[span[1] :]
-    return "".join(parts)
+    span = _password_span(text, value=value)
+    if span is None:
+        return text
+    return text[: span[0]] + MASK + text[span[1] :]
 
 
-def _password_span(token: str) -> tuple[int, int] | None:
-    """Where the password of the first ``scheme://user:password@`` in ``token`` is."""
-    at = token.rfind("@")
-    separator = token.find("://", 0, at) if at > 0 else -1
+def _password_span(text: str, *, value: bool) -> tuple[int, int] | None:
+    """From the first ``scheme://user:`` password to the last "@" of ``text``."""
+    at = text.rfind("@")
+    separator = text.find("://", 0, at) if at > 0 else -1
+    not_in_user = _NOT_IN_USER if value else _NOT_IN_USER_OF_TEXT
     while separator != -1:
         start = separator
-        while start > 0 and token[start - 1] in _SCHEME_CHARS:
+        while start > 0 and text[start - 1] in _SCHEME_CHARS:
             start -= 1
-        while start < separator and not token[start].isalpha():
+        while start < separator and not text[start].isalpha():
             start += 1
         user_start = separator + 3
         # Each search stops at the next "://" at the latest (it holds a ":"): linear overall.
-        colon = token.find(":", user_start, at)
-        if start < separator and colon != -1 and _NOT_IN_USER.isdisjoint(token[user_start:colon]):
+        colon = text.find(":", user_start, at)
+        if start < separator and colon != -1 and not_in_user.isdisjoint(text[user_start:colon]):
             return colon + 1, at
-        separator = token.find("://", user_start, at)
+        separator = text.find("://", user_start, at)
     return None
 
 
 def has_url_password(text: str) -> bool:
-    """Whether ``text`` holds a ``scheme://user:password@`` with a password."""
-    return any(_url_passwords(text))
+    """Whether the value ``text`` holds a ``scheme://user:password@`` with a password."""
+    return _password_span(text, value=True) is not None
 
 
 def _url_passwords(text: str) -> Iterator[str]:
-    for part in _WHITESPACE.split(text):
-        span = _password_span(part)
+    """The password span of the value ``text``, and that of each whitespace-separated word.
+
+    The span of the whole value covers every password in it; the words' spans are the likely
+    passwords when ``text`` holds several URLs, so that they are scrubbed wherever they appear.
+    """
+    span = _password_span(text, value=True)
+    if span is None:
+        return
+    yield text[span[0] : span[1]]
+    for word in _WHITESPACE.split(text):
+        span = _password_span(word, value=True)
         if span is not None:
-            yield part[span[0] : span[1]]
+            yield word[span[0] : span[1]]
 
 
 def is_secret_key(key: object) -> bool:
@@ -83,13 +96,13 @@ def describe_value(path: tuple[str | int, ...], value: Any) -> str:
     if path and is_secret_key(path[-1]):
         return MASK
     if isinstance(value, str):
-        shown = redact_url(value)
+        shown = redact_url(value, value=True)
     elif isinstance(value, Mapping):
         shown = "a mapping with keys " + ", ".join(sorted(map(str, value)))
     elif isinstance(value, (list, tuple)):
         shown = f"a list of {len(value)} items"
     else:
-        shown = redact_url(repr(value))
+        shown = redact_url(repr(value), value=True)
         return shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."
     if len(shown) > _MAX_SHOWN:
         shown = shown[: _MAX_SHOWN - 3] + "..."

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from .config_schema import BotSessionConfig, ProxyRoute
+from .config_schema import BotSessionConfig, LocalLookup, ProxyRoute
 from .layers import Origin, Path, format_path
 from .loader import LoadedConfig
 from .redaction import MASK, redact_url
@@ -33,6 +33,25 @@ def route_line(config: BotSessionConfig, route: ProxyRoute | None = None) -> str
     if route is None:
         return f"client → {target} (direct)"
     return route.describe(target)
+
+
+def local_lookups(config: BotSessionConfig) -> list[tuple[str, tuple[LocalLookup, ...]]]:
+    """For each route (``proxy``, ``fallback[0]``, … or ``direct``): names resolved here."""
+    if config.proxy is None:
+        return [("direct", config.resolved_locally(None))]
+    return [
+        (name, config.resolved_locally(route))
+        for name, route in zip(config.route_names(), config.routes, strict=True)
+    ]
+
+
+def local_lookups_line(config: BotSessionConfig) -> str:
+    """``resolved on this machine: proxy: relay.example (dials hop 1); fallback[0]: none``."""
+    parts = []
+    for name, lookups in local_lookups(config):
+        found = ", ".join(map(str, lookups)) if lookups else "none"
+        parts.append(found if name == "direct" else f"{name}: {found}")
+    return "resolved on this machine: " + "; ".join(parts)
 
 
 def rows(loaded: LoadedConfig) -> Iterator[Row]:
@@ -64,6 +83,16 @@ def as_json(loaded: LoadedConfig) -> dict[str, Any]:
         "route": route_line(config),
         "proxy": routes[0]["hops"] if config.proxy is not None else None,
         "fallback": routes[1:],
+        "resolved_locally": [
+            {
+                "route": name,
+                "names": [
+                    {"name": lookup.name, "hop": lookup.hop, "reason": lookup.reason}
+                    for lookup in lookups
+                ],
+            }
+            for name, lookups in local_lookups(config)
+        ],
         "settings": {
             row.path: {"value": row.value, "source": row.origin.label, "kind": row.origin.kind}
             for row in rows(loaded)
@@ -115,7 +144,7 @@ def _hop_fields(loaded: LoadedConfig, hop_path: Path) -> Iterator[tuple[str, Any
         return
     for field in _HOP_FIELDS:
         if field in raw:
-            value = MASK if field == "password" else redact_url(str(raw[field]))
+            value = MASK if field == "password" else redact_url(str(raw[field]), value=True)
             yield field, value, loaded.origin_of((*hop_path, field))
 
 

@@ -1,16 +1,23 @@
 """Settings from the environment, a ``.env`` file and keyword overrides, as layers.
 
 Variables are ``<PREFIX><KEY>``, nested with ``__`` (``BOT_PROXY__PASSWORD``, ``BOT_API__BASE``);
-a number picks a hop of a chain (``BOT_PROXY__0__PASSWORD``). A value that starts with ``[`` or
-``{`` (or is ``null``) is JSON. Variables whose first key is not a setting (``BOT_TOKEN``) belong
-to the bot, not to botsession, and are left alone.
+a number (ASCII digits) picks a hop of a chain (``BOT_PROXY__0__PASSWORD``). A value that starts
+with ``[`` or ``{`` (or is ``null``) is JSON, except for a ``…PASSWORD`` variable: a password is
+always the text as written. JSON objects must not repeat a key. Names are matched without
+regard to case, so two names that differ only in case (``BOT_PROXY``, ``bot_proxy``) are an
+error rather than a silent choice. Variables whose first key is not a setting (``BOT_TOKEN``)
+belong to the bot, not to botsession, and are left alone.
+
+The ``.env`` file is read as text (at most 1 MiB, a regular file), and ``${VAR}`` in it is kept
+literally: python-dotenv's expansion is turned off, so a password holding ``${`` stays intact.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -18,11 +25,19 @@ from dotenv import dotenv_values
 
 from .config_schema import BotSessionConfig
 from .errors import Problem
+from .files import UnreadableFile, read_regular_file
 from .layers import Layer, Origin, OriginKind, Path
+from .redaction import is_secret_key
 
 _DELIMITER: str = BotSessionConfig.model_config.get("env_nested_delimiter") or "__"
 MAX_VALUE_BYTES = 64 * 1024
 """Bound on one variable's value: a whole chain in JSON is well under a kilobyte."""
+MAX_DOTENV_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32
+"""As for YAML: a chain of fallbacks is 4 levels deep; thousands would exhaust the stack."""
+_MAX_INDEX_DIGITS = 6
+_LOADER_NAMES = ("CONFIG", "PROFILE")
+"""Variables the loader reads itself (``BOT_CONFIG``, ``BOT_PROFILE``)."""
 
 
 def environment_layers(environ: Mapping[str, str], prefix: str) -> list[Layer]:
@@ -31,22 +46,25 @@ def environment_layers(environ: Mapping[str, str], prefix: str) -> list[Layer]:
         ((name, value, f"environment variable {name}") for name, value in environ.items()),
         prefix,
         "env",
+        lambda names: f"environment variables {names}",
     )
 
 
 def dotenv_layers(path: FsPath, shown_as: str, prefix: str) -> tuple[list[Layer], dict[str, str]]:
     """Layers from a ``.env`` file, plus all its values (for ``${VAR}`` in YAML)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        return [Layer("dotenv", problems=[Problem(shown_as, "", f"cannot read: {reason}")])], {}
-    values = {name: value for name, value in dotenv_values(path).items() if value is not None}
+        text = read_regular_file(path, MAX_DOTENV_BYTES, "the dotenv file").data.decode("utf-8")
+    except (UnreadableFile, UnicodeDecodeError) as error:
+        reason = error.message if isinstance(error, UnreadableFile) else "not UTF-8 text"
+        return [Layer("dotenv", problems=[Problem(shown_as, "", reason)])], {}
+    parsed = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    values = {name: value for name, value in parsed.items() if value is not None}
     lines = _line_numbers(text)
     entries = (
         (name, value, f"{shown_as}:{lines.get(name, 1)} ({name})") for name, value in values.items()
     )
-    return _variable_layers(entries, prefix, "dotenv"), values
+    layers = _variable_layers(entries, prefix, "dotenv", lambda names: f"{shown_as} ({names})")
+    return layers, values
 
 
 def override_layer(overrides: Mapping[str, Any]) -> Layer:
@@ -59,20 +77,56 @@ def override_layer(overrides: Mapping[str, Any]) -> Layer:
 
 
 def _variable_layers(
-    entries: Iterable[tuple[str, str, str]], prefix: str, kind: OriginKind
+    entries: Iterable[tuple[str, str, str]],
+    prefix: str,
+    kind: OriginKind,
+    clash_label: Callable[[str], str],
 ) -> list[Layer]:
+    """Layers of the ``<prefix>…`` settings among ``(name, value, label)`` entries.
+
+    ``clash_label`` locates names that differ only in case (given them, listed).
+    """
     fields = set(BotSessionConfig.model_fields)
     found: list[tuple[Path, str, str, str]] = []
+    layers: list[Layer] = []
+    by_upper: dict[str, list[str]] = {}
     for name, raw, label in entries:
         if not name.upper().startswith(prefix.upper()):
             continue
-        segments = name[len(prefix) :].lower().split(_DELIMITER)
+        rest = name[len(prefix) :]
+        segments = rest.lower().split(_DELIMITER)
+        if segments[0] in fields or rest.upper() in _LOADER_NAMES:
+            by_upper.setdefault(name.upper(), []).append(name)
         if segments[0] not in fields:
             continue
-        path: Path = tuple(int(part) if part.isdigit() else part for part in segments)
+        if any(part.isdigit() and not part.isascii() for part in segments):
+            message = "hop and item numbers are written with the digits 0 to 9"
+            layers.append(Layer(kind, problems=[Problem(label, "", message)]))
+            continue
+        path: Path = tuple(_segment(part) for part in segments)
         found.append((path, name, raw, label))
+    clashes = {upper: names for upper, names in by_upper.items() if len(names) > 1}
+    layers += [_clash(sorted(names), clash_label, kind) for names in clashes.values()]
+    found = [entry for entry in found if entry[1].upper() not in clashes]
     found.sort(key=lambda entry: (len(entry[0]), entry[1]))
-    return [_variable_layer(path, name, raw, label, kind) for path, name, raw, label in found]
+    layers += [_variable_layer(path, name, raw, label, kind) for path, name, raw, label in found]
+    return layers
+
+
+def _segment(part: str) -> str | int:
+    """A hop or item number (ASCII digits only: ``"²".isdigit()`` is true), else a key name."""
+    if part.isascii() and part.isdigit() and len(part) <= _MAX_INDEX_DIGITS:
+        return int(part)
+    return part
+
+
+def _clash(names: list[str], label: Callable[[str], str], kind: OriginKind) -> Layer:
+    listed = ", ".join(names[:-1]) + " and " + names[-1]
+    message = (
+        "these names differ only in case; botsession reads names without regard to case, "
+        "so set only one of them"
+    )
+    return Layer(kind, problems=[Problem(label(listed), "", message)])
 
 
 def _variable_layer(path: Path, name: str, raw: str, label: str, kind: OriginKind) -> Layer:
@@ -83,7 +137,7 @@ def _variable_layer(path: Path, name: str, raw: str, label: str, kind: OriginKin
         layer.problems.append(Problem(label, "", message))
         return layer
     try:
-        value = _decode(raw)
+        value = _decode(raw, text_only=is_secret_key(path[-1]))
     except ValueError as error:
         layer.problems.append(Problem(label, "", str(error)))
         return layer
@@ -94,22 +148,57 @@ def _variable_layer(path: Path, name: str, raw: str, label: str, kind: OriginKin
     return layer
 
 
-def _decode(raw: str) -> Any:
+def _decode(raw: str, *, text_only: bool) -> Any:
+    """The value of a variable: JSON when it looks like JSON (and may be), else the text."""
     size = len(raw.encode("utf-8", "surrogatepass"))
     if size > MAX_VALUE_BYTES:
         raise ValueError(f"the value is {size} bytes; the limit is {MAX_VALUE_BYTES}")
     stripped = raw.strip()
-    if not (stripped[:1] in ("[", "{") or stripped == "null"):
+    if text_only or not (stripped[:1] in ("[", "{") or stripped == "null"):
         return raw
+    _check_depth(stripped)
     try:
-        return json.loads(stripped)
+        return json.loads(stripped, object_pairs_hook=_object_without_duplicates)
     except json.JSONDecodeError as error:
         # The document itself is not shown: it may hold a password.
         raise ValueError(
             f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
-    except RecursionError:
-        raise ValueError("not valid JSON: nested too deeply") from None
+    except RecursionError:  # pragma: no cover - _check_depth stops far earlier
+        raise ValueError(f"values are nested more than {MAX_JSON_DEPTH} levels deep") from None
+
+
+def _check_depth(text: str) -> None:
+    """Refuse JSON nested deeper than ``MAX_JSON_DEPTH`` before parsing it (linear scan)."""
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"values are nested more than {MAX_JSON_DEPTH} levels deep")
+        elif char in "]}":
+            depth -= 1
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            shown = key if len(key) <= 40 else key[:37] + "..."
+            # Only the key is named: the values may be passwords.
+            raise ValueError(f"not valid JSON for botsession: the key {shown!r} appears twice")
+        result[key] = value
+    return result
 
 
 _ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=")

@@ -3,6 +3,12 @@
 The document is composed into nodes (no object construction, so ``!!python`` tags cannot run
 code), then converted by hand: that is where positions are recorded, unsafe tags and duplicate
 keys are refused, alias expansion is bounded and ``${VAR}`` / ``${VAR:-default}`` are expanded.
+
+Scalars are read as YAML 1.2 reads them where YAML 1.1 (PyYAML) differs: only ``true`` and
+``false`` are booleans (``yes``, ``no``, ``on`` and ``off`` are text), and numbers written in
+forms that YAML 1.1 reads differently or that 1.2 does not know (``010`` is 8 in 1.1, ``0b1``,
+``0x1f``, ``1_000``, ``1:30``) are errors asking for a plain decimal number. Merge keys
+(``<<: *anchor``) are applied as YAML intends: a key written beside them wins.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import yaml
 
 from .config_schema import BotSessionWarning
 from .errors import Problem
+from .files import UnreadableFile, read_regular_file
 from .layers import Layer, Origin, Path, format_path
 from .redaction import has_url_password
 
@@ -28,9 +35,15 @@ MAX_NODES = 10_000
 MAX_DEPTH = 32
 """Bound on nesting: a config is 4 levels deep; thousands would exhaust Python's stack."""
 
-_SAFE_TAGS = {
-    "tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
-}
+_TAG = "tag:yaml.org,2002:"
+_SAFE_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null", "map", "seq")}
+_MERGE_TAG = _TAG + "merge"
+_VALUE_TAG = _TAG + "value"
+"""The tag PyYAML gives a plain ``=`` key; it is just the string ``=``."""
+_PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_PLAIN_FLOAT = re.compile(
+    r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+)
 _PATH_KEYS = frozenset({"password_file", "ca_file"})
 """Keys holding file names; relative names are relative to the YAML file, not the cwd."""
 
@@ -45,19 +58,26 @@ class _TooLarge(Exception):
         self.message = message
 
 
+class _Skip:
+    """A value that could not be read: its key is left out (the problem is reported)."""
+
+
+_SKIP: Any = _Skip()
+_Pair = tuple[str, yaml.Node, yaml.Node]
+
+
 def read_yaml(path: FsPath, shown_as: str, variables: Mapping[str, str]) -> Layer:
-    """Read one YAML config file into a layer; problems are collected, not raised."""
+    """Read one YAML config file into a layer; problems are collected, not raised.
+
+    Any path is safe: a directory, FIFO, device or file over 1 MiB is a problem, found without
+    blocking and without reading more than the limit.
+    """
     layer = Layer("yaml")
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            layer.problems.append(
-                Problem(shown_as, "", f"the file is {size} bytes; the limit is {MAX_FILE_BYTES}")
-            )
-            return layer
-        text = path.read_bytes().decode("utf-8")
-    except OSError as error:
-        layer.problems.append(Problem(shown_as, "", f"cannot read the file: {error.strerror}"))
+        contents = read_regular_file(path, MAX_FILE_BYTES, "the config file")
+        text = contents.data.decode("utf-8")
+    except UnreadableFile as error:
+        layer.problems.append(Problem(shown_as, "", error.message))
         return layer
     except UnicodeDecodeError as error:
         layer.problems.append(
@@ -67,16 +87,15 @@ def read_yaml(path: FsPath, shown_as: str, variables: Mapping[str, str]) -> Laye
     converter = _Converter(layer, shown_as, path.parent, variables)
     converter.convert_document(text)
     if converter.plaintext_password:
-        _warn_if_readable(path, shown_as)
+        _warn_if_readable(path, shown_as, contents.mode)
     return layer
 
 
 _warned: set[str] = set()
 
 
-def _warn_if_readable(path: FsPath, shown_as: str) -> None:
+def _warn_if_readable(path: FsPath, shown_as: str, mode: int) -> None:
     """Like OpenSSH for private keys: a password in a file others can read deserves a warning."""
-    mode = path.stat().st_mode
     readers = [
         who for who, bit in (("group", stat.S_IRGRP), ("others", stat.S_IROTH)) if mode & bit
     ]
@@ -104,6 +123,9 @@ class _Converter:
         self.nodes = 0
         self.loader: Any = None
         self.plaintext_password = False
+        self.pairs: dict[int, list[_Pair]] = {}
+        """The effective pairs of each mapping node, merge keys applied (aliases share nodes)."""
+        self.merging: set[int] = set()
 
     def where(self, node: yaml.Node) -> str:
         mark = node.start_mark
@@ -145,25 +167,33 @@ class _Converter:
             message += f" ({error.context} that starts at {at(error.context_mark)})"
         return (at(mark) if mark else self.shown_as), "", message
 
-    def value(self, node: yaml.Node, path: Path) -> Any:
+    def count(self) -> None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise _TooLarge(
                 f"the document expands to more than {MAX_NODES} values "
                 "(anchors and aliases nested too deeply?)"
             )
+
+    def value(self, node: yaml.Node, path: Path) -> Any:
+        self.count()
         if len(path) > MAX_DEPTH:
             raise _TooLarge(f"values are nested more than {MAX_DEPTH} levels deep")
         if path:
             self.layer.origins[path] = Origin("yaml", self.where(node))
         if node.tag not in _SAFE_TAGS:
             self.problem(node, path, f"the YAML tag {node.tag!r} is not allowed in a config")
-            return None
+            return _SKIP
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
-            return [self.value(item, (*path, index)) for index, item in enumerate(node.value)]
-        scalar = self.loader.construct_object(node)
+            items = (self.value(item, (*path, index)) for index, item in enumerate(node.value))
+            return [None if item is _SKIP else item for item in items]
+        problem = _scalar_problem(node)
+        if problem is not None:
+            self.problem(node, path, problem)
+            return _SKIP
+        scalar = self.scalar(node)
         if isinstance(scalar, str):
             if "${" not in scalar and (
                 (path and path[-1] == "password" and scalar) or has_url_password(scalar)
@@ -174,27 +204,105 @@ class _Converter:
                 scalar = str(self.directory / scalar)
         return scalar
 
+    def scalar(self, node: yaml.Node) -> Any:
+        if node.tag == _TAG + "bool" and node.value.lower() not in ("true", "false"):
+            return node.value  # YAML 1.2: yes, no, on and off are text
+        return self.loader.construct_object(node)
+
     def mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
-        self.loader.flatten_mapping(node)  # applies "<<" merge keys
         result: dict[str, Any] = {}
+        for key, key_node, value_node in self.effective_pairs(node, path, 0):
+            sub: Path = (*path, key)
+            self.layer.key_origins[sub] = Origin("yaml", self.where(key_node))
+            value = self.value(value_node, sub)
+            if value is not _SKIP:
+                result[key] = value
+        return result
+
+    def effective_pairs(self, node: yaml.MappingNode, path: Path, depth: int) -> list[_Pair]:
+        """``(key, key node, value node)`` of a mapping: its own keys, then merged ones.
+
+        A key written in the mapping wins over a merged one, and of ``<<: [*a, *b]`` the first
+        mapping wins, as the YAML merge key type says. Duplicates among the keys written in
+        one mapping are errors. Every pair merged counts towards ``MAX_NODES``.
+        """
+        known = self.pairs.get(id(node))
+        if known is not None:
+            return known
+        if depth > MAX_DEPTH:
+            raise _TooLarge(f"merge keys ('<<') are nested more than {MAX_DEPTH} levels deep")
+        own: list[_Pair] = []
         seen: dict[str, yaml.Node] = {}
+        merge: tuple[yaml.Node, yaml.Node] | None = None
         for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node) if key_node.tag in _SAFE_TAGS else None
-            if not isinstance(key, str):
+            if key_node.tag == _MERGE_TAG:
+                if merge is not None:
+                    message = f"duplicate key '<<'; it is also set at {self.where(merge[0])}"
+                    self.problem(key_node, path, message)
+                else:
+                    merge = key_node, value_node
+                continue
+            key = self.key(key_node)
+            if key is None:
                 self.problem(key_node, path, "mapping keys must be plain strings")
                 continue
-            sub: Path = (*path, key)
             if key in seen:
                 self.problem(
                     key_node,
-                    sub,
+                    (*path, key),
                     f"duplicate key {key!r}; it is also set at {self.where(seen[key])}",
                 )
                 continue
             seen[key] = key_node
-            self.layer.key_origins[sub] = Origin("yaml", self.where(key_node))
-            result[key] = self.value(value_node, sub)
-        return result
+            own.append((key, key_node, value_node))
+        pairs = own
+        if merge is not None:
+            self.merging.add(id(node))
+            try:
+                for pair in self.merged_pairs(merge[1], path, depth):
+                    if pair[0] not in seen:
+                        seen[pair[0]] = pair[1]
+                        pairs.append(pair)
+            finally:
+                self.merging.discard(id(node))
+        self.pairs[id(node)] = pairs
+        return pairs
+
+    def merged_pairs(self, node: yaml.Node, path: Path, depth: int) -> list[_Pair]:
+        if isinstance(node, yaml.MappingNode):
+            sources: list[yaml.Node] = [node]
+        elif isinstance(node, yaml.SequenceNode):
+            sources = list(node.value)
+        else:
+            sources = []
+        if not sources or not all(isinstance(item, yaml.MappingNode) for item in sources):
+            self.problem(
+                node,
+                path,
+                "the merge key '<<' takes a mapping or a list of mappings (an alias such as "
+                "*defaults, or [*a, *b])",
+            )
+            return []
+        pairs: list[_Pair] = []
+        for source in sources:
+            if id(source) in self.merging:
+                self.problem(node, path, "the merge key '<<' refers to a mapping that contains it")
+                continue
+            assert isinstance(source, yaml.MappingNode)
+            for pair in self.effective_pairs(source, path, depth + 1):
+                self.count()
+                pairs.append(pair)
+        return pairs
+
+    def key(self, node: yaml.Node) -> str | None:
+        if node.tag == _VALUE_TAG:
+            return "="
+        if node.tag not in _SAFE_TAGS or not isinstance(node, yaml.ScalarNode):
+            return None
+        if _scalar_problem(node) is not None:
+            return None
+        key = self.scalar(node)
+        return key if isinstance(key, str) else None
 
     def interpolate(self, text: str, node: yaml.Node, path: Path) -> str:
         if "$" not in text:
@@ -218,3 +326,35 @@ class _Converter:
             return ""
 
         return _REFERENCE.sub(replace, text)
+
+
+def _scalar_problem(node: yaml.Node) -> str | None:
+    """Why a number must be written differently, or None."""
+    text = node.value
+    if node.tag == _TAG + "int":
+        if _PLAIN_INT.fullmatch(text):
+            return None
+    elif node.tag == _TAG + "float":
+        if _PLAIN_FLOAT.fullmatch(text):
+            return None
+    else:
+        return None
+    digits = text.lstrip("+-").lower()
+    if "_" in digits:
+        form = "with '_' between digits (YAML 1.2 reads it as text)"
+    elif ":" in digits:
+        form = "in base 60 (YAML 1.1 reads 1:30 as 90, YAML 1.2 as text)"
+    elif digits.startswith("0b"):
+        form = "in binary (0b…)"
+    elif digits.startswith("0x"):
+        form = "in hexadecimal (0x…)"
+    elif digits.startswith("0o"):
+        form = "in octal (0o…)"
+    elif digits.startswith("0") and len(digits) > 1:
+        form = "with a leading zero (YAML 1.1 reads 010 as the octal number 8, YAML 1.2 as 10)"
+    else:
+        form = "in a form that is not a number"
+    return (
+        f"a number written {form}; write a plain decimal number such as 10 or 2.5, "
+        "or quote the value if it is text"
+    )

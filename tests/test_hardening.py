@@ -6,11 +6,13 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import string
 import time
 import tracemalloc
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,37 +40,111 @@ settings.register_profile("thorough", settings.get_profile("suite"), max_example
 HYPOTHESIS = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
-def expectations(case: Path) -> tuple[str, str, list[tuple[str, str]]]:
+@dataclass
+class Case:
+    """What a corpus file expects, from its ``# key: value`` header lines."""
+
+    expect: str
+    at: str
+    env: list[tuple[str, str]] = field(default_factory=list)
+    dotenv: list[str] = field(default_factory=list)
+    fifos: list[str] = field(default_factory=list)
+    sized_files: list[tuple[str, int]] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+
+
+def expectations(case: Path) -> Case:
     sidecar = case.with_name(case.name + ".expect")
     header = (sidecar if sidecar.exists() else case).read_text(encoding="utf-8", errors="replace")
-    fields: dict[str, list[str]] = {"expect": [], "at": [], "env": []}
+    fields: dict[str, list[str]] = {
+        key: [] for key in ("expect", "at", "env", "dotenv", "fifo", "sized-file", "secret")
+    }
     for line in header.splitlines():
         for key, values in fields.items():
             if line.startswith(f"# {key}: "):
                 values.append(line[len(f"# {key}: ") :])
-    environment = [tuple(item.split("=", 1)) for item in fields["env"]]
-    return fields["expect"][0], fields["at"][0], environment  # type: ignore[return-value]
+    sized = [(name, int(size)) for name, size in map(str.split, fields["sized-file"])]
+    return Case(
+        expect=fields["expect"][0],
+        at=fields["at"][0],
+        env=[tuple(item.split("=", 1)) for item in fields["env"]],  # type: ignore[misc]
+        dotenv=fields["dotenv"],
+        fifos=fields["fifo"],
+        sized_files=sized,
+        secrets=fields["secret"],
+    )
+
+
+POSITION = re.compile(r"bot\.yaml:\d+:\d+")
+LOCATION_KINDS = {
+    "file:line:col": POSITION.fullmatch,
+    "the file as a whole": re.compile(r"bot\.yaml").fullmatch,
+    "an environment variable": re.compile(r"environment variables? \S+( and \S+)?").fullmatch,
+    "the .env file and variable": re.compile(r"\.env(:\d+)? \(.+\)").fullmatch,
+}
+
+
+def location_kind(at: str) -> str:
+    """Which of the four kinds of location a corpus case is checked against."""
+    kinds = [kind for kind, matches in LOCATION_KINDS.items() if matches(at)]
+    assert len(kinds) == 1, at
+    return kinds[0]
 
 
 def test_the_corpus_is_large_enough() -> None:
-    """The committed corpus holds at least 40 broken configs, each with an expectation."""
-    assert len(CASES) >= 40
+    """The committed corpus holds at least 90 broken configs, each with an expectation."""
+    assert len(CASES) >= 90
     for case in CASES:
-        assert expectations(case)[0], case
+        assert expectations(case).expect, case
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_every_corpus_case_names_a_precise_location() -> None:
+    """Each case is checked at a file:line:col, at the whole file (size, encoding, expansion
+    and nesting limits), at an environment variable, or at a .env file and its variables."""
+    kinds = [location_kind(expectations(case).at) for case in CASES]
+    whole_file = [
+        case.name for case in CASES if location_kind(expectations(case).at) == "the file as a whole"
+    ]
+    assert kinds.count("file:line:col") >= 70
+    assert sorted(whole_file) == [
+        "50-billion-laughs.yaml",
+        "51-deep-nesting.yaml",
+        "90-not-utf8.bin.yaml",
+        "91-control-characters.bin.yaml",
+    ]
+    for case in CASES:
+        expected = expectations(case)
+        variables = bool(expected.env or expected.dotenv)
+        assert variables == (
+            location_kind(expected.at) in ("an environment variable", "the .env file and variable")
+        ), case.name
+
+
+def corpus_id(case: Path) -> str:
+    return f"{case.name} @ {location_kind(expectations(case).at)}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=corpus_id)
 def test_bad_config_corpus(case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each broken config is refused with its expected message at its expected location."""
-    expect, at, environment = expectations(case)
+    """Each broken config is refused with its expected message at exactly its expected location
+    (and without any of its secrets in the error)."""
+    expected = expectations(case)
     shutil.copyfile(case, tmp_path / "bot.yaml")
-    for name, value in environment:
+    for name, value in expected.env:
         monkeypatch.setenv(name, value)
+    if expected.dotenv:
+        (tmp_path / ".env").write_text("\n".join(expected.dotenv) + "\n", encoding="utf-8")
+    for name in expected.fifos:
+        os.mkfifo(tmp_path / name)
+    for name, size in expected.sized_files:
+        (tmp_path / name).write_bytes(b"x" * size)
     with pytest.raises(ConfigError) as caught:
         load_config()
-    located = [str(p) for p in caught.value.problems if expect in str(p)]
-    assert located, f"{expect!r} not in {caught.value}"
-    assert any(line.startswith(f"{at}: ") for line in located), located
+    located = [p for p in caught.value.problems if expected.expect in str(p)]
+    assert located, f"{expected.expect!r} not in {caught.value}"
+    assert any(problem.where == expected.at for problem in located), [str(p) for p in located]
+    for secret in expected.secrets:
+        assert secret not in str(caught.value)
 
 
 # --- property-based: only ConfigError escapes -----------------------------------------------
@@ -76,7 +152,7 @@ def test_bad_config_corpus(case: Path, tmp_path: Path, monkeypatch: pytest.Monke
 SCHEMES = st.sampled_from(
     ["http", "socks4", "socks4a", "socks5", "socks5h", "https", "SOCKS5", "", "ftp"]
 )
-URL_TEXT = st.text(alphabet=string.printable + "äß€😀@:/#?[]%", max_size=40)
+URL_TEXT = st.text(alphabet=string.printable + "äß€😀@:/#?[]%\u3002\uff45²\x85\xa0", max_size=40)
 URLS = st.one_of(
     st.text(max_size=80),
     st.builds(
@@ -84,7 +160,21 @@ URLS = st.one_of(
         SCHEMES,
         st.one_of(st.just(""), URL_TEXT.map(lambda u: f"{u}@")),
         st.one_of(st.just(""), URL_TEXT.map(lambda p: f":{p}")),
-        st.one_of(URL_TEXT, st.sampled_from(["127.0.0.1", "[::1]", "proxy.example", "::1"])),
+        st.one_of(
+            URL_TEXT,
+            st.sampled_from(
+                [
+                    "127.0.0.1",
+                    "[::1]",
+                    "proxy.example",
+                    "::1",
+                    "straße.de",
+                    "a..b",
+                    "xn--zz",
+                    "1.2.3",
+                ]
+            ),
+        ),
         st.one_of(
             st.just(""),
             st.integers(-5, 70000).map(lambda n: f":{n}"),
@@ -176,6 +266,60 @@ def test_any_text_as_yaml(text: str, tmp_path: Path) -> None:
     only_config_errors(lambda: load_config(path))
 
 
+YAML_SCALARS = st.sampled_from(
+    [
+        "010",
+        "0b11",
+        "0x1f",
+        "0o17",
+        "1:30",
+        "1_000",
+        "1:30.5",
+        "yes",
+        "No",
+        "on",
+        "OFF",
+        "~",
+        ".inf",
+        "-.inf",
+        ".NaN",
+        "!!int abc",
+        "!!float x",
+        "!!bool maybe",
+        "!!int 010",
+        "*a",
+        "[*a, *a]",
+        "{<<: *a, url: 'socks5://h:1'}",
+        "{<<: [*a, *a], rdns: no}",
+        "{<<: 5}",
+        "'socks5://u:p w@h:1'",
+        '"socks5://u:p\\tw@h:1"',
+        "socks4://192.0.2.1:1",
+        "[socks4://192.0.2.1:1, socks5://proxy.example:1]",
+        "http://Straße.de:1",
+        "https://api.example:0",
+        "${UNSET:-010}",
+    ]
+)
+
+
+@HYPOTHESIS
+@given(
+    lines=st.lists(
+        st.tuples(st.one_of(KEYS, st.sampled_from(["<<", "yes", "010", "x"])), YAML_SCALARS),
+        max_size=6,
+    )
+)
+def test_any_yaml_1_1_forms_merges_and_anchors(
+    lines: list[tuple[str, str]], tmp_path: Path
+) -> None:
+    """YAML 1.1 numbers and booleans, merge keys and aliases load or raise ConfigError."""
+    path = tmp_path / "bot.yaml"
+    body = "".join(f"{key}: {value}\n" for key, value in lines)
+    path.write_text("proxy: &a {url: 'socks5://127.0.0.1:1'}\n" + body, encoding="utf-8")
+    only_config_errors(lambda: load_config(path))
+
+
 ENV_TEXT = st.text(
     st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=120
 )
@@ -193,19 +337,57 @@ ENV_NAMES = st.sampled_from(
         "BOT_TRUST_ENV",
         "BOT_API",
         "BOT_SSL__",
+        "bot_proxy",
+        "Bot_Limit",
+        "BOT_PROXY__²__PASSWORD",
+        "BOT_FALLBACK__0__PASSWORD",
+        "BOT_FALLBACK__1__URL",
+        "BOT_TIMEOUT",
     ]
 )
-ENV_VALUES = st.one_of(ENV_TEXT, VALUES.map(json.dumps), st.just(""), st.just("   "))
+TRICKY_TEXT = st.sampled_from(
+    [
+        "/dev/zero",
+        "/dev/urandom",
+        "/",
+        ".",
+        "010",
+        "yes",
+        "0x10",
+        "1_000",
+        "true",
+        '{"url": "socks5://h:1", "url": "socks5://h:2"}',
+        "[" * 40 + "]" * 40,
+        "null",
+        "socks5://u:p w@h:1",
+        "socks5://u:p\tw@h:1",
+        "socks4://10.0.0.1:1",
+        '["socks4://10.0.0.1:1", "http://relay.example:1"]',
+        "https://Straße.de:8081/x/",
+    ]
+)
+ENV_VALUES = st.one_of(ENV_TEXT, VALUES.map(json.dumps), TRICKY_TEXT, st.just(""), st.just("   "))
+
+
+CONFIG_PATHS = st.sampled_from(["/dev/zero", "/dev/urandom", "/", ".", "/nonexistent/bot.yaml"])
 
 
 @HYPOTHESIS
-@given(environment=st.dictionaries(ENV_NAMES, ENV_VALUES, max_size=4))
-def test_any_environment(environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any values in BOT_* variables load or raise ConfigError; the CLI exits 0 or 1."""
-    for name in ENV_NAMES.elements:  # type: ignore[attr-defined]
+@given(
+    environment=st.dictionaries(ENV_NAMES, ENV_VALUES, max_size=4),
+    config=st.one_of(st.none(), CONFIG_PATHS),
+)
+def test_any_environment(
+    environment: dict[str, str], config: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any values in BOT_* variables (BOT_CONFIG naming a device or a directory too) load or
+    raise ConfigError; the CLI exits 0 or 1."""
+    for name in [*ENV_NAMES.elements, "BOT_CONFIG"]:  # type: ignore[attr-defined]
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
+    if config is not None:
+        monkeypatch.setenv("BOT_CONFIG", config)
     only_config_errors(load_config)
     assert run_cli("show") in (0, 1)
 
@@ -246,12 +428,13 @@ def test_deeply_nested_input_is_refused_without_recursion_errors(
     ):
         load_config()
     (tmp_path / "bot.yaml").unlink()
-    monkeypatch.setenv("BOT_PROXY", "[" * 100_000 + "]" * 100_000)
-    with pytest.raises(
-        ConfigError,
-        match=r"environment variable BOT_PROXY: (not valid JSON: nested too deeply|the value is)",
-    ):
+    nested = "[" * 20_000 + "]" * 20_000  # 40,000 bytes: within the 64 KiB cap on a value
+    monkeypatch.setenv("BOT_PROXY", nested)
+    with pytest.raises(ConfigError) as caught:
         load_config()
+    assert [str(problem) for problem in caught.value.problems] == [
+        "environment variable BOT_PROXY: values are nested more than 32 levels deep"
+    ]
 
 
 def test_huge_values_are_refused_quickly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -445,6 +445,7 @@ def test_unreadable_files_are_reported(tmp_path: Path) -> None:
     ):
         load_config(tmp_path / "binary.yaml")
     with pytest.raises(
-        ConfigError, match=r"big\.yaml: the file is 1048579 bytes; the limit is 1048576"
+        ConfigError,
+        match=r"big\.yaml: the config file is 1048579 bytes; the limit is 1048576 bytes \(1 MiB\)",
     ):
         load_config(tmp_path / "big.yaml")

@@ -158,7 +158,8 @@ def test_repr_and_str_mask_the_password() -> None:
         ("socks5://[::1:1080", "no closing ']'"),
         ("socks5://[nope]:1080", "is not an IPv6 address"),
         ("socks5://:1080", "the host is missing"),
-        ("socks5://bad host:1080", "is not a valid host name"),
+        ("socks5://bad host:1080", "the proxy URL contains a space, tab, line break"),
+        ("socks5://bad!host:1080", "'bad!host' is not a valid host name: '!' is not allowed"),
         ("socks5://127.0.0.1:1080/path", "no path, query or fragment"),
         ("socks5://:pw@127.0.0.1:1080", "a password but no user name"),
         (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -243,3 +244,156 @@ async def test_fallback_switch_logs_never_show_the_password(
     switches = [r for r in caplog.records if r.name == "botsession"]
     assert switches
     assert all(SENTINEL not in record.getMessage() for record in caplog.records)
+
+
+# --- models validated directly, whitespace in passwords, the new refusals -----------------
+
+
+def direct_validations(tmp_path: Path) -> list[Callable[[], object]]:
+    """Public models validated directly, each with the sentinel in a bad input."""
+    from pydantic import SecretStr
+
+    from botsession import ApiServer, BotSessionConfig, ProxyHop, ProxyRoute
+    from botsession.config_schema import HopSpec
+
+    url = f"socks6://u:{SENTINEL}@127.0.0.1:1"
+    return [
+        lambda: BotSessionConfig(proxy=url),
+        lambda: BotSessionConfig(proxy={"url": "socks5://u@h:1", "password": [SENTINEL]}),
+        lambda: BotSessionConfig(timeout=f"socks5://u:{SENTINEL}@h:1"),
+        lambda: BotSessionConfig.model_validate({"fallback": [url]}),
+        lambda: ProxyRoute.model_validate([url]),
+        lambda: ProxyRoute.model_validate({"url": f"socks5://u:{SENTINEL}@h:1", "rdns": "maybe"}),
+        lambda: ProxyHop.model_validate(url),
+        lambda: ProxyHop.model_validate({"url": f"socks5://u:{SENTINEL} x@h:1"}),
+        lambda: ProxyHop.model_validate(
+            {"scheme": "socks5", "host": "h h", "port": 1, "rdns": True, "password": SENTINEL}
+        ),
+        lambda: HopSpec.model_validate({"url": url, "password": SENTINEL}),
+        lambda: HopSpec(url=5, password=SecretStr(SENTINEL), rdns="maybe"),  # type: ignore[arg-type]
+        lambda: ApiServer(base=f"https://u:{SENTINEL}@api.example"),
+    ]
+
+
+def test_models_validated_directly_never_echo_the_password(tmp_path: Path) -> None:
+    """pydantic's own error text (input_value=…) is hidden by every public model."""
+    from pydantic import ValidationError
+
+    for number, validate in enumerate(direct_validations(tmp_path)):
+        with pytest.raises(ValidationError) as caught:
+            validate()
+        texts = chain_texts(caught.value)
+        assert all(SENTINEL not in text for text in texts), number
+        assert "input_value" not in str(caught.value), number
+
+
+WHITESPACE_PASSWORDS = [
+    f"{SENTINEL} {SENTINEL}",
+    f"{SENTINEL}\t{SENTINEL}",
+    f"{SENTINEL}\n{SENTINEL}",
+]
+
+
+@pytest.mark.parametrize("password", WHITESPACE_PASSWORDS, ids=["space", "tab", "newline"])
+@pytest.mark.parametrize("source", ["yaml", "env", "dotenv", "kwargs", "json-env", "timeout"])
+def test_whitespace_in_a_url_password_never_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: str, source: str
+) -> None:
+    """A URL whose password holds a space, tab or line break is refused without showing it."""
+    import json
+
+    url = f"socks5://u:{password}@127.0.0.1:1080"
+    overrides: dict[str, Any] = {}
+    if source == "yaml":
+        (tmp_path / "bot.yaml").write_text(f"proxy: {json.dumps(url)}\n")
+    elif source == "env":
+        monkeypatch.setenv("BOT_PROXY", url)
+    elif source == "dotenv":
+        (tmp_path / ".env").write_text(f"BOT_PROXY={json.dumps(url)}\n")
+    elif source == "json-env":
+        monkeypatch.setenv("BOT_FALLBACK", json.dumps([url]))
+        overrides["proxy"] = "socks5://127.0.0.1:1"
+    elif source == "timeout":  # a URL in the wrong place: shown as found, masked
+        overrides["timeout"] = url
+    else:
+        overrides["proxy"] = [url]
+    with pytest.raises(ConfigError) as caught:
+        load_config(**overrides)
+    expected = "expected a valid number" if source == "timeout" else "contains a space, tab"
+    assert expected in str(caught.value)
+    assert all(SENTINEL not in text for text in chain_texts(caught.value))
+
+
+@pytest.mark.parametrize("password", WHITESPACE_PASSWORDS, ids=["space", "tab", "newline"])
+def test_whitespace_passwords_in_separate_fields_are_masked_by_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: str
+) -> None:
+    """A password field with whitespace is valid; check, show and show --json mask it."""
+    import contextlib
+    import io
+    import json
+
+    from botsession.cli import main
+
+    (tmp_path / "bot.yaml").write_text(
+        "proxy:\n  url: http://bot@127.0.0.1:3128\n  password: ${SECRET}\n"
+        f"fallback:\n  - {json.dumps('http://x@127.0.0.1:1')}\n"
+    )
+    monkeypatch.setenv("SECRET", password)
+    monkeypatch.setenv("BOT_FALLBACK__0__PASSWORD", password)
+    for command in (["check"], ["show"], ["show", "--json"]):
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+            assert main(command) == 0, output.getvalue()
+        assert SENTINEL not in output.getvalue(), command
+    assert load_config().routes[1][0].secret() == password
+
+
+def test_new_refusals_never_show_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Oversized and FIFO password files, JSON duplicates and case clashes carry no password."""
+    import os
+
+    big = tmp_path / "big"
+    big.write_text(SENTINEL * 10_000)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    cases: list[tuple[dict[str, str], dict[str, Any], str]] = [
+        ({}, {"proxy": {"url": "http://u@h.example:1", "password_file": str(big)}}, "the limit"),
+        ({}, {"proxy": {"url": "http://u@h.example:1", "password_file": str(fifo)}}, "FIFO"),
+        (
+            {"BOT_PROXY": f'{{"url": "http://u@h:1", "password": "{SENTINEL}", "password": "x"}}'},
+            {},
+            "the key 'password' appears twice",
+        ),
+        (
+            {"BOT_PROXY__PASSWORD": SENTINEL, "bot_proxy__password": SENTINEL},
+            {"proxy": "http://u@h:1"},
+            "differ only in case",
+        ),
+        ({"BOT_PROXY__²__PASSWORD": SENTINEL}, {"proxy": ["http://h:1"]}, "digits 0 to 9"),
+        ({"BOT_API__BASE": f"https://u:{SENTINEL}@api.example"}, {}, "without credentials"),
+        ({"BOT_LIMIT": f"[{SENTINEL}"}, {}, "environment variable BOT_LIMIT: not valid JSON"),
+    ]
+    for environment, overrides, expected in cases:
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        with pytest.raises(ConfigError) as caught:
+            load_config(**overrides)
+        assert expected in str(caught.value)
+        assert all(SENTINEL not in text for text in chain_texts(caught.value)), expected
+        for name in environment:
+            monkeypatch.delenv(name)
+
+
+def test_password_variables_that_look_like_json_stay_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BOT_PROXY__PASSWORD=[…] is a password, so a later problem still masks it."""
+    (tmp_path / "bot.yaml").write_text("proxy: socks4://u@127.0.0.1:1\n")
+    monkeypatch.setenv("BOT_PROXY__PASSWORD", f"[{SENTINEL}]")
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert "socks4 has no passwords" in str(caught.value)
+    assert all(SENTINEL not in text for text in chain_texts(caught.value))

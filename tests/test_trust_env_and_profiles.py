@@ -100,6 +100,18 @@ def test_trust_env_takes_https_proxy_and_says_so(monkeypatch: pytest.MonkeyPatch
             ("http://a:1", "HTTPS_PROXY"),
         ),
         ({}, "https://api.telegram.org", None),
+        (
+            {"HTTPS_PROXY": "http://a:1", "NO_PROXY": "xn--strae-oqa.de"},
+            "https://Straße.de",
+            None,
+        ),
+        (
+            {"HTTPS_PROXY": "http://a:1", "NO_PROXY": "straße.de"},
+            "https://api.xn--strae-oqa.de",
+            None,
+        ),
+        ({"HTTP_PROXY": "http://a:1", "NO_PROXY": "[::1]:8081"}, "http://[0::1]:8081", None),
+        ({"HTTP_PROXY": "http://a:1", "NO_PROXY": "[::1]"}, "http://[::1]:8081", None),
     ],
 )
 def test_variables_are_read_as_curl_reads_them(
@@ -107,6 +119,18 @@ def test_variables_are_read_as_curl_reads_them(
 ) -> None:
     """Scheme-specific before ALL_PROXY, lower case before upper case, NO_PROXY honoured."""
     assert proxy_from_environment(variables, api_base) == expected
+
+
+def test_a_broken_api_base_with_trust_env_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An api.base that is not a URL at all is reported, not a ValueError from urlsplit."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    with pytest.raises(ConfigError) as caught:
+        load_config(trust_env=True, api={"base": "http://[::1"})
+    assert [str(problem) for problem in caught.value.problems] == [
+        "keyword argument api=: api.base: the IPv6 address in the base URL has no closing ']'"
+    ]
 
 
 def test_configured_proxy_always_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
