@@ -1,7 +1,7 @@
 """botsession: declarative, validated proxy routes for aiogram and aiohttp Telegram bots.
 
-``import botsession`` and ``load_config`` never import aiogram (it takes seconds); the aiogram
-session class is loaded on first use.
+``import botsession`` and ``load_config`` never import aiogram (it takes seconds) nor aiohttp;
+the aiogram session class is loaded on first use.
 """
 
 from __future__ import annotations
@@ -16,12 +16,18 @@ from .config_schema import (
     ProxyRoute,
     TlsSettings,
 )
-from .errors import BotSessionError, ConfigError, Problem
+from .errors import (
+    AllRoutesFailedError,
+    BotSessionError,
+    ConfigError,
+    Problem,
+    ProxyHopError,
+    RouteError,
+)
 from .factory import build_client_session, build_session_from_config
 from .loader import load_config
 
 if TYPE_CHECKING:
-    from .proxy_errors import AllRoutesFailedError, ProxyHopError
     from .session import AiohttpSession
 
 __version__ = "0.1.0"
@@ -38,6 +44,7 @@ __all__ = [
     "ProxyHop",
     "ProxyHopError",
     "ProxyRoute",
+    "RouteError",
     "TlsSettings",
     "__version__",
     "build_client_session",
@@ -47,13 +54,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Loaded lazily: AiohttpSession imports aiogram, the proxy errors import aiohttp.
+    # Loaded lazily: AiohttpSession imports aiogram.
     if name == "AiohttpSession":
         from .session import AiohttpSession
 
         return AiohttpSession
-    if name in ("ProxyHopError", "AllRoutesFailedError"):
-        from . import proxy_errors
-
-        return getattr(proxy_errors, name)
     raise AttributeError(f"module 'botsession' has no attribute {name!r}")

@@ -1,31 +1,40 @@
-"""Errors raised by botsession.
+"""Every error botsession raises, and the one table that turns low-level failures into reasons.
 
 Error tree::
 
-    BotSessionError                 base class of everything botsession raises
-    ├── ConfigError (ValueError)    the configuration is invalid: YAML syntax, types, ranges,
-    │                               protocols, unknown keys, missing files, undefined ${VAR}s.
-    │                               Carries every problem at once in ``.problems``.
-    ├── ProxyHopError               a proxy hop failed while a request was connecting: refused,
-    │   (aiohttp.ClientConnectionError)  timed out, credentials or request rejected, protocol
-    │                               error. Names the hop (``hop_number``) and the ``reason``.
-    └── AllRoutesFailedError        the primary route and every fallback route failed; lists
-        (aiohttp.ClientConnectionError)  each route's ProxyHopError in ``failures``.
+    BotSessionError                  base class of everything botsession raises
+    ├── ConfigError (ValueError)     the configuration is invalid: YAML syntax, types, ranges,
+    │                                protocols, unknown keys, unreadable files, undefined ${VAR}s.
+    │                                Carries every problem at once in ``.problems``.
+    └── RouteError                   connecting through a proxy route failed. Only the connect
+        │                            phase fails this way, so no request was sent.
+        ├── ProxyHopError            one hop of a route failed: ``hop_number`` (from 1),
+        │                            ``reason`` (see ``Reason``) and a ``detail`` for people.
+        └── AllRoutesFailedError     the primary route and every fallback route failed;
+                                     ``failures`` lists each route's ProxyHopError.
 
-The last two live in ``botsession.proxy_errors`` (they need aiohttp); aiogram turns both into
-``TelegramNetworkError``.
+A framework sees a ``RouteError`` as its own network error: the aiohttp connector raises it as
+an ``aiohttp.ClientConnectionError`` too (aiogram then raises ``TelegramNetworkError``), by way
+of ``framework_error``. ``isinstance(error, ProxyHopError)`` holds either way.
 
 No message, ``str`` or ``repr`` of these errors contains a password.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import socket
+import ssl
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 
 class BotSessionError(Exception):
     """Base class of every error botsession raises."""
+
+
+# --- configuration -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -61,3 +70,135 @@ class ConfigError(BotSessionError, ValueError):
 
     def __repr__(self) -> str:
         return f"ConfigError({len(self.problems)} problems)"
+
+
+# --- connecting --------------------------------------------------------------------------
+
+Reason = Literal[
+    "refused",  # TCP to hop 1 was refused: nothing listens there
+    "unreachable",  # TCP to hop 1 failed otherwise (no route to host, network down)
+    "dns",  # a name this machine had to resolve did not resolve
+    "timeout",  # no answer within connect_timeout
+    "closed",  # the proxy closed the connection before its reply was complete
+    "reset",  # the connection was reset
+    "protocol",  # the reply is not what the protocol allows (wrong kind of server?)
+    "auth",  # credentials missing or rejected
+    "rejected",  # the proxy refused to connect to the next address
+    "request",  # the request cannot be expressed in this hop's protocol
+    "tls",  # TLS failed (a certificate not accepted, a broken handshake)
+]
+
+
+class RouteError(BotSessionError):
+    """Connecting through a proxy route failed; nothing was sent."""
+
+
+class ProxyHopError(RouteError):
+    """A hop of the proxy route failed while a connection was being made.
+
+    ``hop_number`` counts from 1 (the hop the client dials); ``reason`` is one of ``Reason``;
+    ``code`` is the proxy's reply code (SOCKS reply or HTTP status) when it sent one.
+    """
+
+    def __init__(
+        self,
+        hop_number: int,
+        hop_count: int,
+        hop: str,
+        reason: Reason,
+        detail: str,
+        *,
+        code: int | None = None,
+    ) -> None:
+        self.hop_number = hop_number
+        self.hop_count = hop_count
+        self.hop = hop
+        self.reason: Reason = reason
+        self.detail = detail
+        self.code = code
+        super().__init__(f"proxy hop {hop_number} of {hop_count} ({hop}): {detail}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        arguments = (self.hop_number, self.hop_count, self.hop, self.reason, self.detail)
+        return (_rebuild_hop_error, (*arguments, self.code))
+
+
+def _rebuild_hop_error(*arguments: Any) -> ProxyHopError:
+    *positional, code = arguments
+    return ProxyHopError(*positional, code=code)
+
+
+class AllRoutesFailedError(RouteError):
+    """Connecting failed through the primary route and through every fallback route.
+
+    ``failures`` holds ``(route number, error)`` pairs (numbers count from 1) in the order the
+    routes were tried.
+    """
+
+    def __init__(
+        self, routes: Sequence[object], failures: Sequence[tuple[int, ProxyHopError]]
+    ) -> None:
+        self.failures = tuple(failures)
+        parts = [f"route {number} ({routes[number - 1]}): {error}" for number, error in failures]
+        super().__init__(f"all {len(routes)} proxy routes failed: " + "; ".join(parts))
+
+
+class HandshakeError(Exception):
+    """A proxy's reply refused the request or broke its protocol (internal: always reported
+    as a ``ProxyHopError``)."""
+
+    def __init__(self, reason: Reason, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.reason: Reason = reason
+        self.code = code
+
+
+class ClosedError(EOFError):
+    """The other side closed the connection before a reply was complete (internal)."""
+
+
+# The one table from what can go wrong while connecting to a reason. First match wins, so
+# specific types come before their bases (gaierror and the connection errors are OSErrors).
+_REASONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Reason], ...] = (
+    (socket.gaierror, "dns"),
+    (ssl.SSLError, "tls"),
+    (ConnectionRefusedError, "refused"),
+    ((ConnectionResetError, ConnectionAbortedError, BrokenPipeError), "reset"),
+    ((ClosedError, EOFError, asyncio.IncompleteReadError), "closed"),
+    ((TimeoutError, asyncio.TimeoutError), "timeout"),
+    (OSError, "unreachable"),
+    (UnicodeError, "request"),
+)
+
+
+def reason_of(error: BaseException) -> Reason:
+    """Why ``error`` made a connection attempt fail (unknown errors are ``protocol``)."""
+    if isinstance(error, HandshakeError):
+        return error.reason
+    for types, reason in _REASONS:
+        if isinstance(error, types):
+            return reason
+    return "protocol"
+
+
+E = TypeVar("E", bound=RouteError)
+
+
+def framework_error(error: E, base: type[Exception]) -> E:
+    """``error`` as an instance of a class that is also a ``base`` (say, aiohttp's
+    ``ClientConnectionError``), so that a framework treats it as its own network error."""
+    if isinstance(error, base):
+        return error
+    key = (type(error), base)
+    flavour: Any = _FLAVOURS.get(key)
+    if flavour is None:
+        namespace = {"__module__": key[0].__module__, "__doc__": key[0].__doc__}
+        flavour = _FLAVOURS[key] = type(key[0].__name__, key, namespace)
+    flavoured: E = flavour.__new__(flavour)
+    flavoured.__dict__.update(error.__dict__)
+    flavoured.args = error.args
+    flavoured.__cause__ = error.__cause__
+    return flavoured.with_traceback(error.__traceback__)
+
+
+_FLAVOURS: dict[tuple[type[RouteError], type[Exception]], Any] = {}

@@ -58,9 +58,11 @@ def load_config(
     overrides only. ``env_file`` defaults to ``./.env`` when that exists. ``profile`` picks
     one of the file's ``profiles`` (default: ``$<PREFIX>PROFILE``, else ``default_profile``).
     """
-    return load_config_with_origins(
-        config, env_prefix=env_prefix, env_file=env_file, profile=profile, **overrides
-    ).config
+    outcome = _load(config, _Options(env_prefix, env_file, profile), overrides)
+    del config, overrides  # raw input (passwords) stays out of the traceback's locals
+    if isinstance(outcome, ConfigError):
+        raise outcome
+    return outcome.config
 
 
 def load_config_with_origins(
@@ -72,15 +74,42 @@ def load_config_with_origins(
     **overrides: Any,
 ) -> LoadedConfig:
     """``load_config``, also returning the origin of every value (for ``show``)."""
+    outcome = _load(config, _Options(env_prefix, env_file, profile), overrides)
+    del config, overrides  # as in load_config
+    if isinstance(outcome, ConfigError):
+        raise outcome
+    return outcome
+
+
+def load_outcome(
+    config: ConfigInput = None,
+    *,
+    env_prefix: str = "BOT_",
+    env_file: str | PathLike[str] | None = None,
+    profile: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> LoadedConfig | ConfigError:
+    """``load_config``'s work, returning the error instead of raising it.
+
+    The public entry points raise it themselves, after deleting their raw arguments: raised
+    here, it would carry frames whose locals hold the raw configuration, passwords included,
+    into tracebacks recorded with local variables (Sentry, rich, ``capture_locals``).
+    """
+    return _load(config, _Options(env_prefix, env_file, profile), overrides or {})
+
+
+def _load(
+    config: ConfigInput, options: _Options, overrides: Mapping[str, Any]
+) -> LoadedConfig | ConfigError:
     environ = dict(os.environ)
     if isinstance(config, BotSessionConfig):
         stack = Stack()
         stack.push(_object_layer(config))
-        if profile is not None:
+        if options.profile is not None:
             message = "a profile can only be chosen when reading a YAML file"
             stack.problems.append(Problem("keyword argument profile=", "", message))
     else:
-        stack = _stack_sources(config, _Options(env_prefix, env_file, profile), environ)
+        stack = _stack_sources(config, options, environ)
     stack.push(override_layer(overrides))
     _apply_trust_env(stack, environ)
     problems = list(stack.problems)
@@ -90,10 +119,8 @@ def load_config_with_origins(
     except ValidationError as error:
         problems.extend(_problem(detail, stack) for detail in error.errors(include_url=False))
     if problems or model is None:
-        # Raised outside the except block: the pydantic error (which holds raw input,
-        # passwords included) must not travel along as __context__.
         secrets = collect_secrets(stack.data)
-        raise ConfigError(
+        return ConfigError(
             Problem(scrub(p.where, secrets), p.path, scrub(p.message, secrets)) for p in problems
         )
     return LoadedConfig(model, stack)
@@ -133,7 +160,8 @@ def _stack_sources(
     found = config_file(config, prefix, environ)
     if found is not None:
         path, shown_as = found
-        if path.is_file():
+        if not _missing(path):
+            # read_yaml refuses directories, FIFOs, devices and huge files by itself.
             # ${VAR} sees the environment first, then .env, as docker compose does.
             layer = read_yaml(path, shown_as, {**dotenv_values, **environ})
             layer, stack.profile, stack.profile_origin = apply_profile(
@@ -142,9 +170,9 @@ def _stack_sources(
             stack.push(layer)
             stack.config_file = shown_as
         else:
-            reason = "is a directory" if path.is_dir() else "does not exist"
             source = "" if config is not None else f" (named by ${prefix}CONFIG)"
-            stack.problems.append(Problem(shown_as, "", f"the config file {reason}{source}"))
+            message = f"the config file does not exist{source}"
+            stack.problems.append(Problem(shown_as, "", message))
     elif requested is not None:
         name, origin = requested
         message = f"profile {name!r} was selected, but there is no config file"
@@ -152,6 +180,16 @@ def _stack_sources(
     for layer in [*dotenv, *environment_layers(environ, prefix)]:
         stack.push(layer)
     return stack
+
+
+def _missing(path: FsPath) -> bool:
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False  # a name too long, a NUL in it: read_yaml says what is wrong
+    return False
 
 
 def _requested_profile(
@@ -188,8 +226,10 @@ def _apply_trust_env(stack: Stack, environ: dict[str, str]) -> None:
 
 
 def _object_layer(config: BotSessionConfig) -> Layer:
-    data = config.model_dump()
-    if config.proxy is not None:
+    # Only the values that were set: defaults stay defaults, so a default that depends on
+    # another setting (connect_timeout on timeout) follows an override of that setting.
+    data = config.model_dump(exclude_unset=True)
+    if "proxy" in data:
         data["proxy"] = config.proxy  # keep the validated route as it is
     return Layer("object", data=data, origins={(): Origin("object", "BotSessionConfig object")})
 
@@ -238,8 +278,10 @@ def _user_path(loc: tuple[Any, ...], data: Any) -> Path:
                 path.append(segment)
                 node = None
             continue
-        if not isinstance(segment, str) or segment == "root":
+        if not isinstance(segment, str):
             continue
+        if segment == "root" and not (isinstance(node, Mapping) and "root" in node):
+            continue  # pydantic's name for a RootModel's value (a route), not a key
         if isinstance(node, str):
             continue  # a URL stands for the whole hop
         path.append(segment)

@@ -7,19 +7,16 @@ first failing step names the hop to blame and why.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, replace
 from typing import TextIO
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from .config_schema import BotSessionConfig, ProxyHop, ProxyRoute
-from .connector import client_session
-from .factory import connector_spec
-from .proxy_errors import ProxyHopError
-from .tunnel import open_tunnel
+from .errors import ProxyHopError
+from .net.connector import client_session
+from .net.routing import ConnectorSpec
+from .net.tunnel import open_tunnel
 
 # Replies that mean "I could not reach the address you asked for" rather than "I refuse".
 _UNREACHABLE = {
@@ -74,11 +71,11 @@ async def _probe_route(
         _begin(out, f"[{number}/{steps}] hop {number} {hops[number - 1].label()} → {where}")
         started = time.perf_counter()
         try:
-            stream, _attempt = await open_tunnel(ProxyRoute(hops[:number]), *reach, timeout)
+            tunnel = await open_tunnel(ProxyRoute(hops[:number]), *reach, timeout=timeout)
         except ProxyHopError as error:
             _end(out, f"FAILED after {_ms(started)}")
             return _diagnose(error, hops, number)
-        await stream.close()
+        tunnel.close()
         _end(out, f"ok {_ms(started)}")
     return await _request(config, route, url, timeout, out)
 
@@ -93,7 +90,9 @@ async def _request(
     started = time.perf_counter()
     # Only this route: the session's fallback logic must not hide which route works.
     spec = replace(
-        connector_spec(config), routes=(route,) if route else (), retry_primary_after=None
+        ConnectorSpec.from_config(config),
+        routes=(route,) if route else (),
+        retry_primary_after=None,
     )
     try:
         async with (
@@ -104,7 +103,7 @@ async def _request(
     except ProxyHopError as error:
         _end(out, f"FAILED after {_ms(started)}")
         return _diagnose(error, hops, len(hops))
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
+    except Exception as error:
         _end(out, f"FAILED after {_ms(started)}")
         detail = str(error) or f"no answer within {timeout:g} s"
         return Diagnosis(len(hops) + 1, "request", f"the request to {url} failed: {detail}")
@@ -128,7 +127,7 @@ def _diagnose(error: ProxyHopError, hops: tuple[ProxyHop, ...], step: int) -> Di
             f"{next_name} is unreachable: hop {error.hop_number} could not connect to it "
             f"({error.__cause__ or error.detail})",
         )
-    if error.reason == "protocol" and asked_next and next_number <= len(hops):
+    if error.reason in ("closed", "reset") and asked_next and next_number <= len(hops):
         return Diagnosis(
             error.hop_number,
             "protocol",

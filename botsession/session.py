@@ -9,14 +9,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiogram.client.session.aiohttp import AiohttpSession as _AiogramAiohttpSession
-from aiogram.client.session.base import DEFAULT_TIMEOUT
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.methods.base import Response
 
 from .config_schema import BotSessionConfig, ProxyRoute, TlsSettings
-from .connector import connector_arguments
-from .factory import connector_spec
-from .loader import load_config
+from .errors import ConfigError
+from .loader import load_outcome
+from .net.connector import connector_arguments
+from .net.routing import ConnectorSpec
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -35,36 +35,47 @@ class AiohttpSession(_AiogramAiohttpSession):
     proxy, the connection ``limit``, the TLS context and ``connect_timeout``.
 
     ``proxy`` takes every form ``load_config`` accepts (URL, mapping, ``(url, BasicAuth)``, a
-    chain); a bad one raises ``ConfigError``. Other keyword arguments go to aiogram.
+    chain); a bad one raises ``ConfigError``. Settings left out take the schema's defaults
+    (``BotSessionConfig``). Other keyword arguments go to aiogram.
     """
 
     def __init__(
         self,
         proxy: Any = None,
-        limit: int = 100,
+        limit: int | None = None,
         *,
-        connect_timeout: float = 10.0,
+        connect_timeout: float | None = None,
         ssl: TlsSettings | Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(limit=limit, **kwargs)
-        self._config = load_config(
-            BotSessionConfig(),
-            proxy=proxy,
-            limit=limit,
-            connect_timeout=connect_timeout,
-            timeout=kwargs.get("timeout", DEFAULT_TIMEOUT),
-            ssl=ssl if ssl is not None else TlsSettings(),
+        given = {
+            "proxy": proxy,
+            "limit": limit,
+            "connect_timeout": connect_timeout,
+            "ssl": ssl,
+            "timeout": kwargs.get("timeout"),
+        }
+        # Only what was given is validated against the schema, which supplies every default.
+        loaded = load_outcome(
+            _EMPTY, overrides={key: value for key, value in given.items() if value is not None}
         )
-        self._use(self._config)
+        del proxy, ssl, given  # raw input (passwords) stays out of the traceback's locals
+        if isinstance(loaded, ConfigError):
+            raise loaded
+        self._start(loaded.config, **kwargs)
 
     @classmethod
     def from_config(cls, config: BotSessionConfig) -> AiohttpSession:
-        """The session described by a loaded configuration."""
+        """The session described by an already validated configuration (not validated again)."""
         api = TelegramAPIServer.from_base(config.api.base, is_local=config.api.is_local)
-        session = cls(limit=config.limit, api=api, timeout=config.timeout)
-        session._use(config)
+        session = cls.__new__(cls)
+        session._start(config, api=api, timeout=config.timeout)
         return session
+
+    def _start(self, config: BotSessionConfig, **kwargs: Any) -> None:
+        kwargs.setdefault("timeout", config.timeout)
+        super().__init__(limit=config.limit, **kwargs)
+        self._use(config)
 
     def check_response(
         self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
@@ -87,16 +98,27 @@ class AiohttpSession(_AiogramAiohttpSession):
     @proxy.setter
     def proxy(self, proxy: Any) -> None:
         # Validate first: a bad value leaves the session as it was.
-        config = load_config(self._config, proxy=proxy)
-        self._use(config)
+        loaded = load_outcome(self._config, overrides={"proxy": proxy})
+        del proxy  # as in __init__
+        if isinstance(loaded, ConfigError):
+            raise loaded
+        self._use(loaded.config)
         self._should_reset_connector = True
 
     def _use(self, config: BotSessionConfig) -> None:
         self._config = config
-        self._connector_type, self._connector_init = connector_arguments(connector_spec(config))
+        spec = ConnectorSpec.from_config(config)
+        self._connector_type, self._connector_init = connector_arguments(spec)
 
     def __repr__(self) -> str:
+        config = getattr(self, "_config", None)  # None while __init__ has not finished
+        if config is None:
+            return f"<{type(self).__name__} (not initialised)>"
         return (
-            f"{type(self).__name__}(proxy={self.proxy!r}, limit={self._config.limit}, "
+            f"{type(self).__name__}(proxy={config.proxy!r}, limit={config.limit}, "
             f"api={self.api.base.split('/bot{token}')[0]!r})"
         )
+
+
+_EMPTY = BotSessionConfig.model_construct()
+"""The schema's defaults, not read from anywhere: a drop-in session takes only its arguments."""

@@ -11,7 +11,7 @@ import trustme
 
 from . import daemons
 from .helpers import SENTINEL
-from .servers import BackgroundLoop, BotApiStandIn, InProcessProxy, SilentServer
+from .servers import LOOPBACK, BackgroundLoop, BotApiStandIn, InProcessProxy, SilentServer
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -95,9 +95,13 @@ def proxy(background: BackgroundLoop) -> Iterator[ProxyFactory]:
     started: list[InProcessProxy] = []
 
     def start(
-        kind: str, username: str | None = None, password: str | None = None, port: int = 0
+        kind: str,
+        username: str | None = None,
+        password: str | None = None,
+        port: int = 0,
+        host: str = LOOPBACK,
     ) -> InProcessProxy:
-        server = InProcessProxy(background, kind, username, password, port).start()
+        server = InProcessProxy(background, kind, username, password, port, host).start()
         started.append(server)
         return server
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -23,6 +25,8 @@ from .helpers import BOT_USER, proxy_url
 
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
+SERVER_THREADS = "test-servers"
+"""Prefix of the name of every thread the test servers run in."""
 TOKEN = "42:STAND-IN-TOKEN"
 
 
@@ -31,7 +35,11 @@ class BackgroundLoop:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="servers", daemon=True)
+        # Its threads are named, so a test can tell the servers' name lookups from the client's.
+        self.loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix=SERVER_THREADS))
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name=SERVER_THREADS, daemon=True
+        )
         self._thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 15.0) -> T:
@@ -60,19 +68,50 @@ class ApiCall:
 
 @dataclass
 class BotApiStandIn:
-    """A local stand-in for api.telegram.org answering ``getMe`` (and a slow ``getUpdates``)."""
+    """A local stand-in for api.telegram.org.
+
+    It answers ``getMe``, ``getUpdates`` (long polling: with a ``timeout`` it waits for an
+    update, a ``release`` or the timeout), ``deleteWebhook``, ``sendDocument`` (a multipart
+    upload, recorded in ``uploads``), ``getFile`` and the download of an uploaded file.
+    ``sendMessage`` arrives but its answer is lost: the connection drops on purpose.
+    """
+
+    @dataclass
+    class Upload:
+        """A file part of a multipart request, as the server received it."""
+
+        method: str
+        field: str
+        filename: str | None
+        content_type: str
+        content: bytes
 
     background: BackgroundLoop
     tls: ssl.SSLContext | None = None
     calls: list[ApiCall] = field(default_factory=list)
+    uploads: list[BotApiStandIn.Upload] = field(default_factory=list)
+    user_agents: list[str] = field(default_factory=list)
+    """The User-Agent header of each call, in the order of ``calls``."""
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    """Updates ``getUpdates`` answers until a later call confirms them with its ``offset``."""
     in_flight: int = 0
     max_in_flight: int = 0
     delay: float = 0.0
     close_connections: bool = False
     """Answer with ``Connection: close``, so every request needs a new connection."""
+    hold_bodies: bool = False
+    """Leave request bodies unread until ``release``: a large upload stalls once buffers fill."""
     port: int = 0
+    dual_stack: bool = False
+    """Listen on ::1 as well as 127.0.0.1 (same port), for clients that reach it as localhost."""
     _runner: web.AppRunner | None = None
     _release: asyncio.Event | None = None
+    _arrived: asyncio.Event | None = None
+    _files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    """Uploaded files by file_id: their file_path and content."""
+
+    HOLD_LIMIT = 60.0
+    """``hold_bodies`` holds a body at most this long, whatever happens."""
 
     @property
     def base(self) -> str:
@@ -82,9 +121,29 @@ class BotApiStandIn:
     def reset(self) -> None:
         self.background.run(self._renew_release())  # wake handlers a previous test left waiting
         self.calls.clear()
+        self.uploads.clear()
+        self.user_agents.clear()
+        self.updates.clear()
+        self._files.clear()
         self.in_flight = self.max_in_flight = 0
         self.delay = 0.0
         self.close_connections = False
+        self.hold_bodies = False
+
+    def release(self) -> None:
+        """Wake every handler waiting (on ``delay``, a long poll or a held body) now."""
+        self.background.run(self._renew_release())
+
+    def push_update(self, update: dict[str, Any]) -> None:
+        """Queue an update for ``getUpdates``; a long poll waiting now answers it at once."""
+
+        async def push() -> None:
+            self.updates.append(update)
+            if self._arrived is not None:
+                self._arrived.set()
+            self._arrived = asyncio.Event()
+
+        self.background.run(push())
 
     async def _renew_release(self) -> None:
         if self._release is not None:
@@ -93,13 +152,26 @@ class BotApiStandIn:
 
     def start(self) -> BotApiStandIn:
         async def start() -> None:
-            app = web.Application()
+            self._arrived = asyncio.Event()
+            # Uploads beyond the Bot API's 50 MB (aiohttp's default allows 1 MiB): a test may
+            # send more than the socket buffers hold, to make an upload stall.
+            app = web.Application(client_max_size=128 * 1024 * 1024)
             app.router.add_route("*", "/bot{token}/{method}", self._handle)
+            app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._download)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             site = web.TCPSite(self._runner, LOOPBACK, 0, ssl_context=self.tls)
             await site.start()
             self.port = self._runner.addresses[0][1]
+            if self.dual_stack and socket.has_ipv6:
+                v6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+                try:
+                    v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                    v6.bind(("::1", self.port))
+                except OSError:  # no IPv6 loopback here: IPv4 is enough
+                    v6.close()
+                else:
+                    await web.SockSite(self._runner, v6, ssl_context=self.tls).start()
 
         self.background.run(start())
         return self
@@ -113,30 +185,132 @@ class BotApiStandIn:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            form = {key: str(value) for key, value in (await request.post()).items()}
             method = request.match_info["method"]
+            if self.hold_bodies:
+                await self._until_released(self.HOLD_LIMIT)
+                if request.transport is None or request.transport.is_closing():
+                    return web.Response(status=499)  # the client gave up: nothing to read
+            form = await self._read_form(request, method)
             self.calls.append(ApiCall(method, request.match_info["token"], form))
-            if self.delay and self._release is not None:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._release.wait(), self.delay)
+            self.user_agents.append(request.headers.get("User-Agent", ""))
+            if self.delay:
+                await self._until_released(self.delay)
             if method == "sendMessage":
                 # The request arrived; the answer is lost (the connection drops).
                 assert request.transport is not None
                 request.transport.abort()
-            response = (
-                _ok(BOT_USER)
-                if method == "getMe"
-                else _ok([])
-                if method == "getUpdates"
-                else web.json_response(
-                    {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
-                )
-            )
+            if method == "getUpdates":
+                await self._long_poll(form)
+            response = self._answer(method, form)
             if self.close_connections:
                 response.force_close()
             return response
         finally:
             self.in_flight -= 1
+
+    async def _read_form(self, request: web.Request, method: str) -> dict[str, str]:
+        """The form fields as text; file parts go to ``uploads`` (and are not in the form)."""
+        from aiohttp import BodyPartReader
+
+        if not request.content_type.startswith("multipart/"):
+            return {key: str(value) for key, value in (await request.post()).items()}
+        # Parts are read into memory: request.post() spools files to temporary files that it
+        # leaves open when the client goes away in the middle of an upload.
+        form: dict[str, str] = {}
+        async for part in await request.multipart():
+            if not isinstance(part, BodyPartReader):
+                continue
+            content = await part.read()
+            name = part.name or ""
+            if part.filename is None:
+                form[name] = content.decode()
+            else:
+                content_type = part.headers.get("Content-Type", "application/octet-stream")
+                upload = self.Upload(method, name, part.filename, content_type, bytes(content))
+                self.uploads.append(upload)
+        return form
+
+    async def _until_released(self, limit: float) -> None:
+        if self._release is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._release.wait(), limit)
+
+    async def _long_poll(self, form: dict[str, str]) -> None:
+        """Drop the updates ``offset`` confirms; with none left, wait as ``timeout`` says."""
+        offset = int(form.get("offset") or 0)
+        self.updates[:] = [update for update in self.updates if update["update_id"] >= offset]
+        timeout = float(form.get("timeout") or 0)
+        if self.updates or timeout <= 0 or self._release is None or self._arrived is None:
+            return
+        waiters = [
+            asyncio.ensure_future(self._release.wait()),
+            asyncio.ensure_future(self._arrived.wait()),
+        ]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    def _answer(self, method: str, form: dict[str, str]) -> web.Response:
+        if method == "getMe":
+            return _ok(BOT_USER)
+        if method == "getUpdates":
+            return _ok(list(self.updates))
+        if method == "deleteWebhook":
+            return _ok(True)
+        if method == "sendDocument":
+            return self._document_sent(form)
+        if method == "getFile" and form.get("file_id") in self._files:
+            path, content = self._files[form["file_id"]]
+            return _ok(
+                {
+                    "file_id": form["file_id"],
+                    "file_unique_id": f"unique-{form['file_id']}",
+                    "file_size": len(content),
+                    "file_path": path,
+                }
+            )
+        return web.json_response(
+            {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
+        )
+
+    def _document_sent(self, form: dict[str, str]) -> web.Response:
+        import time
+
+        uploaded = [u for u in self.uploads if u.method == "sendDocument" and u.field == "document"]
+        if not uploaded or "chat_id" not in form:
+            return web.json_response(
+                {"ok": False, "error_code": 400, "description": "Bad Request: no document"},
+                status=400,
+            )
+        upload = uploaded[-1]
+        file_id = f"document-{len(self._files) + 1}"
+        self._files[file_id] = (f"documents/{upload.filename}", upload.content)
+        document = {
+            "file_id": file_id,
+            "file_unique_id": f"unique-{file_id}",
+            "file_name": upload.filename,
+            "mime_type": upload.content_type,
+            "file_size": len(upload.content),
+        }
+        chat = {"id": int(form["chat_id"]), "type": "private"}
+        message = {
+            "message_id": len(self._files),
+            "date": int(time.time()),
+            "chat": chat,
+            "document": document,
+        }
+        return _ok(message)
+
+    async def _download(self, request: web.Request) -> web.Response:
+        path = request.match_info["path"]
+        self.calls.append(ApiCall(f"file/{path}", request.match_info["token"], {}))
+        self.user_agents.append(request.headers.get("User-Agent", ""))
+        for stored_path, content in self._files.values():
+            if stored_path == path:
+                return web.Response(body=content, content_type="application/octet-stream")
+        raise web.HTTPNotFound
 
 
 def _ok(result: Any) -> web.Response:
@@ -166,6 +340,8 @@ class InProcessProxy:
     password: str | None = None
     port: int = 0
     """0 picks a free port; a given port lets a test start a proxy where a route expects it."""
+    host: str = LOOPBACK
+    """Where it listens; ``localhost`` listens on every address that name has, on one port."""
     destinations: list[tuple[str, int]] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
 
@@ -183,7 +359,7 @@ class InProcessProxy:
         ready: asyncio.Future[int] = self.background.loop.create_future()
 
         async def serve() -> None:
-            listener = await anyio.create_tcp_listener(local_host=LOOPBACK, local_port=self.port)
+            listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
             ready.set_result(listener.extra(anyio.abc.SocketAttribute.local_port))  # noqa: S610
             async with listener:
                 await listener.serve(self._handler().handle)

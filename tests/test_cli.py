@@ -14,7 +14,8 @@ import yaml
 
 from .daemons import RunningProxy
 from .helpers import SENTINEL
-from .servers import TOKEN, BotApiStandIn, unused_port
+from .faultproxy import FaultProxy
+from .servers import TOKEN, BackgroundLoop, BotApiStandIn, unused_port
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_configs"
 
@@ -43,12 +44,13 @@ def write(path: Path | str, text: str) -> Path:
 
 @pytest.mark.parametrize("sample", sorted(SAMPLES.glob("*.yaml")), ids=lambda p: p.name)
 def test_check_accepts_every_sample(sample: Path) -> None:
-    """check exits 0 with a one-line summary for each sample config."""
+    """check exits 0 with a summary line and a line of names resolved here, for each sample."""
     result = botsession("check", str(sample), env={"PROXY_PASSWORD": "x"})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("\n") == 1
+    summary, lookups = result.stdout.splitlines()
     profile = " (profile production)" if sample.name == "profiles.yaml" else ""
-    assert result.stdout.startswith(f"{sample}{profile}: valid; client → ")
+    assert summary.startswith(f"{sample}{profile}: valid; client → ")
+    assert lookups.startswith("resolved on this machine: ")
     assert result.stderr == ""
 
 
@@ -100,6 +102,26 @@ def test_check_never_shows_a_traceback_for_broken_files(
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
     assert "pwned" not in result.stdout
+
+
+def test_check_warns_about_names_resolved_here_on_stderr(tmp_path: Path) -> None:
+    """A socks4 hop before a named hop is valid but warned about, on stderr, even with --quiet."""
+    config = write(
+        tmp_path / "bot.yaml",
+        "proxy:\n  - socks4://192.0.2.10:1080\n  - socks4a://exit.example.org:1080\n",
+    )
+    result = botsession("check", str(config))
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[1] == (
+        "resolved on this machine: proxy: exit.example.org (hop 1 is socks4)"
+    )
+    assert result.stderr == (
+        "warning: proxy: hop 1 (socks4://192.0.2.10:1080) is socks4, so this machine resolves "
+        "the name of hop 2 (exit.example.org) itself, in the clear; use socks4a:// or socks5 "
+        "with remote DNS (rdns) for hop 1, or give hop 2 as an IP address\n"
+    )
+    quiet = botsession("check", "--quiet", str(config))
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", result.stderr)
 
 
 def test_check_missing_file_and_config_variable(tmp_path: Path) -> None:
@@ -196,7 +218,8 @@ def test_profile_option_and_show_of_profiles_fallbacks_and_trust_env(
     }
     trusted = botsession("show", env=environment).stdout.splitlines()
     assert trusted[1] == "route: client → socks5 127.0.0.1:9050 → api.telegram.org"
-    assert trusted[2].split(maxsplit=2)[2] == "environment variable HTTPS_PROXY (trust_env)"
+    assert trusted[2] == "resolved on this machine: proxy: none"
+    assert trusted[3].split(maxsplit=2)[2] == "environment variable HTTPS_PROXY (trust_env)"
 
 
 def test_probe_checks_every_route(bot_api: BotApiStandIn, proxy: object) -> None:
@@ -328,7 +351,7 @@ def test_probe_names_a_dead_third_hop(
     assert "FAILED" in result.stdout.splitlines()[2]
     assert result.stderr.strip() == (
         f"probe failed: hop 3 of 4 (http://127.0.0.1:{dead}) is unreachable: hop 2 could not "
-        "connect to it (Connection refused by destination host)"
+        "connect to it (connection refused (0x05))"
     )
 
 
@@ -386,3 +409,66 @@ def test_probe_invalid_config_is_exit_1() -> None:
     result = botsession("probe", env={"BOT_PROXY": "socks6://127.0.0.1:1"})
     assert result.returncode == 1
     assert "unsupported protocol 'socks6'" in result.stderr
+
+
+@pytest.mark.parametrize("fault", ["close", "reset", "truncated", "garbage"])
+def test_probe_reports_a_proxy_that_hangs_up_without_a_traceback(
+    fault: str,
+    bot_api: BotApiStandIn,
+    background: BackgroundLoop,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A SOCKS5 proxy that hangs up on the connect request (as ssh -D does when the server
+    cannot reach the target) is a diagnosis naming the hop, never a traceback."""
+    from botsession.cli import main
+
+    faulty = FaultProxy(background, "socks5", "reply", fault).start()
+    try:
+        monkeypatch.setenv("BOT_PROXY", faulty.url())
+        monkeypatch.setenv("BOT_CONNECT_TIMEOUT", "2")
+        assert main(["probe", "--url", bot_api.base]) == 3
+    finally:
+        faulty.stop()
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert err.startswith(f"probe failed: hop 1 of 1 (socks5://127.0.0.1:{faulty.port}): ")
+    expected = {
+        "close": "the proxy closed the connection while botsession waited for the SOCKS5 "
+        f"connect reply; some proxies (ssh -D among them) do this when they cannot reach or "
+        f"resolve 127.0.0.1:{bot_api.port}",
+        "reset": "the connection was reset while waiting for the SOCKS5 connect reply",
+        "truncated": "the proxy closed the connection while botsession waited for the SOCKS5 "
+        "connect reply",
+        "garbage": "the reply is not SOCKS5: it starts with 'HTTP/1.1 400 Bad Request'; it "
+        "looks like an HTTP proxy (http://)",
+    }[fault]
+    assert expected in err
+    assert bot_api.calls == []
+
+
+def test_probe_names_the_hop_that_hangs_up_on_the_next_hop(
+    bot_api: BotApiStandIn,
+    background: BackgroundLoop,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """When hop 1 hangs up on the request for hop 2, the probe says hop 2 is unreachable from
+    hop 1 or refused by it."""
+    from botsession.cli import main
+
+    first = FaultProxy(background, "socks5", "reply", "close").start()
+    second = FaultProxy(background, "http").start()
+    try:
+        monkeypatch.setenv("BOT_PROXY", json.dumps([first.url(), second.url()]))
+        assert main(["probe", "--url", bot_api.base]) == 3
+    finally:
+        first.stop()
+        second.stop()
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert err.strip() == (
+        f"probe failed: hop 1 of 2 (socks5://127.0.0.1:{first.port}) broke off while connecting "
+        f"to hop 2 of 2 (http://127.0.0.1:{second.port}): either that hop is unreachable from it "
+        "or it refuses the request"
+    )

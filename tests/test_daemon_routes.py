@@ -1,6 +1,7 @@
 """End to end through the real Debian daemons: danted, microsocks, tinyproxy and ssh -D.
 
-Under CI=true a missing daemon fails these tests; elsewhere they are skipped with the reason.
+Under CI (any non-empty CI but 0/false) a missing daemon fails these tests; elsewhere they are
+skipped with the reason.
 """
 
 from __future__ import annotations

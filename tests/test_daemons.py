@@ -127,6 +127,40 @@ def test_parse_ssh_log_needs_open_confirm() -> None:
     assert daemons.parse_ssh_log(log) == [("127.0.0.1", 29999), ("localhost", 29997)]
 
 
+@pytest.mark.parametrize(
+    ("value", "is_ci"),
+    [
+        ("true", True),
+        ("1", True),
+        ("yes", True),
+        ("TRUE", True),
+        ("woodpecker", True),
+        ("", False),
+        ("0", False),
+        ("false", False),
+        ("False", False),
+    ],
+)
+def test_any_non_empty_ci_other_than_0_or_false_is_ci(
+    value: str, is_ci: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI=1 (or any other non-empty value but 0/false) makes the daemon suite mandatory."""
+    monkeypatch.setenv("CI", value)
+    assert daemons.under_ci() is is_ci
+
+
+def test_a_missing_daemon_fails_under_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under CI a missing binary is a test failure, never a silent skip."""
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="no-such-daemon not found"):
+        daemons.require_binary("no-such-daemon")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="no-such-daemon not found"):
+        daemons.require_binary("no-such-daemon")
+
+
 def test_url_percent_encodes_credentials() -> None:
     """``url`` percent-encodes credentials and can leave them out."""
     proxy = daemons.RunningProxy("microsocks", "127.0.0.1", 1080, "us er", "p@ss:w/d", Path("x"))

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -201,7 +202,7 @@ async def test_wrong_protocol_is_a_protocol_error(
     server = proxy("socks5")
     with pytest.raises(
         TelegramNetworkError,
-        match=r"proxy hop 1 of 1 \(http://127.0.0.1:\d+\): the proxy broke off the http handshake .*is it really an http proxy",
+        match=r"proxy hop 1 of 1 \(http://127.0.0.1:\d+\): the reply is not HTTP: it starts with bytes .*; it looks like a SOCKS proxy",
     ):
         await get_me(session_for(bot_api, server.url("http"), connect_timeout=2))
 
@@ -247,7 +248,7 @@ async def test_tls_server_that_never_answers_fails_within_connect_timeout(
     started = time.monotonic()
     with pytest.raises(
         TelegramNetworkError,
-        match=rf"proxy hop 1 of 1 .*: no TLS answer from 127.0.0.1:{silent_server.port} within 0.5 s",
+        match=rf"proxy hop 1 of 1 .*: no answer within the 0.5 s connect timeout \(waiting for the TLS handshake with 127.0.0.1:{silent_server.port}\)",
     ):
         await get_me(session)
     assert time.monotonic() - started < 0.5 + 1.0
@@ -255,7 +256,10 @@ async def test_tls_server_that_never_answers_fails_within_connect_timeout(
     try:
         base = {"base": f"https://127.0.0.1:{hanging_up.port}"}
         session = build_session_from_config(proxy=server.url(), api=base)
-        with pytest.raises(TelegramNetworkError, match="broke during the TLS handshake"):
+        with pytest.raises(
+            TelegramNetworkError,
+            match=rf"proxy hop 1 of 1 .*: the (proxy closed the connection|connection was reset) while .* the TLS handshake with 127.0.0.1:{hanging_up.port}",
+        ):
             await get_me(session)
     finally:
         hanging_up.stop()
@@ -385,3 +389,36 @@ async def test_plain_aiohttp_client_session_uses_the_route(
     assert caught.value.reason == "rejected"
     assert first.destinations == [("127.0.0.1", second.port)] * 2
     assert second.destinations[0] == ("127.0.0.1", bot_api.port)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda base: build_session_from_config(api={"base": base}, timeout=5, connect_timeout=3),
+        lambda base: build_session_from_config(api={"base": base}, timeout=5),
+        lambda base: AiohttpSession(
+            api=__import__("aiogram").client.telegram.TelegramAPIServer.from_base(base),
+            timeout=5,
+        ),
+    ],
+    ids=["builder-both", "builder-timeout-only", "drop-in-timeout-only"],
+)
+async def test_short_timeouts_are_a_drop_in(
+    make: Any, bot_api: BotApiStandIn, proxy: ProxyFactory
+) -> None:
+    """A timeout under the default connect_timeout works everywhere; connect_timeout follows it."""
+    session = make(bot_api.base)
+    assert session.timeout == 5
+    assert session.config.connect_timeout <= 5
+    assert (await get_me(session)).id == 42
+
+
+def test_short_timeout_in_bot_yaml_is_valid_and_builds(tmp_path: Path) -> None:
+    """The same values in bot.yaml pass check and build a session (validated once)."""
+    (tmp_path / "bot.yaml").write_text("timeout: 5\nconnect_timeout: 3\n")
+    session = build_session_from_config(tmp_path / "bot.yaml")
+    assert (session.timeout, session.config.connect_timeout) == (5, 3)
+    (tmp_path / "bot.yaml").write_text("timeout: 4\n")
+    assert build_session_from_config(tmp_path / "bot.yaml").config.connect_timeout == 4
+    with pytest.raises(ConfigError, match="connect_timeout must not exceed timeout"):
+        build_session_from_config(tmp_path / "bot.yaml", connect_timeout=6)

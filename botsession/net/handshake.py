@@ -1,0 +1,351 @@
+"""The proxy protocols, spoken over one byte stream: SOCKS4, SOCKS4a, SOCKS5 and HTTP CONNECT.
+
+Each reply is read to its exact length (HTTP: to the blank line) however the proxy splits it into
+segments, and checked as soon as its first bytes arrive, so a reply of the wrong kind fails at
+once instead of waiting for the timeout. Nothing may follow a reply: the next bytes belong to the
+next hop or to the server, which only speak when spoken to.
+
+No function here keeps a password in a local variable: the request that carries one is built
+and sent in one expression, so a traceback recorded with its locals cannot show it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import struct
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from ..errors import ClosedError, HandshakeError, Reason
+
+if TYPE_CHECKING:
+    from ..config_schema import ProxyHop
+
+MAX_HTTP_REPLY = 64 * 1024
+"""A CONNECT reply is a few hundred bytes; a proxy that sends more is not answering CONNECT."""
+
+SOCKS4_REPLIES = {
+    0x5B: "request rejected or failed",
+    0x5C: "request rejected: the proxy cannot reach the client's identd",
+    0x5D: "request rejected: identd reports a different user id",
+}
+SOCKS5_REPLIES = {
+    0x01: "general SOCKS server failure",
+    0x02: "connection not allowed by ruleset",
+    0x03: "network unreachable",
+    0x04: "host unreachable",
+    0x05: "connection refused",
+    0x06: "TTL expired",
+    0x07: "command not supported",
+    0x08: "address type not supported",
+}
+# 0x5D: identd reports a different user id. 0x5C ("cannot reach identd") stays a plain
+# rejection: identd is long gone and servers reuse that code for "could not connect".
+SOCKS4_AUTH_CODES = frozenset({0x5D})
+# 407 is the standard answer; tinyproxy answers a wrong password with 401.
+HTTP_AUTH_CODES = frozenset({401, 407})
+
+
+class HandshakeStream(asyncio.Protocol):
+    """The connection while botsession speaks to the proxies on it: a buffer read exactly."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._buffer = bytearray()
+        self._closed = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self.transport: asyncio.Transport | None = None
+        self.step = "connecting"
+        """What is being waited for, as a person would say it ("the SOCKS5 greeting reply")."""
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._closed = True
+        self._wake()
+        return False  # let the transport close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._error = exc
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    # reading and writing
+    def send(self, data: bytes) -> None:
+        """Write ``data``; never raises (a closed connection shows up at the next read)."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    async def receive_exactly(
+        self, size: int, check: Callable[[bytes], None] | None = None
+    ) -> bytes:
+        """The next ``size`` bytes; ``check`` sees what has arrived (up to 64 bytes, which may
+        run past ``size``) each time more arrives, so a wrong reply fails at its first byte and
+        its message can quote it."""
+        while True:
+            if check is not None and self._buffer:
+                check(bytes(self._buffer[:64]))
+            if len(self._buffer) >= size:
+                break
+            await self._more(size)
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    async def receive_until(
+        self, separator: bytes, limit: int, check: Callable[[bytes], None]
+    ) -> bytes:
+        """Everything up to and including ``separator`` (at most ``limit`` bytes)."""
+        start = 0
+        while True:
+            found = self._buffer.find(separator, start)
+            if found != -1:
+                end = found + len(separator)
+                data = bytes(self._buffer[:end])
+                del self._buffer[:end]
+                return data
+            check(bytes(self._buffer[:64]))
+            if len(self._buffer) > limit:
+                raise HandshakeError("protocol", f"the reply is longer than {limit} bytes")
+            start = max(0, len(self._buffer) - len(separator) + 1)
+            await self._more(None)
+
+    async def _more(self, wanted: int | None) -> None:
+        if self._closed:
+            if self._error is not None:
+                raise self._error
+            have = len(self._buffer)
+            got = f"after {have} of {wanted} bytes" if wanted else f"after {have} bytes"
+            raise ClosedError(f"closed by the other side {got}" if have else "closed")
+        self._waiter = self._loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def leftover(self) -> int:
+        """How many bytes arrived beyond the replies read so far."""
+        return len(self._buffer)
+
+    def take_leftover(self) -> bytes:
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+Handshake = Callable[["HandshakeStream", "ProxyHop", str, int], Awaitable[None]]
+
+
+# --- SOCKS4 and SOCKS4a ------------------------------------------------------------------
+
+
+async def socks4(stream: HandshakeStream, hop: ProxyHop, host: str, port: int) -> None:
+    """SOCKS4 CONNECT to an IPv4 address, or SOCKS4a to a name (when ``hop.rdns``)."""
+    user = (hop.username or "").encode("ascii")
+    try:
+        address = ipaddress.IPv4Address(host).packed
+        name = b""
+    except ValueError:
+        if not hop.rdns:  # names were resolved (to IPv4) before; this is an IPv6 address
+            raise HandshakeError(
+                "request", f"socks4 reaches IPv4 addresses only, not {host}"
+            ) from None
+        address, name = b"\x00\x00\x00\x01", _host_bytes(host) + b"\x00"
+    stream.step = f"the {hop.scheme.upper()} reply"
+    stream.send(b"\x04\x01" + struct.pack(">H", port) + address + user + b"\x00" + name)
+    _version, status = await stream.receive_exactly(2, _expect_first(0x00, hop))
+    if status != 0x5A:
+        text = SOCKS4_REPLIES.get(status)
+        if text is None:
+            raise HandshakeError("protocol", f"unknown {hop.scheme} reply code {status:#04x}")
+        reason: Reason = "auth" if status in SOCKS4_AUTH_CODES else "rejected"
+        raise HandshakeError(reason, f"{text} ({status:#04x})", code=status)
+    await stream.receive_exactly(6)
+
+
+# --- SOCKS5 ------------------------------------------------------------------------------
+
+
+async def socks5(stream: HandshakeStream, hop: ProxyHop, host: str, port: int) -> None:
+    """SOCKS5 CONNECT (RFC 1928), with username/password authentication (RFC 1929)."""
+    methods = b"\x00\x02" if hop.username is not None else b"\x00"
+    stream.step = "the SOCKS5 greeting reply"
+    stream.send(b"\x05" + bytes([len(methods)]) + methods)
+    _version, method = await stream.receive_exactly(2, _expect_first(0x05, hop))
+    if method == 0xFF:
+        needs = (
+            "" if hop.username is not None else "; it probably requires a user name and password"
+        )
+        raise HandshakeError("auth", f"accepts none of the offered authentication methods{needs}")
+    if method == 0x02:
+        if hop.username is None:
+            raise HandshakeError("auth", "requires a user name and password")
+        stream.step = "the SOCKS5 authentication reply"
+        stream.send(_rfc1929_request(hop))
+        # RFC 1929 says version 1; a few servers answer with 5.
+        _version, status = await stream.receive_exactly(2, _expect_first((0x01, 0x05), hop))
+        if status != 0x00:
+            raise HandshakeError("auth", f"rejected the credentials (status {status:#04x})")
+    elif method != 0x00:
+        raise HandshakeError("protocol", f"chose authentication method {method:#04x}, not offered")
+    stream.step = "the SOCKS5 connect reply"
+    stream.send(b"\x05\x01\x00" + _socks5_address(host) + struct.pack(">H", port))
+    _version, status = await stream.receive_exactly(2, _expect_first(0x05, hop))
+    if status != 0x00:
+        text = SOCKS5_REPLIES.get(status, f"unknown reply code {status:#04x}")
+        raise HandshakeError("rejected", f"{text} ({status:#04x})", code=status)
+    _reserved, kind = await stream.receive_exactly(2)
+    sizes = {0x01: 4, 0x04: 16}
+    if kind == 0x03:
+        (size,) = await stream.receive_exactly(1)
+    elif kind in sizes:
+        size = sizes[kind]
+    else:
+        raise HandshakeError("protocol", f"the connect reply has an unknown address type {kind}")
+    await stream.receive_exactly(size + 2)
+
+
+def _rfc1929_request(hop: ProxyHop) -> bytes:
+    if not all(0 < len(_utf8(text)) < 256 for text in (hop.username, hop.secret())):
+        raise HandshakeError("request", "a socks5 user name and password are 1 to 255 bytes each")
+    return b"\x01" + _with_length(_utf8(hop.username)) + _with_length(_utf8(hop.secret()))
+
+
+def _utf8(text: str | None) -> bytes:
+    # surrogatepass cannot fail: an encoding error would carry the password in its arguments.
+    return (text or "").encode("utf-8", "surrogatepass")
+
+
+def _with_length(data: bytes) -> bytes:
+    return bytes([len(data)]) + data
+
+
+def _socks5_address(host: str) -> bytes:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        name = _host_bytes(host)
+        return b"\x03" + bytes([len(name)]) + name
+    return (b"\x01" if address.version == 4 else b"\x04") + address.packed
+
+
+def _host_bytes(host: str) -> bytes:
+    """A host name as sent on the wire (IDNA); names are checked at load, this is for targets."""
+    try:
+        name = host.encode("ascii") if host.isascii() else _idna(host)
+    except UnicodeError:
+        raise HandshakeError("request", f"the host name {host!r} cannot be encoded") from None
+    if not 0 < len(name) < 256:
+        raise HandshakeError("request", f"the host name is {len(name)} bytes; SOCKS allows 255")
+    return name
+
+
+def _idna(host: str) -> bytes:
+    import idna
+
+    try:
+        return idna.encode(host, uts46=True)
+    except idna.IDNAError as error:
+        raise UnicodeError(str(error)) from None
+
+
+# --- HTTP CONNECT ------------------------------------------------------------------------
+
+
+async def http_connect(stream: HandshakeStream, hop: ProxyHop, host: str, port: int) -> None:
+    """An HTTP/1.1 CONNECT tunnel; credentials as Basic auth in UTF-8 (RFC 7617)."""
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    stream.step = "the HTTP CONNECT reply"
+    stream.send(_connect_request(authority, hop))
+    head = await stream.receive_until(b"\r\n\r\n", MAX_HTTP_REPLY, _expect_http(hop))
+    status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not (len(parts[1]) == 3 and parts[1].isdigit()):
+        raise HandshakeError("protocol", f"malformed status line {_shown(status_line)}")
+    status = int(parts[1])
+    if 200 <= status < 300:
+        return
+    text = _shown(" ".join(parts[1:]))
+    reason: Reason = "auth" if status in HTTP_AUTH_CODES else "rejected"
+    raise HandshakeError(reason, text, code=status)
+
+
+def _connect_request(authority: str, hop: ProxyHop) -> bytes:
+    lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+    if hop.username is not None:
+        credentials = base64.b64encode(_utf8(f"{hop.username}:{hop.secret() or ''}")).decode()
+        lines.append(f"Proxy-Authorization: Basic {credentials}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+# --- recognising the wrong kind of server ------------------------------------------------
+
+
+def _expect_first(expected: int | tuple[int, ...], hop: ProxyHop) -> Callable[[bytes], None]:
+    allowed = (expected,) if isinstance(expected, int) else expected
+
+    def check(data: bytes) -> None:
+        if data and data[0] not in allowed:
+            raise HandshakeError("protocol", _not_a(hop.scheme, data))
+
+    return check
+
+
+def _expect_http(hop: ProxyHop) -> Callable[[bytes], None]:
+    def check(data: bytes) -> None:
+        prefix = b"HTTP/"
+        if data[: len(prefix)] != prefix[: len(data)]:
+            raise HandshakeError("protocol", _not_a(hop.scheme, data))
+
+    return check
+
+
+def _not_a(scheme: str, data: bytes) -> str:
+    """What the reply looks like instead (servers of one kind are often given as another)."""
+    guess = ""
+    if data.startswith(b"HTTP/"):
+        guess = "; it looks like an HTTP proxy (http://)"
+    elif data.startswith(b"SSH-"):
+        guess = "; it looks like an SSH server (ssh -D makes a SOCKS proxy on your side)"
+    elif data[:1] == b"\x15" or data[:1] == b"\x16":
+        guess = "; it looks like a TLS server"
+    elif data[:1] == b"\x05" and scheme != "socks5":
+        guess = "; it looks like a SOCKS5 proxy (socks5://)"
+    elif data[:1] == b"\x00" and scheme == "http":
+        guess = "; it looks like a SOCKS proxy"
+    return f"the reply is not {scheme.upper()}: it starts with {_shown(data[:24])}{guess}"
+
+
+def _shown(data: bytes | str) -> str:
+    """Untrusted bytes as a short quote: text when it reads as text, else hex."""
+    raw = data.encode("latin-1", "replace") if isinstance(data, str) else data
+    line = raw.split(b"\r\n", 1)[0][:80]
+    if line and all(32 <= byte < 127 for byte in line):
+        return repr(line.decode("ascii") + ("…" if len(line) == 80 else ""))
+    return "bytes " + raw[:16].hex(" ") + (" …" if len(raw) > 16 else "")
+
+
+HANDSHAKES: dict[str, Handshake] = {
+    "http": http_connect,
+    "socks4": socks4,
+    "socks4a": socks4,
+    "socks5": socks5,
+}

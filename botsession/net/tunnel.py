@@ -1,0 +1,255 @@
+"""Opening a tunnel through every hop of one route, and pinning any failure on its hop.
+
+The client dials hop 1 and then speaks each hop's protocol through the tunnel built so far
+(``botsession.net.handshake``), ending with TLS to the server when it is https. The whole route
+shares one deadline, ``connect_timeout``. Whatever goes wrong on the way leaves as one
+``ProxyHopError`` naming the hop and a reason from the one table in ``botsession.errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl as _ssl
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..errors import HandshakeError, ProxyHopError, Reason, reason_of
+from ..proxy_url import is_ip_address
+from .handshake import HANDSHAKES, HandshakeStream
+
+if TYPE_CHECKING:
+    from ..config_schema import ProxyHop, ProxyRoute
+
+
+@dataclass
+class Tunnel:
+    """An open connection through a route to the target, ready for the client's protocol."""
+
+    transport: asyncio.Transport
+    stream: HandshakeStream
+    hop_seconds: tuple[float, ...] = ()
+    """How long each hop took to answer (its TCP connect or handshake), in hop order."""
+
+    def hand_over(self, protocol: asyncio.Protocol) -> asyncio.Transport:
+        """Give the connection to ``protocol`` (aiohttp's, httpcore's) from here on."""
+        self.transport.set_protocol(protocol)
+        protocol.connection_made(self.transport)
+        early = self.stream.take_leftover()  # a server that spoke first, after TLS
+        if early:
+            protocol.data_received(early)
+        return self.transport
+
+    def close(self) -> None:
+        self.transport.abort()
+
+
+def resolves_locally(hop: ProxyHop) -> bool:
+    """Whether this machine must resolve the name of the address ``hop`` connects to."""
+    return not hop.rdns
+
+
+async def open_tunnel(
+    route: ProxyRoute,
+    host: str,
+    port: int,
+    *,
+    timeout: float,
+    ssl: _ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> Tunnel:
+    """A connection to ``host:port`` through every hop of ``route`` within ``timeout`` seconds,
+    with TLS to the server when ``ssl`` is given.
+
+    Raises ``ProxyHopError`` naming the hop that failed; never anything else but cancellation.
+    """
+    attempt = _Attempt(route, host, port, timeout)
+    try:
+        return await asyncio.wait_for(attempt.run(ssl, server_hostname or host), timeout)
+    except asyncio.CancelledError:
+        attempt.stream.abort()
+        raise
+    except Exception as caught:  # every failure is reported, by the one table
+        error = caught
+    attempt.stream.abort()
+    # Raised outside the except block: the low-level error is the cause, not a context that
+    # would drag its whole chain along.
+    raise attempt.failure(error) from error
+
+
+@dataclass
+class _Attempt:
+    """One attempt to connect through a route: how far it got, and why it stopped."""
+
+    route: ProxyRoute
+    host: str
+    port: int
+    timeout: float
+    hop_number: int = 1
+    """The hop being worked on (from 1); a timeout or a failure is blamed on it."""
+    lookup: str | None = None
+    """The name being resolved on this machine, while that is what is happening."""
+    stream: HandshakeStream = field(init=False)
+    hop_seconds: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.stream = HandshakeStream(asyncio.get_running_loop())
+
+    @property
+    def target(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    async def run(self, ssl: _ssl.SSLContext | None, server_hostname: str) -> Tunnel:
+        loop = asyncio.get_running_loop()
+        first = self.route[0]
+        self.stream.step = "the TCP connection to the proxy"
+        started = time.perf_counter()
+        await loop.create_connection(lambda: self.stream, first.host, first.port)
+        self.hop_seconds.append(time.perf_counter() - started)
+        for number, hop in enumerate(self.route, start=1):
+            self.hop_number = number
+            host, port = self._next_address(number)
+            if resolves_locally(hop) and not is_ip_address(host):
+                host = await self._resolve(hop, number, host, port)
+            started = time.perf_counter()
+            await HANDSHAKES[hop.scheme](self.stream, hop, host, port)
+            if self.stream.leftover():
+                raise HandshakeError(
+                    "protocol", f"sent {self.stream.leftover()} bytes more than its reply"
+                )
+            if number > 1:
+                self.hop_seconds.append(time.perf_counter() - started)
+            else:
+                self.hop_seconds[0] += time.perf_counter() - started
+        transport = self.stream.transport
+        assert transport is not None
+        if ssl is not None:
+            self.stream.step = f"the TLS handshake with {self.target}"
+            transport = await self._start_tls(transport, ssl, server_hostname)
+        return Tunnel(transport, self.stream, tuple(self.hop_seconds))
+
+    def _next_address(self, number: int) -> tuple[str, int]:
+        if number < len(self.route):
+            following = self.route[number]
+            return following.host, following.port
+        return self.host, self.port
+
+    async def _resolve(self, hop: ProxyHop, number: int, host: str, port: int) -> str:
+        # socks4 and socks5 without rdns send addresses: this machine looks the name up, in
+        # the clear (the README's DNS table says which names that is).
+        self.lookup = host
+        self.stream.step = f"the lookup of {host} on this machine"
+        family = socket.AF_INET if hop.scheme == "socks4" else socket.AF_UNSPEC
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM)
+        self.lookup = None
+        if not infos:  # pragma: no cover - getaddrinfo raises rather than answer nothing
+            raise socket.gaierror(socket.EAI_NONAME, "no addresses")
+        return str(infos[0][4][0])
+
+    async def _start_tls(
+        self, transport: asyncio.Transport, ssl: _ssl.SSLContext, server_hostname: str
+    ) -> asyncio.Transport:
+        loop = asyncio.get_running_loop()
+        remaining = max(0.001, self.timeout)  # the outer deadline is what really bounds it
+        tls = await loop.start_tls(
+            transport,
+            self.stream,
+            ssl,
+            server_hostname=server_hostname,
+            ssl_handshake_timeout=remaining,
+        )
+        if tls is None:  # pragma: no cover - only when the transport was closed meanwhile
+            raise ConnectionResetError("the connection closed before TLS started")
+        self.stream.transport = tls
+        return tls
+
+    # --- reporting ---------------------------------------------------------------------
+
+    def failure(self, error: BaseException) -> ProxyHopError:
+        reason = reason_of(error)
+        number = self.hop_number
+        if reason == "dns" and self.lookup is not None and number < len(self.route):
+            number += 1  # the name that did not resolve is the next hop's
+        hop = self.route[number - 1]
+        code = error.code if isinstance(error, HandshakeError) else None
+        detail = self._explain(reason, number, error)
+        return ProxyHopError(number, len(self.route), hop.label(), reason, detail, code=code)
+
+    def _explain(  # noqa: PLR0911 - one sentence per reason
+        self, reason: Reason, number: int, error: BaseException
+    ) -> str:
+        step = self.stream.step
+        hop = self.route[number - 1]
+        said = _said(error)
+        if reason == "refused":
+            return "connection refused; is the proxy running and listening there?"
+        if reason == "unreachable":
+            return f"cannot connect: {said}"
+        if reason == "dns":
+            return self._explain_lookup(number, said)
+        if reason == "timeout":
+            return f"no answer within the {self.timeout:g} s connect timeout (waiting for {step})"
+        if reason == "auth":
+            has = "rejected the credentials" if hop.username is not None else "requires credentials"
+            return f"the proxy {has} ({said})"
+        if reason == "rejected":
+            return f"the proxy refused to connect to {self._next_label(number)}: {said}"
+        if reason == "request":
+            return f"cannot make the request for {self._next_label(number)}: {said}"
+        if reason == "tls":
+            return f"{step} failed: {said}"
+        if reason == "closed":
+            return self._explain_closed(number, step)
+        if reason == "reset":
+            return f"the connection was reset while waiting for {step}"
+        return f"{said} (while waiting for {step})"
+
+    def _explain_lookup(self, number: int, said: str) -> str:
+        if self.lookup is None:
+            return f"cannot resolve its name {self.route[0].host} on this machine: {said}"
+        if number <= len(self.route) and self.lookup == self.route[number - 1].host:
+            before = self.route[number - 2]
+            return (
+                f"the lookup of hop {number}'s address {self.lookup} failed on this machine "
+                f"(hop {number - 1} is {_local_dns_kind(before)}, so this machine resolves the "
+                f"name it connects to): {said}"
+            )
+        return (
+            f"the lookup of {self.lookup} failed on this machine (hop {number} is "
+            f"{_local_dns_kind(self.route[number - 1])}, so this machine resolves the name it "
+            f"connects to): {said}"
+        )
+
+    def _explain_closed(self, number: int, step: str) -> str:
+        text = f"the proxy closed the connection while botsession waited for {step}"
+        if "connect reply" in step or "CONNECT reply" in step:
+            text += (
+                f"; some proxies (ssh -D among them) do this when they cannot reach or "
+                f"resolve {self._next_label(number)}"
+            )
+        if number > 1 and "TLS handshake" not in step:
+            text += f" (or hop {number - 1} lost its connection to it)"
+        return text
+
+    def _next_label(self, number: int) -> str:
+        if number < len(self.route):
+            return f"{self.route[number].address} (hop {number + 1})"
+        return self.target
+
+
+def _local_dns_kind(hop: ProxyHop) -> str:
+    return "socks4" if hop.scheme == "socks4" else f"{hop.scheme} with rdns off"
+
+
+def _said(error: BaseException) -> str:
+    """What an error says, without the errno noise, or its type when it says nothing."""
+    if isinstance(error, _ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {error.verify_message}"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+__all__ = ["Tunnel", "open_tunnel", "resolves_locally"]
