@@ -8,24 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .config_schema import (
-    ApiServer,
-    BotSessionConfig,
-    BotSessionWarning,
-    ProxyHop,
-    ProxyRoute,
-    TlsSettings,
-)
+from .config_schema import ApiServer, BotSessionConfig, ProxyHop, ProxyRoute, TlsSettings
 from .errors import (
     AllRoutesFailedError,
     BotSessionError,
+    BotSessionWarning,
     ConfigError,
     Problem,
     ProxyHopError,
     RouteError,
 )
-from .factory import build_client_session, build_session_from_config
-from .loader import load_config
+from .factory import build_client_session, build_session_from_config, load_config
 
 if TYPE_CHECKING:
     from .session import AiohttpSession

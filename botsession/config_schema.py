@@ -18,6 +18,7 @@ import warnings
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 from urllib.parse import urlsplit
@@ -44,7 +45,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from .files import UnreadableFile, read_regular_file
+from .errors import BotSessionWarning
 from .proxy_url import (
     SUPPORTED_TEXT,
     URL_SHAPE,
@@ -56,6 +57,18 @@ from .proxy_url import (
     parse_proxy_url,
 )
 from .redaction import MASK
+from .sources import (
+    DotEnvSource,
+    EnvironmentSource,
+    Reading,
+    YamlFileSource,
+    default_api_base,
+    merge_sources,
+    redacted_error,
+    sources_to_read,
+)
+from .sources.environment import NESTED_DELIMITER
+from .sources.files import UnreadableFile, read_regular_file
 
 Scheme = Literal["http", "socks4", "socks4a", "socks5"]
 
@@ -66,10 +79,6 @@ MAX_HOPS = 16
 MAX_FALLBACKS = 16
 MAX_PASSWORD_FILE_BYTES = 64 * 1024
 """Bound on a password file: a password is dozens of bytes, not a whole disk or /dev/zero."""
-
-
-class BotSessionWarning(UserWarning):
-    """A configuration that works but probably does not do what was meant."""
 
 
 Loc = tuple[str | int, ...]
@@ -532,13 +541,17 @@ PositiveSeconds = Annotated[Number, Field(gt=0, allow_inf_nan=False)]
 class BotSessionConfig(BaseSettings):
     """The validated, immutable configuration of a bot session.
 
-    Build it with ``botsession.load_config`` to read ``bot.yaml``, ``.env`` and ``BOT_…``
-    variables; constructing it directly validates only the values given.
+    As any pydantic-settings class, ``BotSessionConfig()`` reads its sources (keyword arguments,
+    ``BOT_…`` variables, ``.env``, ``bot.yaml`` or ``$BOT_CONFIG``; see
+    ``settings_customise_sources``) and raises pydantic's ``ValidationError``.
+    ``botsession.load_config`` reads the same sources and raises one ``ConfigError`` that says
+    where each bad value was written. As a field of an application's own settings, it is
+    filled by that application's sources (``MYAPP_TELEGRAM__PROXY=…``).
     """
 
     model_config = SettingsConfigDict(
         env_prefix="BOT_",
-        env_nested_delimiter="__",
+        env_nested_delimiter=NESTED_DELIMITER,
         case_sensitive=False,
         extra="forbid",
         frozen=True,
@@ -639,9 +652,33 @@ class BotSessionConfig(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Files and the environment are read by botsession.loader, which also records where
-        # each value came from; direct construction must not read them behind its back.
-        return (init_settings,)
+        """Keyword arguments, then ``BOT_…`` variables, ``.env`` and ``bot.yaml``: override this
+        (and keep or reorder these) to add a source of your own."""
+        # The prefix and the .env file follow pydantic-settings' own (``_env_prefix=``,
+        # ``_env_file=``), as they would for its built-in sources.
+        env_file = getattr(dotenv_settings, "env_file", None)
+        reading = Reading(
+            env_prefix=getattr(env_settings, "env_prefix", None) or "BOT_",
+            env_file=env_file if isinstance(env_file, (str, PathLike)) else None,
+        )
+        return (
+            init_settings,
+            EnvironmentSource(settings_cls, reading),
+            DotEnvSource(settings_cls, reading),
+            YamlFileSource(settings_cls, reading),
+        )
+
+    @classmethod
+    def _settings_build_values(
+        cls, sources: tuple[PydanticBaseSettingsSource, ...], init_kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        # pydantic-settings would merge the sources with deep_update, which cannot tell a route
+        # that replaces a route (BOT_PROXY over a YAML chain) from hop settings that complete it
+        # (BOT_PROXY__PASSWORD); botsession's merge does both and keeps where values came from.
+        stack, _ = merge_sources(sources_to_read(sources), default_api_base(cls))
+        if stack.problems:
+            raise redacted_error(stack.problems, stack.data)
+        return stack.data
 
 
 _LOOKUPS_CHECKED: weakref.WeakValueDictionary[int, BotSessionConfig] = weakref.WeakValueDictionary()

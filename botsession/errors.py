@@ -17,7 +17,8 @@ A framework sees a ``RouteError`` as its own network error: the aiohttp connecto
 an ``aiohttp.ClientConnectionError`` too (aiogram then raises ``TelegramNetworkError``), by way
 of ``framework_error``. ``isinstance(error, ProxyHopError)`` holds either way.
 
-No message, ``str`` or ``repr`` of these errors contains a password.
+``BotSessionWarning`` (a ``UserWarning``) marks configurations that work but probably do not do
+what was meant. No message, ``str`` or ``repr`` of these contains a password.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ class BotSessionError(Exception):
 
 
 # --- configuration -----------------------------------------------------------------------
+
+
+class BotSessionWarning(UserWarning):
+    """A configuration that works but probably does not do what was meant (a DNS lookup in
+    the clear, a hop order that a set cannot keep, a readable file holding a password)."""
 
 
 @dataclass(frozen=True)

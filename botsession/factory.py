@@ -1,65 +1,118 @@
-"""From configuration to a ready session: the public builders.
+"""The public builders: from ``bot.yaml`` / ``BOT_…`` variables / keyword arguments to a
+validated configuration, and from that to a ready session.
 
-Each builder takes the arguments of ``load_config``, validates once, and hands the result to
-the adapter it builds (imported only when called, so that ``import botsession`` stays fast).
+Every builder takes the same arguments, those of ``load_outcome`` (written once, below, and
+given to each builder by ``taking_arguments_of``):
+``config`` (a YAML file, or an already loaded ``BotSessionConfig``), ``env_prefix``,
+``env_file``, ``profile`` and keyword overrides of any setting. Each validates once and hands
+the result to the adapter it builds, imported only when called so that ``import botsession``
+stays fast (aiogram alone takes seconds to import).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from os import PathLike
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from .config_schema import BotSessionConfig
 from .errors import ConfigError
-from .loader import ConfigInput, load_outcome
+from .sources import LoadedConfig, Reading, collect
 
 if TYPE_CHECKING:
     import aiohttp
 
     from .session import AiohttpSession
 
+ConfigInput = str | PathLike[str] | BotSessionConfig | None
+P = ParamSpec("P")
+T = TypeVar("T")
 
-def build_session_from_config(
+
+def load_outcome(
     config: ConfigInput = None,
     *,
     env_prefix: str = "BOT_",
     env_file: str | PathLike[str] | None = None,
     profile: str | None = None,
     **overrides: Any,
-) -> AiohttpSession:
-    """An aiogram session that sends every request through the configured route.
+) -> LoadedConfig[BotSessionConfig] | ConfigError:
+    """Read and validate the configuration; the error is returned, not raised.
 
-    Arguments are those of ``load_config``; bad configuration raises ``ConfigError``.
+    ``config`` is a YAML file, an already loaded ``BotSessionConfig`` (then only ``overrides``
+    apply), or None: the file named by ``$<PREFIX>CONFIG``, else ``./bot.yaml`` if it exists,
+    else the environment and overrides only. ``env_file`` defaults to ``./.env`` when that
+    exists. ``profile`` picks one of the file's ``profiles`` (default: ``$<PREFIX>PROFILE``,
+    else ``default_profile``). Precedence, highest first: overrides, environment, ``.env``,
+    YAML file, defaults.
+
+    The public entry points raise the error themselves, after dropping their raw arguments:
+    raised here, it would carry frames whose locals hold the raw configuration, passwords
+    included, into tracebacks recorded with local variables (Sentry, rich, ``capture_locals``).
     """
-    loaded = load_outcome(
-        config, env_prefix=env_prefix, env_file=env_file, profile=profile, overrides=overrides
-    )
-    del config, overrides  # raw input (passwords) stays out of the traceback's locals
-    if isinstance(loaded, ConfigError):
-        raise loaded
+    reading = Reading(env_prefix=env_prefix, env_file=env_file, profile=profile)
+    return collect(BotSessionConfig, config, reading, overrides)
+
+
+Loaded = LoadedConfig[BotSessionConfig]
+
+
+def taking_arguments_of(
+    template: Callable[P, Loaded | ConfigError],
+) -> Callable[[Callable[[Loaded], T]], Callable[P, T]]:
+    """Give a builder (a function of a validated configuration) the arguments of
+    ``template`` (``load_outcome``): the one signature every public builder shares."""
+
+    def decorate(build: Callable[[Loaded], T]) -> Callable[P, T]:
+        @functools.wraps(build)
+        def build_from_arguments(*args: P.args, **kwargs: P.kwargs) -> T:
+            loaded = template(*args, **kwargs)
+            del args, kwargs  # raw input (passwords) stays out of the traceback's locals
+            if isinstance(loaded, ConfigError):
+                raise loaded
+            return build(loaded)
+
+        # help() and IDEs show the shared arguments, with the builder's own return type.
+        returns = inspect.signature(build).return_annotation
+        signature = inspect.signature(template).replace(return_annotation=returns)
+        build_from_arguments.__signature__ = signature  # type: ignore[attr-defined]
+        del build_from_arguments.__wrapped__
+        return build_from_arguments
+
+    return decorate
+
+
+@taking_arguments_of(load_outcome)
+def load_config(loaded: Loaded) -> BotSessionConfig:
+    """The validated, immutable configuration; bad input raises ``ConfigError`` listing
+    every problem with where it was written."""
+    return loaded.config
+
+
+@taking_arguments_of(load_outcome)
+def load_config_with_origins(loaded: Loaded) -> Loaded:
+    """``load_config``, also telling where each value came from (for ``botsession show``)."""
+    return loaded
+
+
+@taking_arguments_of(load_outcome)
+def build_session_from_config(loaded: Loaded) -> AiohttpSession:
+    """An aiogram session that sends every request through the configured route."""
     from .session import AiohttpSession
 
     return AiohttpSession.from_config(loaded.config)
 
 
-def build_client_session(
-    config: ConfigInput = None,
-    *,
-    env_prefix: str = "BOT_",
-    env_file: str | PathLike[str] | None = None,
-    profile: str | None = None,
-    **overrides: Any,
-) -> aiohttp.ClientSession:
+@taking_arguments_of(load_outcome)
+def build_client_session(loaded: Loaded) -> aiohttp.ClientSession:
     """A plain ``aiohttp.ClientSession`` over the same route (aiogram is not imported).
 
     Call it inside a running event loop, as aiohttp requires, and close the session when done.
     """
-    loaded = load_outcome(
-        config, env_prefix=env_prefix, env_file=env_file, profile=profile, overrides=overrides
-    )
-    del config, overrides  # as above
-    if isinstance(loaded, ConfigError):
-        raise loaded
     from .net.connector import client_session
     from .net.routing import ConnectorSpec
 
-    return client_session(ConnectorSpec.from_config(loaded.config), timeout=loaded.config.timeout)
+    config = loaded.config
+    return client_session(ConnectorSpec.from_config(config), timeout=config.timeout)

@@ -10,24 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 from aiogram.client.session.aiohttp import AiohttpSession as _AiogramAiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.methods.base import Response
 
+from .aiogram_responses import keep_response_model
 from .config_schema import BotSessionConfig, ProxyRoute, TlsSettings
 from .errors import ConfigError
-from .loader import load_outcome
 from .net.connector import connector_arguments
 from .net.routing import ConnectorSpec
+from .sources import LoadedConfig, Reading, collect
 
 if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.methods import TelegramMethod
-    from aiogram.methods.base import TelegramType
-
-# aiogram's check_response parametrises Response[<result type>] on every request. pydantic
-# caches parametrised models only weakly, so once the garbage collector has taken the class it
-# is built again, schema and all (~80 µs, about 7 % of a getMe round-trip here). Holding each
-# one keeps the cache warm; there are only as many as the Bot API has result types.
-_RESPONSE_TYPES: dict[Any, Any] = {}
+    from aiogram.methods.base import Response, TelegramType
 
 
 class AiohttpSession(_AiogramAiohttpSession):
@@ -56,8 +50,8 @@ class AiohttpSession(_AiogramAiohttpSession):
             "timeout": kwargs.get("timeout"),
         }
         # Only what was given is validated against the schema, which supplies every default.
-        loaded = load_outcome(
-            _EMPTY, overrides={key: value for key, value in given.items() if value is not None}
+        loaded = _revalidated(
+            _EMPTY, {key: value for key, value in given.items() if value is not None}
         )
         del proxy, ssl, given  # raw input (passwords) stays out of the traceback's locals
         if isinstance(loaded, ConfigError):
@@ -80,9 +74,7 @@ class AiohttpSession(_AiogramAiohttpSession):
     def check_response(
         self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
     ) -> Response[TelegramType]:
-        returning = method.__returning__
-        if returning not in _RESPONSE_TYPES:
-            _RESPONSE_TYPES[returning] = Response[returning]  # type: ignore[valid-type]
+        keep_response_model(method.__returning__)
         return super().check_response(bot, method, status_code, content)
 
     @property
@@ -98,7 +90,7 @@ class AiohttpSession(_AiogramAiohttpSession):
     @proxy.setter
     def proxy(self, proxy: Any) -> None:
         # Validate first: a bad value leaves the session as it was.
-        loaded = load_outcome(self._config, overrides={"proxy": proxy})
+        loaded = _revalidated(self._config, {"proxy": proxy})
         del proxy  # as in __init__
         if isinstance(loaded, ConfigError):
             raise loaded
@@ -118,6 +110,13 @@ class AiohttpSession(_AiogramAiohttpSession):
             f"{type(self).__name__}(proxy={config.proxy!r}, limit={config.limit}, "
             f"api={self.api.base.split('/bot{token}')[0]!r})"
         )
+
+
+def _revalidated(
+    config: BotSessionConfig, overrides: dict[str, Any]
+) -> LoadedConfig[BotSessionConfig] | ConfigError:
+    """``config`` with ``overrides`` laid over it, validated (the error returned, not raised)."""
+    return collect(BotSessionConfig, config, Reading(), overrides)
 
 
 _EMPTY = BotSessionConfig.model_construct()

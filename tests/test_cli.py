@@ -1,39 +1,56 @@
-"""The ``botsession`` command, run as a real subprocess (and against the real daemons for probe)."""
+"""The ``botsession`` command, run in process through ``main(argv)`` (a few smoke tests run the
+real entry points as subprocesses), and against the real daemons for probe."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
+from botsession.cli import main
+
 from .daemons import RunningProxy
-from .helpers import SENTINEL
 from .faultproxy import FaultProxy
+from .helpers import SENTINEL
 from .servers import TOKEN, BackgroundLoop, BotApiStandIn, unused_port
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_configs"
 
 
-def botsession(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m botsession`` with a clean BOT_* environment plus ``env``."""
-    environment = {k: v for k, v in os.environ.items() if not k.upper().startswith("BOT_")}
-    environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "botsession", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=timeout,
-        check=False,
-    )
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def botsession(*args: str, env: dict[str, str] | None = None) -> Result:
+    """Run the command in this process (``main(argv)``) with a clean BOT_* environment plus
+    ``env``, capturing what it prints; argparse's exits become the exit code."""
+    saved = dict(os.environ)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        for name in [name for name in os.environ if name.upper().startswith("BOT_")]:
+            del os.environ[name]
+        os.environ.update(env or {})
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return Result(code, out.getvalue(), err.getvalue())
 
 
 def write(path: Path | str, text: str) -> Path:

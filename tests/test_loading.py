@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from botsession import BotSessionConfig, ConfigError, load_config
-from botsession.loader import load_config_with_origins
+from botsession.factory import load_config_with_origins
 
 
 def write(path: Path | str, text: str) -> Path:

@@ -14,8 +14,8 @@ import pytest
 
 from botsession import BotSessionConfig, BotSessionWarning, ConfigError, load_config
 from botsession.config_schema import LocalLookup, names_resolved_locally
-from botsession.loader import load_config_with_origins
-from botsession.yaml_source import read_yaml
+from botsession.factory import load_config_with_origins
+from botsession.sources.yaml_file import read_yaml
 
 
 def problems(caught: pytest.ExceptionInfo[ConfigError]) -> list[str]:

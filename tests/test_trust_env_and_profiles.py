@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from botsession import ConfigError, build_session_from_config, load_config
-from botsession.environment_proxy import proxy_from_environment
-from botsession.loader import load_config_with_origins
+from botsession.factory import load_config_with_origins
+from botsession.sources.standard_proxies import proxy_from_environment
 
 from .conftest import ProxyFactory
 from .helpers import get_me

@@ -12,11 +12,11 @@ from dataclasses import dataclass, replace
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from .config_schema import BotSessionConfig, ProxyHop, ProxyRoute
-from .errors import ProxyHopError
-from .net.connector import client_session
-from .net.routing import ConnectorSpec
-from .net.tunnel import open_tunnel
+from ..config_schema import BotSessionConfig, ProxyHop, ProxyRoute
+from ..errors import ProxyHopError
+from ..net.connector import client_session
+from ..net.routing import ConnectorSpec
+from ..net.tunnel import open_tunnel
 
 # Replies that mean "I could not reach the address you asked for" rather than "I refuse".
 _UNREACHABLE = {

@@ -16,10 +16,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from . import __version__, report
-from .config_schema import BotSessionWarning, yaml_json_schema
-from .errors import ConfigError
-from .loader import LoadedConfig, load_config_with_origins
+from .. import __version__
+from ..config_schema import BotSessionConfig, yaml_json_schema
+from ..errors import BotSessionWarning, ConfigError
+from ..factory import load_config_with_origins
+from ..sources import LoadedConfig
+from . import report
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -119,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace) -> LoadedConfig:
+def _load(args: argparse.Namespace) -> LoadedConfig[BotSessionConfig]:
     """Load the configuration; its ``BotSessionWarning``s become ``warning: …`` lines on stderr."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BotSessionWarning)

@@ -9,12 +9,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from .config_schema import BotSessionConfig, LocalLookup, ProxyRoute
-from .layers import Origin, Path, format_path
-from .loader import LoadedConfig
-from .redaction import MASK, redact_url
+from ..config_schema import BotSessionConfig, LocalLookup, ProxyRoute
+from ..redaction import MASK, redact_url
+from ..sources import LoadedConfig
+from ..sources.provenance import HOP_KEYS, Origin, Path, format_path
 
-_HOP_FIELDS = ("url", "username", "password", "password_file", "rdns")
+Loaded = LoadedConfig[BotSessionConfig]
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def local_lookups_line(config: BotSessionConfig) -> str:
     return "resolved on this machine: " + "; ".join(parts)
 
 
-def rows(loaded: LoadedConfig) -> Iterator[Row]:
+def rows(loaded: Loaded) -> Iterator[Row]:
     """Every route hop and every other setting in effect, in schema order."""
     config = loaded.config
     if config.proxy is None:
@@ -70,7 +70,7 @@ def rows(loaded: LoadedConfig) -> Iterator[Row]:
         yield Row(format_path(path), value, loaded.origin_of(path))
 
 
-def as_json(loaded: LoadedConfig) -> dict[str, Any]:
+def as_json(loaded: Loaded) -> dict[str, Any]:
     """The same report as a JSON-ready document."""
     config = loaded.config
     routes = [
@@ -121,7 +121,7 @@ def _routes(config: BotSessionConfig) -> list[tuple[Path, ProxyRoute]]:
     return [(("proxy",), config.proxy), *fallbacks]
 
 
-def _raw(loaded: LoadedConfig, path: Path) -> Any:
+def _raw(loaded: Loaded, path: Path) -> Any:
     node: Any = loaded.stack.data
     for segment in path:
         try:
@@ -131,18 +131,18 @@ def _raw(loaded: LoadedConfig, path: Path) -> Any:
     return node
 
 
-def _hop_paths(loaded: LoadedConfig, route_path: Path, route: ProxyRoute) -> list[Path]:
+def _hop_paths(loaded: Loaded, route_path: Path, route: ProxyRoute) -> list[Path]:
     # A route written as a list has a path per hop; a single URL or mapping is the hop itself.
     if isinstance(_raw(loaded, route_path), list):
         return [(*route_path, index) for index in range(len(route))]
     return [route_path]
 
 
-def _hop_fields(loaded: LoadedConfig, hop_path: Path) -> Iterator[tuple[str, Any, Origin]]:
+def _hop_fields(loaded: Loaded, hop_path: Path) -> Iterator[tuple[str, Any, Origin]]:
     raw = _raw(loaded, hop_path)
     if not isinstance(raw, dict):
         return
-    for field in _HOP_FIELDS:
+    for field in HOP_KEYS:
         if field in raw:
             value = MASK if field == "password" else redact_url(str(raw[field]), value=True)
             yield field, value, loaded.origin_of((*hop_path, field))
@@ -157,7 +157,7 @@ def _same_source(one: Origin, other: Origin) -> bool:
     return one.label == other.label
 
 
-def _hops_json(loaded: LoadedConfig, route_path: Path, route: ProxyRoute) -> list[dict[str, Any]]:
+def _hops_json(loaded: Loaded, route_path: Path, route: ProxyRoute) -> list[dict[str, Any]]:
     hops = []
     for hop_path, hop in zip(_hop_paths(loaded, route_path, route), route, strict=True):
         hops.append(

@@ -1,4 +1,4 @@
-"""Settings from the environment, a ``.env`` file and keyword overrides, as layers.
+"""Settings from ``BOT_…`` environment variables (and keyword overrides), as layers.
 
 Variables are ``<PREFIX><KEY>``, nested with ``__`` (``BOT_PROXY__PASSWORD``, ``BOT_API__BASE``);
 a number (ASCII digits) picks a hop of a chain (``BOT_PROXY__0__PASSWORD``). A value that starts
@@ -8,31 +8,24 @@ regard to case, so two names that differ only in case (``BOT_PROXY``, ``bot_prox
 error rather than a silent choice. Variables whose first key is not a setting (``BOT_TOKEN``)
 belong to the bot, not to botsession, and are left alone.
 
-The ``.env`` file is read as text (at most 1 MiB, a regular file), and ``${VAR}`` in it is kept
-literally: python-dotenv's expansion is turned off, so a password holding ``${`` stays intact.
+``botsession.sources.dotenv`` reads a ``.env`` file into the same kind of layers.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path as FsPath
 from typing import Any
 
-from dotenv import dotenv_values
+from ..errors import Problem
+from ..redaction import is_secret_key
+from .provenance import Layer, Origin, OriginKind, Path
 
-from .config_schema import BotSessionConfig
-from .errors import Problem
-from .files import UnreadableFile, read_regular_file
-from .layers import Layer, Origin, OriginKind, Path
-from .redaction import is_secret_key
-
-_DELIMITER: str = BotSessionConfig.model_config.get("env_nested_delimiter") or "__"
+NESTED_DELIMITER = "__"
+"""Separates nested keys in a variable's name (``BOT_PROXY__PASSWORD``)."""
+_DELIMITER = NESTED_DELIMITER
 MAX_VALUE_BYTES = 64 * 1024
 """Bound on one variable's value: a whole chain in JSON is well under a kilobyte."""
-MAX_DOTENV_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
 """As for YAML: a chain of fallbacks is 4 levels deep; thousands would exhaust the stack."""
 _MAX_INDEX_DIGITS = 6
@@ -40,31 +33,18 @@ _LOADER_NAMES = ("CONFIG", "PROFILE")
 """Variables the loader reads itself (``BOT_CONFIG``, ``BOT_PROFILE``)."""
 
 
-def environment_layers(environ: Mapping[str, str], prefix: str) -> list[Layer]:
-    """One layer per ``<prefix>…`` variable, shorter keys first so nested ones refine them."""
-    return _variable_layers(
+def environment_layers(
+    environ: Mapping[str, str], prefix: str, fields: Iterable[str]
+) -> list[Layer]:
+    """One layer per ``<prefix>…`` variable naming one of ``fields`` (the settings), shorter
+    keys first so nested ones refine them."""
+    return variable_layers(
         ((name, value, f"environment variable {name}") for name, value in environ.items()),
         prefix,
+        fields,
         "env",
         lambda names: f"environment variables {names}",
     )
-
-
-def dotenv_layers(path: FsPath, shown_as: str, prefix: str) -> tuple[list[Layer], dict[str, str]]:
-    """Layers from a ``.env`` file, plus all its values (for ``${VAR}`` in YAML)."""
-    try:
-        text = read_regular_file(path, MAX_DOTENV_BYTES, "the dotenv file").data.decode("utf-8")
-    except (UnreadableFile, UnicodeDecodeError) as error:
-        reason = error.message if isinstance(error, UnreadableFile) else "not UTF-8 text"
-        return [Layer("dotenv", problems=[Problem(shown_as, "", reason)])], {}
-    parsed = dotenv_values(stream=io.StringIO(text), interpolate=False)
-    values = {name: value for name, value in parsed.items() if value is not None}
-    lines = _line_numbers(text)
-    entries = (
-        (name, value, f"{shown_as}:{lines.get(name, 1)} ({name})") for name, value in values.items()
-    )
-    layers = _variable_layers(entries, prefix, "dotenv", lambda names: f"{shown_as} ({names})")
-    return layers, values
 
 
 def override_layer(overrides: Mapping[str, Any]) -> Layer:
@@ -76,9 +56,10 @@ def override_layer(overrides: Mapping[str, Any]) -> Layer:
     )
 
 
-def _variable_layers(
+def variable_layers(
     entries: Iterable[tuple[str, str, str]],
     prefix: str,
+    fields: Iterable[str],
     kind: OriginKind,
     clash_label: Callable[[str], str],
 ) -> list[Layer]:
@@ -86,7 +67,7 @@ def _variable_layers(
 
     ``clash_label`` locates names that differ only in case (given them, listed).
     """
-    fields = set(BotSessionConfig.model_fields)
+    fields = set(fields)
     found: list[tuple[Path, str, str, str]] = []
     layers: list[Layer] = []
     by_upper: dict[str, list[str]] = {}
@@ -199,15 +180,3 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"not valid JSON for botsession: the key {shown!r} appears twice")
         result[key] = value
     return result
-
-
-_ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=")
-
-
-def _line_numbers(text: str) -> dict[str, int]:
-    lines: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        match = _ASSIGNMENT.match(line)
-        if match:
-            lines[match.group(1)] = number  # the last assignment wins, as in python-dotenv
-    return lines

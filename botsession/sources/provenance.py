@@ -11,13 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import Problem
+from ..errors import Problem
 
 Path = tuple[str | int, ...]
 OriginKind = Literal["default", "yaml", "dotenv", "env", "override", "object"]
 
 ROUTE_KEYS = frozenset({"proxy", "fallback"})
 """Top-level keys that hold proxy routes: ``proxy`` is one, ``fallback`` a list of them."""
+HOP_KEYS = ("url", "username", "password", "password_file", "rdns")
+"""The keys of a hop written as a mapping (``config_schema.HopSpec``; a test keeps them equal)."""
 
 
 def is_route_path(path: Path) -> bool:

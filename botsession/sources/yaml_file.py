@@ -23,11 +23,10 @@ from typing import Any
 
 import yaml
 
-from .config_schema import BotSessionWarning
-from .errors import Problem
+from ..errors import BotSessionWarning, Problem
+from ..redaction import has_url_password
 from .files import UnreadableFile, read_regular_file
-from .layers import Layer, Origin, Path, format_path
-from .redaction import has_url_password
+from .provenance import Layer, Origin, Path, format_path
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 10_000

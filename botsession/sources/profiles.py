@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import Problem
-from .layers import Layer, Origin, Path, Stack
+from ..errors import Problem
+from .provenance import Layer, Origin, Path, Stack
 
 PROFILE_KEYS = ("profiles", "default_profile")
 

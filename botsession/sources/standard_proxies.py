@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from .proxy_url import normalise_host
+from ..proxy_url import normalise_host
 
 
 def proxy_from_environment(environ: Mapping[str, str], api_base: str) -> tuple[str, str] | None:
