@@ -1,9 +1,10 @@
 """Real Debian proxy daemons on loopback ports, for end-to-end proxy tests.
 
 Each context manager writes a throwaway config into ``workdir``, starts the
-daemon in the foreground in its own session (so the whole process tree can be
-signalled), waits until its port accepts connections, yields a
-:class:`RunningProxy` and always stops and reaps everything on exit.
+daemon in the foreground in a session and process group of its own (so all it
+forks can be signalled at once), waits until its port accepts connections,
+yields a :class:`RunningProxy` and on exit always stops it and waits until its
+process groups are empty.
 
 Every daemon is configured to log the connections it makes *out*, and
 :meth:`RunningProxy.destinations` parses those logs, so a test can prove that a
@@ -13,6 +14,7 @@ given hop of a proxy chain was really used.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import pwd
 import re
@@ -32,6 +34,8 @@ from .helpers import proxy_url
 LOOPBACK = "127.0.0.1"
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
+# How long a daemon's children get to exit by themselves once their parent is gone.
+STOP_GRACE = 1.0
 POLL_INTERVAL = 0.05
 # A port picked with bind(0) can be taken by someone else before the daemon binds it.
 _START_ATTEMPTS = 3
@@ -81,6 +85,11 @@ _SSH_REQUEST = re.compile(
 )
 _SSH_CONFIRM = re.compile(r"channel (?P<chan>\d+): open confirm ")
 _SSH_FAILED = re.compile(r"channel (?P<chan>\d+): open failed")
+
+# sshd's listener at LogLevel DEBUG1, once per accepted connection; the child calls setsid(),
+# so its pid is also the id of the process group (and session) serving that connection.
+#   debug1: Forked child 32612.
+_SSHD_FORKED_CHILD = re.compile(r"^debug1: Forked child (?P<pid>\d+)\.$")
 
 
 def _complete_lines(text: str) -> list[str]:
@@ -148,6 +157,15 @@ def parse_ssh_log(text: str) -> list[Destination]:
     return found
 
 
+def parse_sshd_forked_children(text: str) -> list[int]:
+    """Pids of sshd's per-connection processes, from its LogLevel DEBUG1 log, in order."""
+    found = []
+    for line in _complete_lines(text):
+        if match := _SSHD_FORKED_CHILD.search(line):
+            found.append(int(match["pid"]))
+    return found
+
+
 _PARSERS: dict[str, Callable[[str], list[Destination]]] = {
     "danted": parse_danted_log,
     "microsocks": parse_microsocks_log,
@@ -169,9 +187,12 @@ class RunningProxy:
     username: str | None
     password: str | None
     log_path: Path
-    # Every process running for it once it was ready (forked children and, for "ssh -D",
-    # sshd and its per-connection processes too), so tests can check the cleanup.
-    pids: list[int] = field(default_factory=list)
+    # The process groups running for it, so tests can check the cleanup: the daemon's own
+    # (it leads it, its forked children are in it) and, for "ssh -D", sshd's and the group
+    # of sshd's process serving the ssh connection, which runs in a session of its own.
+    process_groups: list[int] = field(default_factory=list)
+    # Every loopback port its processes listen on: ``port`` and, for "ssh -D", sshd's.
+    listening_ports: list[int] = field(default_factory=list)
     # Further logs (daemon stderr, sshd) that only matter when something goes wrong.
     extra_logs: list[Path] = field(default_factory=list)
 
@@ -274,7 +295,8 @@ def danted(workdir: Path) -> Iterator[RunningProxy]:
             username=None,
             password=None,
             log_path=log_path,
-            pids=process_tree(process.pid),
+            process_groups=[process.pid],
+            listening_ports=[port],
             extra_logs=[stderr_path],
         )
 
@@ -301,7 +323,8 @@ def microsocks(
             username=username,
             password=password,
             log_path=log_path,
-            pids=process_tree(process.pid),
+            process_groups=[process.pid],
+            listening_ports=[bound],
         )
 
 
@@ -342,7 +365,8 @@ def tinyproxy(workdir: Path, username: str, password: str) -> Iterator[RunningPr
             username=username,
             password=password,
             log_path=log_path,
-            pids=process_tree(process.pid),
+            process_groups=[process.pid],
+            listening_ports=[port],
             extra_logs=[stderr_path],
         )
 
@@ -397,7 +421,8 @@ def ssh_socks(workdir: Path) -> Iterator[RunningProxy]:
             "PermitTTY no\n"
             "X11Forwarding no\n"
             "PrintMotd no\n"
-            "LogLevel VERBOSE\n"
+            # DEBUG1 is the lowest level that logs the pid of each per-connection process.
+            "LogLevel DEBUG1\n"
         )
         # Absolute path is required for sshd's re-exec; -D foreground, -e log to stderr.
         return [sshd_binary, "-D", "-e", "-f", str(sshd_config)]
@@ -441,28 +466,48 @@ def ssh_socks(workdir: Path) -> Iterator[RunningProxy]:
             ]
 
         ssh_server = _serve("ssh -D", ssh_command, stdout_path=ssh_log, logs=[ssh_log, sshd_log])
-        with ssh_server as (port, ssh_process):
-            yield RunningProxy(
-                name="ssh -D",
-                host=LOOPBACK,
-                port=port,
-                username=None,
-                password=None,
-                log_path=ssh_log,
-                pids=process_tree(ssh_process.pid) + process_tree(sshd_process.pid),
-                extra_logs=[sshd_log],
-            )
+        connection: int | None = None
+        try:
+            with ssh_server as (port, ssh_process):
+                # sshd accepted the readiness probe, then ssh (after any failed ssh attempts,
+                # whose connections closed with them): the last connection is this ssh's.
+                forked = parse_sshd_forked_children(_read_text(sshd_log))
+                connection = forked[-1] if forked and group_alive(forked[-1]) else None
+                groups = [ssh_process.pid, sshd_process.pid]
+                try:
+                    yield RunningProxy(
+                        name="ssh -D",
+                        host=LOOPBACK,
+                        port=port,
+                        username=None,
+                        password=None,
+                        log_path=ssh_log,
+                        process_groups=groups if connection is None else [*groups, connection],
+                        listening_ports=[port, sshd_port],
+                        extra_logs=[sshd_log],
+                    )
+                finally:
+                    # ssh -N exits when its connection drops: while ssh runs, the process
+                    # serving it still exists and the group id cannot have been reused.
+                    if ssh_process.poll() is not None:
+                        connection = None
+        finally:
+            # sshd's listener is still up: stopping ssh (above) closed the connection, so the
+            # process serving it exits by itself and the listener reaps it. It is in a session
+            # of its own, out of reach of sshd's group, so it is stopped here should it linger.
+            if connection is not None:
+                _stop_group(connection, grace=STOP_TIMEOUT)
 
 
-def process_tree(pid: int) -> list[int]:
-    """``pid``, its descendants and the members of its process group."""
-    return sorted(_process_tree(pid))
-
-
-def process_alive(pid: int) -> bool:
-    """Whether ``pid`` is a live (non-zombie) process."""
-    state = _proc_stat(pid)
-    return state is not None and state[0] != "Z"
+def group_alive(pgid: int) -> bool:
+    """Whether process group ``pgid`` has any member left (unreaped zombies count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's processes
+        return True
+    return True
 
 
 # --------------------------------------------------------------------------- process handling
@@ -534,90 +579,95 @@ def _wait_until_listening(
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the daemon, then anything it left behind, SIGKILL after bounded waits."""
-    # Snapshot first: once the leader is gone its children are reparented, and sshd's
-    # per-connection children even live in sessions of their own.
-    tree = _process_tree(process.pid)
-    # Only the leader at first: Dante's mother process then stops and reaps its children
-    # itself instead of logging a storm of "child exited unexpectedly".
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        _signal_tree(process.pid, tree, signal.SIGKILL)
-        process.wait(timeout=STOP_TIMEOUT)
-    # Children still exiting get a short grace period, stragglers SIGTERM, then SIGKILL.
-    if _wait_until_gone(process.pid, tree, timeout=1.0):
-        return
-    _signal_tree(process.pid, tree, signal.SIGTERM)
-    if _wait_until_gone(process.pid, tree, timeout=STOP_TIMEOUT):
-        return
-    _signal_tree(process.pid, tree, signal.SIGKILL)
-    _wait_until_gone(process.pid, tree, timeout=STOP_TIMEOUT)
+    """Stop a daemon and everything in its process group, within bounded waits.
+
+    SIGTERM goes to the leader alone first: Dante's mother process then shuts its children
+    down itself instead of logging a storm of "child exited unexpectedly". Whatever is left
+    of the group then gets SIGTERM, and SIGKILL at last, until the group is empty.
+    """
+    pgid = process.pid  # start_new_session=True: the daemon leads a group of its own
+    with _adopting_orphans():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            # Unreaped, the leader keeps its pid, which is the group id, from being reused.
+            _signal_group(pgid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=STOP_TIMEOUT)
+        _stop_group(pgid, grace=STOP_GRACE)
 
 
-def _wait_until_gone(leader: int, tree: dict[int, int], timeout: float) -> bool:
+def _stop_group(pgid: int, *, grace: float) -> bool:
+    """Let group ``pgid`` empty by itself for ``grace`` s, then SIGTERM it, then SIGKILL it.
+
+    Returns whether the group is empty. Every wait is bounded: an unreaped zombie keeps a
+    group non-empty, so where nothing reaps it the group is given up on.
+    """
+    if _wait_until_empty(pgid, grace):
+        return True
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        # A group id is only freed once the group is empty, and was not a moment ago.
+        _signal_group(pgid, signum)
+        if _wait_until_empty(pgid, STOP_TIMEOUT):
+            return True
+    return False
+
+
+def _wait_until_empty(pgid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while _alive(leader, tree):
+    while True:
+        _reap(pgid)
+        if not group_alive(pgid):
+            return True
         if time.monotonic() >= deadline:
             return False
         time.sleep(POLL_INTERVAL)
-    return True
 
 
-def _proc_stat(pid: int) -> tuple[str, int, int, int] | None:
-    """(state, ppid, pgrp, start time) of ``pid`` from /proc, or None if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name is in parentheses and may itself contain spaces or parentheses.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return fields[0], int(fields[1]), int(fields[2]), int(fields[19])
-
-
-def _all_pids() -> list[int]:
-    with contextlib.suppress(OSError):
-        return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
-    return []
-
-
-def _process_tree(root: int) -> dict[int, int]:
-    """Descendants of ``root`` plus members of its process group: pid -> start time."""
-    stats = {pid: stat for pid in _all_pids() if (stat := _proc_stat(pid)) is not None}
-    tree = {pid: stat[3] for pid, stat in stats.items() if stat[2] == root}
-    if root in stats:
-        tree[root] = stats[root][3]
-    grew = True
-    while grew:
-        grew = False
-        for pid, (_state, ppid, _pgrp, start) in stats.items():
-            if ppid in tree and pid not in tree:
-                tree[pid] = start
-                grew = True
-    return tree
-
-
-def _same_process(pid: int, start: int) -> bool:
-    # The start time guards against signalling an unrelated process that reused the pid.
-    stat = _proc_stat(pid)
-    return stat is not None and stat[0] != "Z" and stat[3] == start
-
-
-def _alive(leader: int, tree: dict[int, int]) -> bool:
-    return any(_same_process(pid, start) for pid, start in tree.items()) or any(
-        process_alive(pid) for pid in _process_tree(leader) if pid != leader
-    )
-
-
-def _signal_tree(leader: int, tree: dict[int, int], signum: signal.Signals) -> None:
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(leader, signum)
-    for pid, start in tree.items():
-        if _same_process(pid, start):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signum)
+        os.killpg(pgid, signum)
+
+
+def _reap(pgid: int) -> None:
+    """Collect the exited members of group ``pgid`` that are this process's children."""
+    # Only orphans adopted by _adopting_orphans: by now the leader has been waited for.
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-pgid, os.WNOHANG)[0] != 0:
+            pass
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_GET_CHILD_SUBREAPER = 37
+
+
+@contextlib.contextmanager
+def _adopting_orphans() -> Iterator[None]:
+    """Make this process the reaper of its orphaned descendants inside the block (Linux).
+
+    A daemon's children outlive it by a moment and are then reparented to PID 1, which in a
+    container may reap late (or never, when PID 1 is pytest itself): their zombies would
+    keep the group non-empty. Adopted, they are collected by :func:`_reap` right away.
+    Elsewhere this does nothing and the waits stay bounded.
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        prctl = None
+    previous = ctypes.c_int()
+    if (
+        prctl is None
+        or prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(previous), 0, 0, 0) != 0
+        or prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0
+    ):
+        yield
+        return
+    try:
+        yield
+    finally:
+        prctl(_PR_SET_CHILD_SUBREAPER, previous.value, 0, 0, 0)
 
 
 # --------------------------------------------------------------------------- helpers

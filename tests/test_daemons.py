@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
+import signal
 import socket
 import socketserver
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -54,6 +58,20 @@ def _exchange(url: str, host: str, port: int, *, rdns: bool | None = None) -> by
         sock.settimeout(CONNECT_TIMEOUT)
         sock.sendall(b"ping\n")
         return reader.readline()
+
+
+def _accepts_connections(port: int) -> bool:
+    try:
+        socket.create_connection((daemons.LOOPBACK, port), timeout=1).close()
+    except ConnectionRefusedError:
+        return False
+    return True
+
+
+def _dante_worker_pids(dante: daemons.RunningProxy) -> set[int]:
+    """Pids of the forked Dante children that logged something (not the mother process)."""
+    logged = {int(pid) for pid in re.findall(r"danted\[(\d+)\]", dante.log_text())}
+    return logged - set(dante.process_groups)
 
 
 def _connect_without_credentials(proxy: daemons.RunningProxy, port: int) -> bytes:
@@ -125,6 +143,18 @@ def test_parse_ssh_log_needs_open_confirm() -> None:
         "debug2: channel 2: open confirm rwindow 2097152 rmax 32768\n"
     )
     assert daemons.parse_ssh_log(log) == [("127.0.0.1", 29999), ("localhost", 29997)]
+
+
+def test_parse_sshd_forked_children() -> None:
+    """The sshd parser finds the pid of each per-connection process the listener forked."""
+    log = (
+        "Server listening on 127.0.0.1 port 42222.\n"
+        "debug1: Forked child 32612.\n"
+        'Connection from 127.0.0.1 port 59552 on 127.0.0.1 port 42222 rdomain ""\n'
+        "debug1: Forked child 32701.\n"
+        "debug1: Forked child 3270"  # still being written
+    )
+    assert daemons.parse_sshd_forked_children(log) == [32612, 32701]
 
 
 @pytest.mark.parametrize(
@@ -266,8 +296,8 @@ def test_failed_connect_is_not_a_destination(tmp_path: Path) -> None:
 
 
 @pytest.mark.daemons
-def test_processes_are_gone_after_exit(tmp_path: Path) -> None:
-    """Leaving the context managers stops every process, including forked children."""
+def test_processes_are_gone_after_exit(tmp_path: Path, pong_port: int) -> None:
+    """Leaving the context managers empties every process group, forked children included."""
     with contextlib.ExitStack() as stack:
         proxies = [
             stack.enter_context(daemons.danted(tmp_path / "dante")),
@@ -275,39 +305,68 @@ def test_processes_are_gone_after_exit(tmp_path: Path) -> None:
             stack.enter_context(daemons.tinyproxy(tmp_path / "tiny", "u", "p")),
             stack.enter_context(daemons.ssh_socks(tmp_path / "ssh")),
         ]
-        # Dante forks its worker children shortly after it starts listening: wait for them.
-        deadline = time.monotonic() + 5
-        while len(daemons.process_tree(proxies[0].pids[0])) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        pids = [pid for proxy in proxies for pid in daemons.process_tree(proxy.pids[0])]
-        pids += [pid for pid in proxies[3].pids if pid not in pids]
-        assert all(daemons.process_alive(pid) for pid in pids)
-        # Dante forks worker children; ssh -D also owns sshd and its session processes.
-        assert len(daemons.process_tree(proxies[0].pids[0])) > 1
-        assert len(proxies[3].pids) > 2
-    assert [pid for pid in pids if daemons.process_alive(pid)] == []
-    for proxy in proxies:
-        with pytest.raises(ConnectionRefusedError):  # nothing listens any more
-            socket.create_connection((proxy.host, proxy.port), timeout=1).close()
+        dante, ssh = proxies[0], proxies[3]
+        # A relayed connection makes Dante's forked children log their pids: they share the
+        # mother's group, so emptying the group is what stops them.
+        assert _exchange(dante.url("socks5"), "127.0.0.1", pong_port) == b"pong ping\n"
+        assert dante.wait_for_destination(pong_port)
+        workers = _dante_worker_pids(dante)
+        assert workers
+        assert {os.getpgid(pid) for pid in workers} == set(dante.process_groups)
+        # ssh -D: the ssh client, sshd, and sshd's process for the connection in its own session.
+        assert len(set(ssh.process_groups)) == 3
+        groups = [group for proxy in proxies for group in proxy.process_groups]
+        ports = [port for proxy in proxies for port in proxy.listening_ports]
+        assert len(ports) == 5
+        assert all(daemons.group_alive(group) for group in groups)
+        assert all(_accepts_connections(port) for port in ports)
+    assert [group for group in groups if daemons.group_alive(group)] == []
+    assert [port for port in ports if _accepts_connections(port)] == []
 
 
 @pytest.mark.daemons
 def test_processes_are_gone_after_a_failing_test(tmp_path: Path) -> None:
-    """An exception inside the with-block still stops and reaps the daemons."""
-    pids: list[int] = []
+    """An exception inside the with-block still empties the daemons' process groups."""
+    groups: list[int] = []
+    ports: list[int] = []
 
     def fail_inside() -> None:
         with (
             daemons.danted(tmp_path / "dante") as dante,
             daemons.ssh_socks(tmp_path / "ssh") as ssh,
         ):
-            pids.extend(dante.pids + ssh.pids)
+            for proxy in (dante, ssh):
+                groups.extend(proxy.process_groups)
+                ports.extend(proxy.listening_ports)
+            assert all(daemons.group_alive(group) for group in groups)
             raise RuntimeError("test body failed")
 
     with pytest.raises(RuntimeError, match="test body failed"):
         fail_inside()
-    assert pids
-    assert [pid for pid in pids if daemons.process_alive(pid)] == []
+    assert len(groups) == 4
+    assert len(ports) == 3
+    assert [group for group in groups if daemons.group_alive(group)] == []
+    assert [port for port in ports if _accepts_connections(port)] == []
+
+
+def test_stop_kills_group_members_that_ignore_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child that ignores SIGTERM and outlives its parent is SIGKILLed with the group."""
+    monkeypatch.setattr(daemons, "STOP_TIMEOUT", 0.5)
+    ready = tmp_path / "ready"
+    # The shell leader dies of SIGTERM; its child ignores SIGTERM, as does its exec'd sleep.
+    script = f"(trap '' TERM; touch '{ready}'; exec sleep 60) & wait"
+    process = subprocess.Popen(["sh", "-c", script], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 5
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists()
+    finally:
+        daemons._stop(process)
+    assert process.returncode == -signal.SIGTERM
+    assert not daemons.group_alive(process.pid)
 
 
 @pytest.mark.daemons
