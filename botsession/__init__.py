@@ -1,11 +1,12 @@
 """botsession: declarative, validated proxy routes for aiogram and aiohttp Telegram bots.
 
-``import botsession`` and ``load_config`` never import aiogram (it takes seconds) nor aiohttp;
-the aiogram session class is loaded on first use.
+``import botsession`` and ``load_config`` never import aiogram (it takes seconds), aiohttp,
+python-telegram-bot or httpx; the adapters are loaded on first use.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from .config_schema import ApiServer, BotSessionConfig, ProxyHop, ProxyRoute, TlsSettings
@@ -21,6 +22,11 @@ from .errors import (
 from .factory import build_client_session, build_session_from_config, load_config
 
 if TYPE_CHECKING:
+    from .httpx_transport import build_httpx_client as build_httpx_client
+    from .httpx_transport import build_httpx_transport as build_httpx_transport
+    from .ptb import BotSessionRequest as BotSessionRequest
+    from .ptb import build_ptb_request as build_ptb_request
+    from .ptb import configure_application as configure_application
     from .session import AiohttpSession
 
 __version__ = "0.1.0"
@@ -46,10 +52,21 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # Loaded lazily: AiohttpSession imports aiogram.
-    if name == "AiohttpSession":
-        from .session import AiohttpSession
+# Loaded on first use: each imports its framework (aiogram takes seconds; python-telegram-bot
+# and httpx are optional). They stay out of __all__, so that ``from botsession import *``
+# works without the optional frameworks installed.
+_ADAPTERS = {
+    "AiohttpSession": "session",
+    "BotSessionRequest": "ptb",
+    "build_httpx_client": "httpx_transport",
+    "build_httpx_transport": "httpx_transport",
+    "build_ptb_request": "ptb",
+    "configure_application": "ptb",
+}
 
-        return AiohttpSession
-    raise AttributeError(f"module 'botsession' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    module = _ADAPTERS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'botsession' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -3,7 +3,7 @@
 A proxy route may be written as a URL, a mapping, a list of either (a chain), or in Python
 also as ``(url, aiohttp.BasicAuth)`` or any iterable of those; all of them become a
 ``ProxyRoute``, an ordered tuple of canonical ``ProxyHop`` objects. Loading from files and the
-environment lives in ``botsession.loader``; this module only says what is valid.
+environment lives in ``botsession.sources``; this module only says what is valid.
 
 Every model hides the input in pydantic's error text (``hide_input_in_errors``): a
 ``ValidationError`` from validating a model directly never shows a password.

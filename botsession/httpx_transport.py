@@ -1,0 +1,410 @@
+"""httpx over botsession's proxy routes: ``build_httpx_transport`` and ``build_httpx_client``.
+
+httpx builds each request (URL, headers, cookies, authentication, redirects, decoding) and this
+transport sends it as it is through an aiohttp session on botsession's route connector: the
+data path aiogram sessions use, with its chains, fallback routes, ``connect_timeout``, ``limit``
+and TLS settings, TLS with the server included in the route's connect phase (so a TLS failure
+names its hop and moves on to the next route). aiohttp only carries the request here: it sends
+httpx's method, target, headers and body unchanged, keeps no cookies, follows no redirects and
+decompresses nothing.
+
+Failures are httpx's own exceptions. A route that cannot be connected through raises a
+``ProxyHopError`` (or ``AllRoutesFailedError``) that is also an ``httpx.ConnectError``, or an
+``httpx.ConnectTimeout`` when it timed out; nothing was sent then. Later failures map as httpx's
+own transport maps them: a read timeout is ``httpx.ReadTimeout``, a server that hangs up or
+breaks HTTP is ``httpx.RemoteProtocolError``, a connection reset ``httpx.ReadError``.
+
+Timeouts: each route's connect phase is bounded by ``connect_timeout`` (httpx's ``connect``
+timeout applies to direct connections only: it would cut a fallback short); httpx's ``read``
+timeout bounds each wait for data, ``write`` each chunk of the request body written, and
+``pool`` the wait for a free connection.
+
+This is the only module that imports httpx (``pip install 'botsession[httpx]'``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+try:
+    import httpx
+except ImportError as missing:
+    raise ImportError(
+        "botsession's httpx transport needs httpx; install it with: "
+        "pip install 'botsession[httpx]'",
+        name=missing.name,
+    ) from missing
+
+import aiohttp
+from aiohttp.abc import AbstractStreamWriter
+from yarl import URL
+
+from .errors import AllRoutesFailedError, ProxyHopError, RouteError, framework_error
+from .factory import Loaded, load_outcome, taking_arguments_of
+from .net.connector import connector_arguments
+from .net.routing import ConnectorSpec
+
+if TYPE_CHECKING:
+    from .config_schema import ProxyRoute
+    from .net.routing import Router
+
+WRITE_CHUNK = 64 * 1024
+"""Bytes of the request body written at a time, each within httpx's write timeout."""
+SKIPPED_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
+"""Headers aiohttp would add when httpx's request has none (someone removed them on purpose)."""
+
+
+# --- the public builders -----------------------------------------------------------------
+
+
+@taking_arguments_of(load_outcome)
+def build_httpx_transport(loaded: Loaded) -> httpx.AsyncBaseTransport:
+    """An httpx transport that sends every request through the configured route.
+
+    Give it to ``httpx.AsyncClient(transport=...)``: httpx then ignores the proxy environment
+    variables. Pass no ``proxy=`` (nor ``mounts=``) too: httpx would put that proxy in front of
+    this transport for every request. Building it opens nothing and needs no event loop; it
+    is used on the loop of its first request.
+    """
+    return RouteTransport(ConnectorSpec.from_config(loaded.config))
+
+
+@taking_arguments_of(load_outcome)
+def build_httpx_client(loaded: Loaded) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` over the configured route, with ``timeout`` as its timeouts.
+
+    Close it when done (``async with`` or ``await client.aclose()``).
+    """
+    settings = loaded.config
+    return httpx.AsyncClient(
+        transport=RouteTransport(ConnectorSpec.from_config(settings)),
+        timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
+        # The configuration is complete (trust_env was applied when it was read): httpx must
+        # not look for proxies or certificates in the environment on its own.
+        trust_env=False,
+    )
+
+
+# --- the transport -------------------------------------------------------------------------
+
+
+class RouteTransport(httpx.AsyncBaseTransport):
+    """An httpx transport sending requests through the routes of a ``ConnectorSpec``
+    (directly when it has none), with an aiohttp session made on first use."""
+
+    def __init__(self, spec: ConnectorSpec) -> None:
+        self.spec = spec
+        self._connector_type, self._connector_arguments = connector_arguments(spec)
+        self._session: aiohttp.ClientSession | None = None
+        self._slots = asyncio.Semaphore(spec.limit)
+        self._closed = False
+
+    @property
+    def router(self) -> Router | None:
+        """The routes and which one is active; None for direct connections."""
+        router: Router | None = self._connector_arguments.get("router")
+        return router
+
+    @property
+    def route(self) -> ProxyRoute | None:
+        """The route new connections go through first; None for direct connections."""
+        return None if self.router is None else self.router.route
+
+    def __repr__(self) -> str:
+        routes = len(self.spec.routes)
+        more = f", {routes} routes" if routes > 1 else ""
+        return f"RouteTransport({self.route!r}{more}, limit={self.spec.limit})"
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._open_session()
+        await self._take_slot(request)
+        failure: RouteError | None = None
+        try:
+            with _httpx_exceptions(request):
+                response = await session.request(
+                    request.method,
+                    _url(request.url),
+                    headers=_headers(request),
+                    data=_body(request),
+                    allow_redirects=False,  # httpx follows redirects itself, if asked to
+                    timeout=_timeout(request),
+                    server_hostname=request.extensions.get("sni_hostname"),
+                )
+        except RouteError as error:
+            failure = error
+        except BaseException:
+            self._slots.release()
+            raise
+        if failure is not None:
+            self._slots.release()
+            # Raised outside the except block, so that the error is not its own context.
+            raise as_httpx_error(failure, request)
+        version = response.version or aiohttp.HttpVersion11  # set once the head is read
+        extensions: dict[str, Any] = {
+            "http_version": f"HTTP/{version.major}.{version.minor}".encode("ascii"),
+        }
+        if response.reason is not None:
+            extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
+        return httpx.Response(
+            status_code=response.status,
+            headers=list(response.raw_headers),
+            stream=_ResponseBody(response, request, self._slots.release),
+            extensions=extensions,
+        )
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            if self._closed:
+                raise RuntimeError("this botsession httpx transport is closed")
+            # Made here, in the event loop, as aiohttp requires.
+            self._session = aiohttp.ClientSession(
+                connector=self._connector_type(**self._connector_arguments),
+                cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
+                skip_auto_headers=SKIPPED_AUTO_HEADERS,
+                auto_decompress=False,  # httpx decodes
+                trust_env=False,
+            )
+        return self._session
+
+    async def _take_slot(self, request: httpx.Request) -> None:
+        """Wait for one of the ``limit`` connections, within httpx's pool timeout.
+
+        aiohttp's connector keeps the same limit, but cannot tell waiting for a connection
+        from making one (the route's connect phase, which has its own timeout).
+        """
+        if not self._slots.locked():
+            await self._slots.acquire()  # at once
+            return
+        pool: float | None = request.extensions.get("timeout", {}).get("pool")
+        try:
+            await asyncio.wait_for(self._slots.acquire(), pool)
+        except asyncio.TimeoutError:
+            message = (
+                f"all {self.spec.limit} connections (limit) stayed busy for the "
+                f"{pool:g} s pool timeout"
+            )
+            raise httpx.PoolTimeout(message, request=request) from None
+
+
+def _timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
+    timeouts = request.extensions.get("timeout", {})
+    # connect: aiohttp's sock_connect, used by direct connections only (routes bound their
+    # connect phase by connect_timeout, per route). pool: see RouteTransport._take_slot.
+    return aiohttp.ClientTimeout(
+        total=None, sock_connect=timeouts.get("connect"), sock_read=timeouts.get("read")
+    )
+
+
+def as_httpx_error(error: RouteError, request: httpx.Request | None = None) -> RouteError:
+    """``error``, also an ``httpx.ConnectTimeout`` when its route timed out and an
+    ``httpx.ConnectError`` otherwise; it stays the botsession error it is."""
+    base = httpx.ConnectTimeout if _timed_out(error) else httpx.ConnectError
+    flavoured = framework_error(error, base)
+    if request is not None and isinstance(flavoured, httpx.RequestError):
+        # httpx sets .request itself inside a client; a transport used alone needs it too.
+        flavoured.request = request
+    return flavoured
+
+
+def _timed_out(error: RouteError) -> bool:
+    if isinstance(error, ProxyHopError):
+        return error.reason == "timeout"
+    if isinstance(error, AllRoutesFailedError):
+        return all(failure.reason == "timeout" for _number, failure in error.failures)
+    return False  # pragma: no cover - RouteError has no other kinds
+
+
+# --- translating requests and responses ----------------------------------------------------
+
+
+def _url(url: httpx.URL) -> URL:
+    """The URL to send to, exactly as httpx encoded it (without user info and fragment:
+    httpx puts credentials in headers, and aiohttp would add them a second time)."""
+    host = url.raw_host.decode("ascii")
+    if ":" in host:
+        host = f"[{host}]"
+    port = "" if url.port is None else f":{url.port}"
+    return URL(f"{url.scheme}://{host}{port}{url.raw_path.decode('ascii')}", encoded=True)
+
+
+def _headers(request: httpx.Request) -> list[tuple[str, str]]:
+    # A streamed body without a length is chunked by aiohttp itself, which refuses to be told.
+    streamed = _is_streamed(request)
+    return [
+        (_text(name), _text(value))
+        for name, value in request.headers.raw
+        if not (streamed and name.lower() == b"transfer-encoding")
+    ]
+
+
+def _text(raw: bytes) -> str:
+    # aiohttp takes headers as text and sends them in UTF-8: UTF-8 bytes go out unchanged.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _body(request: httpx.Request) -> _RequestBody | None:
+    write: float | None = request.extensions.get("timeout", {}).get("write")
+    if _is_streamed(request):
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        return _RequestBody(request.stream, write)
+    return _RequestBody(request.content, write) if request.content else None
+
+
+def _is_streamed(request: httpx.Request) -> bool:
+    try:
+        request.content  # noqa: B018 - only asking whether it is in memory
+    except httpx.RequestNotRead:
+        return True
+    return False
+
+
+class _RequestBody(aiohttp.Payload):
+    """httpx's request body for aiohttp, written in chunks that each must go out within
+    httpx's write timeout (aiohttp has none of its own, and would wait forever on a stalled
+    upload: its read timeout starts once the request is sent)."""
+
+    def __init__(self, content: bytes | httpx.AsyncByteStream, write_timeout: float | None) -> None:
+        super().__init__(content)
+        self._content = content
+        self._write_timeout = write_timeout
+        self._size = len(content) if isinstance(content, bytes) else None
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        if isinstance(self._content, bytes):
+            return self._content.decode(encoding, errors)
+        raise TypeError("a streamed request body is not decoded")
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        if isinstance(self._content, bytes):
+            view = memoryview(self._content)
+            for start in range(0, len(view), WRITE_CHUNK):
+                await self._send(writer, view[start : start + WRITE_CHUNK])
+            return
+        self._consumed = True  # a stream cannot be sent twice (aiohttp checks before a retry)
+        async for chunk in self._content:
+            await self._send(writer, chunk)
+
+    async def _send(self, writer: AbstractStreamWriter, chunk: bytes | memoryview) -> None:
+        seconds = self._write_timeout
+        if seconds is None:
+            await writer.write(chunk)
+            return
+        try:
+            await _within(seconds, writer.write(chunk))
+        except asyncio.TimeoutError:
+            # Closing would wait for the unsent bytes to drain, which is what does not happen.
+            transport = getattr(writer, "transport", None)
+            if transport is not None:
+                transport.abort()
+            raise _WriteTimeout(seconds) from None
+
+
+class _WriteTimeout(asyncio.TimeoutError):
+    """Writing a chunk of the request took longer than httpx's write timeout (internal)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"could not send the request within the {seconds:g} s write timeout")
+
+
+async def _within(seconds: float, writing: Awaitable[None]) -> None:
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):  # no task per chunk, unlike wait_for
+            await writing
+    else:  # pragma: no cover - Python 3.10
+        await asyncio.wait_for(writing, seconds)
+
+
+class _ResponseBody(httpx.AsyncByteStream):
+    """The body of an aiohttp response, as httpx reads it (chunks as they arrive)."""
+
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        request: httpx.Request,
+        on_close: Callable[[], None],
+    ) -> None:
+        self._response = response
+        self._request = request
+        self._on_close: Callable[[], None] | None = on_close
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _httpx_exceptions(self._request):
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+
+    async def aclose(self) -> None:
+        # The connection goes back to the pool if the body was read to its end; otherwise
+        # it is closed, as it cannot be reused.
+        self._response.release()
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:  # once: httpx may close a response twice
+            on_close()
+
+
+# --- translating exceptions ----------------------------------------------------------------
+
+_AIOHTTP_TO_HTTPX: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
+    # The first match wins, so subclasses come before their bases.
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # direct connections only
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    (asyncio.TimeoutError, httpx.TimeoutException),
+    (aiohttp.ClientConnectorError, httpx.ConnectError),  # direct connections only
+    (aiohttp.ServerFingerprintMismatch, httpx.ConnectError),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),  # a response that is not HTTP
+    (aiohttp.ClientConnectionResetError, httpx.WriteError),
+    (aiohttp.ClientOSError, httpx.ReadError),
+    (aiohttp.ClientConnectionError, httpx.NetworkError),
+    (aiohttp.ClientError, httpx.TransportError),
+    (ValueError, httpx.LocalProtocolError),  # aiohttp refuses to send a malformed header
+)
+
+
+@contextlib.contextmanager
+def _httpx_exceptions(request: httpx.Request) -> Iterator[None]:
+    """aiohttp's exceptions as httpx's; route errors pass (they are mapped by the caller)."""
+    try:
+        yield
+    except RouteError:
+        raise
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+        written = next((e for e in _chain(error) if isinstance(e, _WriteTimeout)), None)
+        if written is not None:  # aiohttp hands it to the response, wrapped or not
+            raise httpx.WriteTimeout(str(written), request=request) from error
+        mapped = next(to for caught, to in _AIOHTTP_TO_HTTPX if isinstance(error, caught))
+        raise mapped(_message(error), request=request) from error
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _message(error: BaseException) -> str:
+    if isinstance(error, aiohttp.SocketTimeoutError):
+        return "timed out waiting for the server's data (httpx's read timeout)"
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "Server disconnected without sending a response."
+    if isinstance(error, aiohttp.ClientResponseError):
+        return f"the response is not valid HTTP: {error.message}"
+    return str(error) or type(error).__name__
+
+
+__all__ = ["RouteTransport", "as_httpx_error", "build_httpx_client", "build_httpx_transport"]
