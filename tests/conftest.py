@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from . import daemons
-from .helpers import SENTINEL
-from .servers import LOOPBACK, BackgroundLoop, BotApiStandIn, InProcessProxy, SilentServer
+from .servers import BackgroundLoop, BotApiStandIn, InProcessProxy, SilentServer
+from .support import LOOPBACK
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -116,34 +115,3 @@ def silent_server(background: BackgroundLoop) -> Iterator[SilentServer]:
     server = SilentServer(background).start()
     yield server
     server.stop()
-
-
-# --- real Debian daemons (the "daemons" suite): started once, shared by all its tests --------
-
-
-@pytest.fixture(scope="session")
-def dante(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemons.RunningProxy]:
-    """danted: SOCKS5 without auth and strict SOCKS4 (no 4a) on one port."""
-    with daemons.danted(tmp_path_factory.mktemp("danted")) as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def micro(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemons.RunningProxy]:
-    """microsocks: SOCKS5 with username/password (the sentinel)."""
-    with daemons.microsocks(tmp_path_factory.mktemp("microsocks"), "mia", SENTINEL) as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemons.RunningProxy]:
-    """tinyproxy: HTTP CONNECT with BasicAuth (the sentinel)."""
-    with daemons.tinyproxy(tmp_path_factory.mktemp("tinyproxy"), "tom", SENTINEL) as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def ssh_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemons.RunningProxy]:
-    """ssh -D against a throwaway sshd: SOCKS4a and SOCKS5."""
-    with daemons.ssh_socks(tmp_path_factory.mktemp("ssh")) as running:
-        yield running

@@ -32,8 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from .helpers import proxy_url
-from .servers import LOOPBACK, BackgroundLoop
+from .servers import BackgroundLoop
+from .support import LOOPBACK, proxy_url
 
 Protocol = Literal["socks4", "socks4a", "socks5", "http"]
 Step = Literal["greeting", "auth", "reply"]
@@ -162,11 +162,11 @@ class FaultProxy:
             upstream = await handshake(reader, writer)
             await self._relay(reader, writer, *upstream)
         except (
+            TimeoutError,
             _Finished,
             ConnectionError,
             asyncio.IncompleteReadError,
             asyncio.LimitOverrunError,
-            asyncio.TimeoutError,
         ):
             pass  # the connection ended, as connections do
         except asyncio.CancelledError:
@@ -240,7 +240,7 @@ class FaultProxy:
             up_reader, up_writer = await asyncio.wait_for(
                 asyncio.open_connection(address, port), CONNECT_LIMIT
             )
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             raise await self._refuse(writer, failure("refused")) from None
         self._transports.add(up_writer.transport)
         try:

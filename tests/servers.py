@@ -21,13 +21,11 @@ import anyio
 import tiny_proxy
 from aiohttp import web
 
-from .helpers import BOT_USER, proxy_url
+from .support import BOT_USER, LOOPBACK, proxy_url
 
 T = TypeVar("T")
-LOOPBACK = "127.0.0.1"
 SERVER_THREADS = "test-servers"
 """Prefix of the name of every thread the test servers run in."""
-TOKEN = "42:STAND-IN-TOKEN"
 
 
 class BackgroundLoop:
@@ -432,12 +430,3 @@ class SilentServer:
                 await self._server.wait_closed()
 
         self.background.run(stop())
-
-
-def unused_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])

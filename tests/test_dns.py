@@ -21,7 +21,8 @@ import pytest
 from botsession import BotSessionWarning, ProxyHopError, build_client_session
 
 from .conftest import ProxyFactory
-from .servers import SERVER_THREADS, TOKEN, BackgroundLoop, BotApiStandIn, InProcessProxy
+from .servers import SERVER_THREADS, BackgroundLoop, BotApiStandIn, InProcessProxy
+from .support import TOKEN
 
 Lookup = tuple[str, int]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from .conftest import ProxyFactory
-from .helpers import SENTINEL
-from .servers import TOKEN, BotApiStandIn
+from .servers import BotApiStandIn
+from .support import SENTINEL, TOKEN
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BOTS = ["aiogram_bot.py", "ptb_bot.py"]

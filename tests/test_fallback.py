@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from pathlib import Path
@@ -14,9 +13,8 @@ from aiogram.exceptions import TelegramNetworkError
 from botsession import AllRoutesFailedError, ConfigError, build_client_session, load_config
 
 from .conftest import ProxyFactory
-from .daemons import RunningProxy
-from .helpers import SENTINEL, get_me, session_for
-from .servers import TOKEN, BotApiStandIn, SilentServer, unused_port
+from .servers import BotApiStandIn, SilentServer
+from .support import SENTINEL, TOKEN, free_port, get_me, session_for
 
 
 def switch_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -31,7 +29,7 @@ async def test_dead_primary_is_replaced_by_the_fallback(
     bot_api: BotApiStandIn, proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A refused primary makes the request go through the first fallback, sent exactly once."""
-    dead = unused_port()
+    dead = free_port()
     backup = proxy("socks5", "u", SENTINEL)
     session = session_for(bot_api, f"socks5://127.0.0.1:{dead}", fallback=[backup.url()])
     me = await get_me(session)
@@ -54,6 +52,7 @@ async def test_silent_primary_falls_back_after_connect_timeout(
         f"socks5://127.0.0.1:{silent_server.port}",
         fallback=[backup.url()],
         connect_timeout=0.5,
+        fallback_hedge_after=None,  # hedged connects: tests/test_hedging.py
     )
     started = time.monotonic()
     await get_me(session)
@@ -86,7 +85,7 @@ async def test_chain_of_fallbacks_is_tried_in_order(
 ) -> None:
     """With two dead routes before it, the third route serves; each dead one is tried once."""
     last = proxy("socks5")
-    dead = [unused_port(), unused_port()]
+    dead = [free_port(), free_port()]
     session = session_for(
         bot_api,
         f"socks5://127.0.0.1:{dead[0]}",
@@ -102,7 +101,7 @@ async def test_all_routes_dead_is_one_error_naming_each(
 ) -> None:
     """When every route fails the caller gets one TelegramNetworkError listing each route's failure."""
     guarded = proxy("socks5", "u", "right")
-    dead = unused_port()
+    dead = free_port()
     wrong = {"url": guarded.url(credentials=False), "username": "u", "password": SENTINEL}
     session = session_for(bot_api, f"socks5://127.0.0.1:{dead}", fallback=[wrong])
     with pytest.raises(TelegramNetworkError) as caught:
@@ -132,72 +131,18 @@ async def test_request_that_may_have_arrived_is_never_resent(
     assert backup.destinations == []
 
 
-async def test_primary_is_used_again_after_the_retry_interval(
-    bot_api: BotApiStandIn, proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
-) -> None:
-    """With fallback_retry_primary_after, a primary that comes back is used again, not before."""
-    bot_api.close_connections = True
-    port = unused_port()
-    backup = proxy("socks5")
-    session = session_for(
-        bot_api,
-        f"socks5://127.0.0.1:{port}",
-        fallback=[backup.url()],
-        fallback_retry_primary_after=0.6,
-    )
-    async with Bot(TOKEN, session=session) as bot:
-        await bot.get_me()  # primary dead: switch to the backup
-        primary = proxy("socks5", port=port)  # the primary comes back
-        await bot.get_me()  # too early to retry it
-        assert (len(backup.destinations), primary.destinations) == (2, [])
-        await asyncio.sleep(0.7)
-        await bot.get_me()
-        assert primary.destinations == [("127.0.0.1", bot_api.port)]
-        await bot.get_me()  # and it sticks
-    assert len(primary.destinations) == 2
-    assert len(backup.destinations) == 2
-    assert (
-        switch_messages(caplog)[-1]
-        == f"proxy route 1 (socks5://127.0.0.1:{port}) works again; switched back to it"
-    )
-
-
-async def test_primary_retry_that_fails_waits_another_interval(
-    bot_api: BotApiStandIn, proxy: ProxyFactory, silent_server: SilentServer
-) -> None:
-    """A primary still dead at its retry is tried again only after another full interval."""
-    bot_api.close_connections = True
-    backup = proxy("socks5")
-    session = session_for(
-        bot_api,
-        f"socks5://127.0.0.1:{silent_server.port}",
-        fallback=[backup.url()],
-        fallback_retry_primary_after=0.4,
-        connect_timeout=0.2,
-    )
-    attempts = []
-    async with Bot(TOKEN, session=session) as bot:
-        for pause in (0, 0.45, 0, 0.45):
-            await asyncio.sleep(pause)
-            await bot.get_me()
-            attempts.append(silent_server.accepted)
-    # tried at first, retried after the interval, not right after the failed retry, then again
-    assert attempts == [1, 2, 2, 3]
-    assert len(backup.destinations) == 4
-
-
 async def test_plain_aiohttp_session_falls_back_too(
     bot_api: BotApiStandIn, proxy: ProxyFactory
 ) -> None:
     """build_client_session uses the same fallback logic."""
     backup = proxy("http")
     async with build_client_session(
-        proxy=f"socks5://127.0.0.1:{unused_port()}", fallback=[backup.url()]
+        proxy=f"socks5://127.0.0.1:{free_port()}", fallback=[backup.url()]
     ) as client:
         async with client.post(f"{bot_api.base}/bot{TOKEN}/getMe") as response:
             assert response.status == 200
         with pytest.raises(AllRoutesFailedError) as caught:
-            await client.get(f"http://127.0.0.1:{unused_port()}/")
+            await client.get(f"http://127.0.0.1:{free_port()}/")
     assert [number for number, _ in caught.value.failures] == [2, 1]
 
 
@@ -253,68 +198,3 @@ def test_fallback_settings_are_validated(settings: dict[str, object], message: s
 
 
 # --- the same behaviour through the real daemons ------------------------------------------
-
-
-@pytest.mark.daemons
-async def test_daemons_dead_primary_then_dante(bot_api: BotApiStandIn, dante: RunningProxy) -> None:
-    """Primary dead: Dante (the fallback) serves within connect_timeout, one request per call."""
-    before = len(dante.destinations())
-    session = session_for(
-        bot_api,
-        f"socks5://127.0.0.1:{unused_port()}",
-        fallback=[dante.url("socks5")],
-        connect_timeout=2,
-    )
-    started = time.monotonic()
-    async with Bot(TOKEN, session=session) as bot:
-        await bot.get_me()
-        await bot.get_me()
-    assert time.monotonic() - started < 2 + 1.0
-    assert [call.method for call in bot_api.calls] == ["getMe", "getMe"]
-    assert dante.wait_for_destination(bot_api.port)
-    assert dante.destinations()[before:] == [("127.0.0.1", bot_api.port)]
-
-
-@pytest.mark.daemons
-async def test_daemons_all_routes_dead(
-    bot_api: BotApiStandIn, dante: RunningProxy, micro: RunningProxy
-) -> None:
-    """Every route failing (dead hop behind Dante, wrong microsocks password) is one error naming both."""
-    dead = unused_port()
-    wrong = micro.url("socks5", credentials=False).replace("socks5://", "socks5://mia:nope@")
-    session = session_for(
-        bot_api, [dante.url("socks5"), f"socks5://127.0.0.1:{dead}"], fallback=[wrong]
-    )
-    with pytest.raises(TelegramNetworkError) as caught:
-        await get_me(session)
-    message = str(caught.value)
-    assert (
-        f"route 1 (socks5://127.0.0.1:{dante.port} → socks5://127.0.0.1:{dead}): proxy hop 1 of 2"
-        in message
-    )
-    assert f"route 2 (socks5://mia:***@127.0.0.1:{micro.port}): proxy hop 1 of 1" in message
-    assert "nope" not in message
-    assert bot_api.calls == []
-
-
-@pytest.mark.daemons
-async def test_daemons_primary_comes_back(
-    bot_api: BotApiStandIn, dante: RunningProxy, tmp_path: Path
-) -> None:
-    """A microsocks primary that starts later is used again after the retry interval."""
-    from . import daemons
-
-    bot_api.close_connections = True
-    port = unused_port()
-    primary = f"socks5://mia:{SENTINEL}@127.0.0.1:{port}"
-    session = session_for(
-        bot_api, primary, fallback=[dante.url("socks5")], fallback_retry_primary_after=0.5
-    )
-    async with Bot(TOKEN, session=session) as bot:
-        await bot.get_me()
-        with daemons.microsocks(tmp_path / "late", "mia", SENTINEL, port=port) as late:
-            await asyncio.sleep(0.6)
-            await bot.get_me()
-            assert late.wait_for_destination(bot_api.port)
-            assert late.destinations() == [("127.0.0.1", bot_api.port)]
-    assert len(bot_api.calls) == 2

@@ -31,7 +31,8 @@ from botsession import ProxyHopError, build_client_session, build_session_from_c
 
 from .conftest import ProxyFactory
 from .faultproxy import FAULTS, STEPS, Fault, FaultProxy, Protocol, Step
-from .servers import TOKEN, BackgroundLoop, BotApiStandIn, InProcessProxy
+from .servers import BackgroundLoop, BotApiStandIn, InProcessProxy
+from .support import TOKEN
 
 FaultProxyFactory = Callable[..., FaultProxy]
 

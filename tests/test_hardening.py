@@ -25,7 +25,7 @@ from botsession import BotSessionWarning, ConfigError, build_session_from_config
 from botsession.cli import main as cli_main
 from botsession.redaction import redact_url
 
-from .helpers import SENTINEL
+from .support import SENTINEL
 
 CORPUS = Path(__file__).resolve().parent / "bad_configs"
 CASES = sorted(p for p in CORPUS.iterdir() if p.suffix == ".yaml")

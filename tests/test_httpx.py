@@ -38,8 +38,8 @@ from botsession.httpx_transport import RouteTransport, build_httpx_client, build
 
 from .conftest import ProxyFactory
 from .faultproxy import Fault, FaultProxy, Protocol, Step
-from .helpers import BOT_USER, SENTINEL
-from .servers import LOOPBACK, TOKEN, BackgroundLoop, BotApiStandIn, SilentServer, unused_port
+from .servers import BackgroundLoop, BotApiStandIn, SilentServer
+from .support import BOT_USER, LOOPBACK, SENTINEL, TOKEN, free_port
 
 CONNECT_TIMEOUT = 1.0
 """connect_timeout of the clients that meet faulty or silent proxies (seconds)."""
@@ -283,7 +283,7 @@ async def test_dead_primary_falls_back_and_sends_once(
     bot_api: BotApiStandIn, proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A refused primary route sends the requests through the fallback, which stays active."""
-    dead = unused_port()
+    dead = free_port()
     backup = proxy("socks5", "u", SENTINEL)
     async with client_for(bot_api, f"socks5://127.0.0.1:{dead}", fallback=[backup.url()]) as client:
         assert await get_me(client, bot_api) == BOT_USER
@@ -300,7 +300,7 @@ async def test_first_request_through_the_fallback_arrives_exactly_once(
     """The request that found the primary dead reaches the API once, through the fallback."""
     backup = proxy("http")
     async with client_for(
-        bot_api, f"socks5://127.0.0.1:{unused_port()}", fallback=[backup.url()]
+        bot_api, f"socks5://127.0.0.1:{free_port()}", fallback=[backup.url()]
     ) as client:
         await get_me(client, bot_api)
     assert len(bot_api.calls) == 1
@@ -309,7 +309,7 @@ async def test_first_request_through_the_fallback_arrives_exactly_once(
 
 async def test_dead_first_hop_is_named(bot_api: BotApiStandIn, proxy: ProxyFactory) -> None:
     """Nothing listening at hop 1 is a ConnectError naming hop 1 as refused."""
-    dead = unused_port()
+    dead = free_port()
     async with client_for(bot_api, [f"socks5://127.0.0.1:{dead}", proxy("http").url()]) as client:
         with pytest.raises(httpx.ConnectError) as caught:
             await get_me(client, bot_api)
@@ -326,7 +326,7 @@ async def test_dead_second_hop_is_reported_by_the_first(
     bot_api: BotApiStandIn, proxy: ProxyFactory
 ) -> None:
     """A dead hop 2 is reported by hop 1, which could not reach hop 2's address."""
-    dead = unused_port()
+    dead = free_port()
     async with client_for(bot_api, [proxy("socks5").url(), f"http://127.0.0.1:{dead}"]) as client:
         with pytest.raises(httpx.ConnectError, match=r"^proxy hop 1 of 2 \(socks5://") as caught:
             await get_me(client, bot_api)
@@ -359,7 +359,9 @@ async def test_httpx_connect_timeout_does_not_cut_the_fallback_short(
     httpx's own connect timeout is shorter than that."""
     backup = proxy("socks5")
     route = f"socks5://127.0.0.1:{silent_server.port}"
-    async with client_for(bot_api, route, fallback=[backup.url()], connect_timeout=0.5) as client:
+    async with client_for(
+        bot_api, route, fallback=[backup.url()], connect_timeout=0.5, fallback_hedge_after=None
+    ) as client:
         started = time.monotonic()
         response = await client.post(get_me_url(bot_api), timeout=httpx.Timeout(5, connect=0.1))
         elapsed = time.monotonic() - started
@@ -385,7 +387,7 @@ async def test_routes_failing_differently_are_a_connect_error(
     bot_api: BotApiStandIn, silent_server: SilentServer
 ) -> None:
     """A refused route and a silent one make an httpx.ConnectError (not a timeout) listing both."""
-    dead, silent = unused_port(), silent_server.port
+    dead, silent = free_port(), silent_server.port
     async with client_for(
         bot_api,
         f"http://127.0.0.1:{dead}",
@@ -620,7 +622,7 @@ async def test_cookies_are_kept_by_httpx_alone(echo: EchoServer, proxy: ProxyFac
 
 async def test_ipv6_literal_reaches_the_proxy_as_an_address(proxy: ProxyFactory) -> None:
     """A URL with an IPv6 literal asks the proxy for that address (nothing listens there)."""
-    server, port = proxy("socks5"), unused_port()
+    server, port = proxy("socks5"), free_port()
     async with build_httpx_client(proxy=server.url()) as client:
         with pytest.raises(httpx.ConnectError, match=rf"refused to connect to \[::1\]:{port}"):
             await client.get(f"http://[::1]:{port}/")
@@ -847,7 +849,7 @@ async def test_transport_alone_answers_and_names_the_request_in_errors(
         await response.aread()
         assert json.loads(response.content)["result"] == BOT_USER
     assert bot_api.calls[0].form == {"x": "1"}
-    dead = build_httpx_transport(proxy=f"socks4://127.0.0.1:{unused_port()}")
+    dead = build_httpx_transport(proxy=f"socks4://127.0.0.1:{free_port()}")
     request = httpx.Request("POST", get_me_url(bot_api))
     async with dead:
         with pytest.raises(httpx.ConnectError) as caught:
@@ -868,7 +870,7 @@ async def test_direct_connection_refused_is_httpx_connect_error() -> None:
     """Without a proxy, a refused connection is httpx's plain ConnectError."""
     async with build_httpx_client() as client:
         with pytest.raises(httpx.ConnectError) as caught:
-            await client.get(f"http://127.0.0.1:{unused_port()}/")
+            await client.get(f"http://127.0.0.1:{free_port()}/")
     assert not isinstance(caught.value, RouteError)
 
 

@@ -255,7 +255,7 @@ def test_every_problem_at_once_with_locations(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ConfigError) as caught:
         load_config(limit=0)
     assert problems(caught) == [
-        "bot.yaml:3:10: proxy[1].url: unsupported protocol 'socks6'; expected one of http, socks4, socks4a, socks5 (or socks5h)",
+        "bot.yaml:3:10: proxy[1].url: unsupported protocol 'socks6'; expected one of http, https, socks4, socks4a, socks5 (or socks5h)",
         "bot.yaml:4:5: proxy[1].pasword: unknown setting 'pasword'; did you mean 'password'?",
         "bot.yaml:5:10: timeout: expected greater than 0, found -1",
         "environment variable BOT_CONNECT_TIMEOUT: connect_timeout: expected a valid number, unable to parse string as a number, found 'soon'",

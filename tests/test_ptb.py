@@ -26,8 +26,8 @@ from botsession.ptb import BotSessionRequest, build_ptb_request, configure_appli
 
 from .conftest import ProxyFactory
 from .faultproxy import Fault, FaultProxy, Protocol, Step
-from .helpers import BOT_USER, SENTINEL
-from .servers import TOKEN, BackgroundLoop, BotApiStandIn, SilentServer, unused_port
+from .servers import BackgroundLoop, BotApiStandIn, SilentServer
+from .support import BOT_USER, SENTINEL, TOKEN, free_port
 
 FaultProxyFactory = Callable[..., FaultProxy]
 
@@ -187,7 +187,7 @@ async def test_untrusted_certificate_is_a_network_error(
 
 async def test_dead_first_hop_is_a_network_error_naming_it(bot_api: BotApiStandIn) -> None:
     """A hop nothing listens on is NetworkError naming hop 1, with the ProxyHopError as cause."""
-    port = unused_port()
+    port = free_port()
     async with ptb_bot(bot_api, proxy=f"socks5://127.0.0.1:{port}") as bot:
         with pytest.raises(NetworkError) as caught:
             await bot.get_me()
@@ -206,7 +206,7 @@ async def test_dead_second_hop_is_named_by_the_first(
 ) -> None:
     """A dead hop 2 is reported by hop 1 refusing to connect to it."""
     first = fault_proxy("socks5")
-    port = unused_port()
+    port = free_port()
     route = [first.url(), f"http://127.0.0.1:{port}"]
     async with ptb_bot(bot_api, proxy=route) as bot:
         with pytest.raises(
@@ -288,7 +288,7 @@ async def test_dead_primary_falls_back_and_sends_once(
 ) -> None:
     """A refused primary route hands the request to the fallback, which carries it exactly once."""
     backup = proxy("socks5", "u", SENTINEL)
-    dead = f"socks5://127.0.0.1:{unused_port()}"
+    dead = f"socks5://127.0.0.1:{free_port()}"
     async with ptb_bot(bot_api, proxy=dead, fallback=[backup.url()]) as bot:
         await bot.get_me()
         with pytest.raises(NetworkError, match="Server disconnected"):
@@ -300,7 +300,7 @@ async def test_dead_primary_falls_back_and_sends_once(
 
 async def test_all_routes_dead_is_one_network_error(bot_api: BotApiStandIn) -> None:
     """When the primary and the fallback fail, the error names both routes and their hops."""
-    first, second = unused_port(), unused_port()
+    first, second = free_port(), free_port()
     settings = {
         "proxy": f"socks5://127.0.0.1:{first}",
         "fallback": [f"http://127.0.0.1:{second}"],
@@ -335,7 +335,7 @@ async def test_passwords_never_reach_errors_or_reprs(
 
 async def test_direct_connection_failures_are_network_errors(bot_api: BotApiStandIn) -> None:
     """Without a proxy a refused connection is NetworkError naming aiohttp's error and address."""
-    port = unused_port()
+    port = free_port()
     async with build_ptb_request() as request:
         bot = Bot(TOKEN, base_url=f"http://127.0.0.1:{port}/bot", request=request)
         with pytest.raises(NetworkError) as caught:
@@ -758,7 +758,7 @@ async def test_application_polls_through_the_proxy(
 
 async def test_application_reports_a_dead_route_at_initialize(bot_api: BotApiStandIn) -> None:
     """Application.initialize fails with NetworkError naming the hop when the proxy is down."""
-    port = unused_port()
+    port = free_port()
     app: Application[Any, Any, Any, Any, Any, Any] = configure_application(
         ApplicationBuilder().token(TOKEN),
         proxy=f"http://127.0.0.1:{port}",

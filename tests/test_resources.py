@@ -15,8 +15,8 @@ from aiogram.exceptions import TelegramNetworkError
 from botsession import build_session_from_config, load_config
 
 from .conftest import ProxyFactory
-from .helpers import session_for
-from .servers import TOKEN, BotApiStandIn
+from .servers import BotApiStandIn
+from .support import TOKEN, session_for
 
 
 def open_fds() -> int:

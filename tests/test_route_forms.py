@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from botsession import BotSessionWarning, ConfigError, ProxyHop, ProxyRoute, load_config
 
-from .helpers import basic_auth
+from .support import basic_auth
 
 
 def route(value: object) -> ProxyRoute:
@@ -144,9 +144,9 @@ def test_repr_and_str_mask_the_password() -> None:
     [
         (
             "socks6://127.0.0.1:1",
-            "unsupported protocol 'socks6'; expected one of http, socks4, socks4a, socks5",
+            "unsupported protocol 'socks6'; expected one of http, https, socks4, socks4a, socks5",
         ),
-        ("https://127.0.0.1:1", "TLS to the proxy itself is not supported"),
+        ("tg://proxy?server=127.0.0.1&port=1&secret=ee", "this is an MTProto proxy link"),
         ("ftp://127.0.0.1:1", "unsupported protocol 'ftp'"),
         ("127.0.0.1:1080", "no protocol; expected scheme://"),
         ("", "the proxy URL is empty"),

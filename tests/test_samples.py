@@ -95,3 +95,39 @@ def test_profiles_sample(profile: str | None, expected: tuple[str, int, int, str
     config = load_config(SAMPLES / "profiles.yaml", profile=profile)
     assert (str(config.proxy), len(config.fallback), config.limit, config.api.base) == expected
     assert (config.timeout, config.connect_timeout) == (30, 5)
+
+
+def test_https_proxy_sample_is_tls_to_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """https_proxy.yaml: an https proxy checked against certifi's CAs, with the password from
+    the environment, and an https hop 2 behind a SOCKS5 hop in the fallback chain."""
+    monkeypatch.setenv("PROXY_PASSWORD", "s3cret")
+    config = load_config(SAMPLES / "https_proxy.yaml")
+    primary, chain = config.routes
+    assert [(h.scheme, h.tls, h.verify, h.ca_file) for h in primary] == [
+        ("https", True, True, None)
+    ]
+    assert (primary[0].username, primary[0].secret()) == ("bot", "s3cret")
+    assert chain.describe("api.telegram.org") == (
+        "client → socks5 10.0.0.3:1080 → https relay.example.net:8443 (TLS, auth) → "
+        "api.telegram.org"
+    )
+
+
+def test_telegram_link_sample_is_a_socks5_hop_with_remote_dns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """telegram_link.yaml: the t.me link is socks5 with remote DNS and the password from the
+    environment; the tg:// fallback has no credentials."""
+    monkeypatch.setenv("PROXY_PASSWORD", "s3cret")
+    config = load_config(SAMPLES / "telegram_link.yaml")
+    [hop], [backup] = config.routes
+    assert (hop.scheme, hop.host, hop.port, hop.username, hop.secret(), hop.rdns) == (
+        "socks5",
+        "proxy.example.com",
+        1080,
+        "bot",
+        "s3cret",
+        True,
+    )
+    assert str(backup) == "socks5://backup.example.net:1080"
+    assert config.resolved_locally(config.proxy)[0].name == "proxy.example.com"

@@ -14,8 +14,8 @@ from aiogram.exceptions import TelegramNetworkError
 from botsession import ConfigError, build_session_from_config, load_config
 
 from .conftest import ProxyFactory
-from .helpers import SENTINEL, basic_auth
-from .servers import TOKEN, BotApiStandIn
+from .servers import BotApiStandIn
+from .support import SENTINEL, TOKEN, basic_auth, free_port
 
 
 def chain_texts(error: BaseException) -> list[str]:
@@ -193,12 +193,10 @@ def test_cli_output_of_every_command_never_shows_the_password(
 
     from botsession.cli import main
 
-    from .servers import unused_port
-
     caplog.set_level(logging.DEBUG)
     secret_file = tmp_path / "secret"
     secret_file.write_text(SENTINEL + "\n")
-    dead = [unused_port() for _ in range(4)]
+    dead = [free_port() for _ in range(4)]
     (tmp_path / "bot.yaml").write_text(
         f"proxy:\n  - socks5://a:{SENTINEL}@127.0.0.1:{dead[0]}\n"
         f"  - url: http://b@127.0.0.1:{dead[1]}\n    password_file: {secret_file}\n"
@@ -231,11 +229,10 @@ async def test_fallback_switch_logs_never_show_the_password(
     bot_api: BotApiStandIn, proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The WARNING on a route switch and every DEBUG record mask the passwords of both routes."""
-    from .servers import unused_port
 
     caplog.set_level(logging.DEBUG)
     backup = proxy("socks5", "u", SENTINEL)
-    primary = (f"socks5://127.0.0.1:{unused_port()}", basic_auth("p", SENTINEL))
+    primary = (f"socks5://127.0.0.1:{free_port()}", basic_auth("p", SENTINEL))
     session = build_session_from_config(
         proxy=primary, fallback=[backup.url()], api={"base": bot_api.base}
     )

@@ -23,8 +23,8 @@ from botsession import (
 )
 
 from .conftest import ProxyFactory
-from .helpers import SENTINEL, basic_auth, get_me, session_for
-from .servers import TOKEN, BackgroundLoop, BotApiStandIn, SilentServer, unused_port
+from .servers import BackgroundLoop, BotApiStandIn, SilentServer
+from .support import SENTINEL, TOKEN, basic_auth, free_port, get_me, session_for
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ async def test_missing_credentials_are_reported(
 
 async def test_dead_first_hop_is_refused(bot_api: BotApiStandIn) -> None:
     """Nothing listening on hop 1 gives 'connection refused' for hop 1 at once."""
-    port = unused_port()
+    port = free_port()
     started = time.monotonic()
     with pytest.raises(
         TelegramNetworkError,
@@ -168,7 +168,7 @@ async def test_dead_later_hop_is_named_by_the_hop_before(
 ) -> None:
     """When hop 2 is dead, hop 1 reports it could not reach hop 2's address."""
     first = proxy("socks5")
-    port = unused_port()
+    port = free_port()
     with pytest.raises(TelegramNetworkError) as caught:
         await get_me(session_for(bot_api, [first.url(), f"http://127.0.0.1:{port}"]))
     assert (
@@ -382,7 +382,7 @@ async def test_plain_aiohttp_client_session_uses_the_route(
         assert isinstance(client, aiohttp.ClientSession)
         async with client.post(f"{bot_api.base}/bot{TOKEN}/getMe") as response:
             assert (await response.json())["result"]["username"] == "standin_bot"
-        port = unused_port()
+        port = free_port()
         with pytest.raises(botsession.ProxyHopError) as caught:
             await client.get(f"http://127.0.0.1:{port}/")
     assert caught.value.hop_number == 2

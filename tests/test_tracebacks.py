@@ -32,8 +32,8 @@ from botsession import (
 from botsession.cli import main as cli_main
 
 from .conftest import ProxyFactory
-from .helpers import SENTINEL
-from .servers import TOKEN, BotApiStandIn
+from .servers import BotApiStandIn
+from .support import SENTINEL, TOKEN
 
 
 def forms_of_the_secret() -> list[str]:

@@ -16,9 +16,9 @@ from aiogram.exceptions import TelegramNetworkError
 
 from botsession import build_session_from_config
 
+from ..servers import BotApiStandIn, SilentServer
+from ..support import SENTINEL, TOKEN, basic_auth, free_port, get_me, session_for
 from .daemons import RunningProxy
-from .helpers import SENTINEL, basic_auth, get_me, session_for
-from .servers import TOKEN, BotApiStandIn, SilentServer, unused_port
 
 pytestmark = pytest.mark.daemons
 
@@ -131,7 +131,7 @@ async def test_wrong_password_on_microsocks_is_a_network_error(
 
 async def test_dead_hop_after_dante(bot_api: BotApiStandIn, dante: RunningProxy) -> None:
     """A dead second hop is reported by Dante at hop 1, naming the address of hop 2."""
-    port = unused_port()
+    port = free_port()
     with pytest.raises(
         TelegramNetworkError,
         match=rf"proxy hop 1 of 2 .* refused to connect to 127.0.0.1:{port} \(hop 2\)",

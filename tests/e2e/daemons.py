@@ -29,9 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import proxy_url
+from ..support import LOOPBACK, free_port, proxy_url
 
-LOOPBACK = "127.0.0.1"
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 # How long a daemon's children get to exit by themselves once their parent is gone.
@@ -243,13 +242,6 @@ def require_binary(name: str) -> str:
         raise AssertionError("unreachable")  # pragma: no cover
     # sshd re-executes itself and refuses to run from a relative path.
     return os.path.abspath(path)
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager

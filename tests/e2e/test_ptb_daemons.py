@@ -19,9 +19,9 @@ from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
 from botsession.ptb import build_ptb_request, configure_application
 
+from ..servers import BotApiStandIn, SilentServer
+from ..support import SENTINEL, TOKEN, free_port
 from .daemons import RunningProxy
-from .helpers import SENTINEL
-from .servers import TOKEN, BotApiStandIn, SilentServer, unused_port
 
 pytestmark = pytest.mark.daemons
 
@@ -193,7 +193,7 @@ async def test_silent_hop_behind_dante_times_out(
 
 async def test_dead_hop_after_dante(bot_api: BotApiStandIn, dante: RunningProxy) -> None:
     """A dead second hop is reported by Dante at hop 1, naming the address of hop 2."""
-    port = unused_port()
+    port = free_port()
     route = [dante.url("socks5"), f"socks5://127.0.0.1:{port}"]
     async with ptb_bot(bot_api, proxy=route) as bot:
         with pytest.raises(

@@ -17,9 +17,9 @@ import pytest
 from botsession import ProxyHopError
 from botsession.httpx_transport import build_httpx_client
 
+from ..servers import BotApiStandIn, SilentServer
+from ..support import BOT_USER, LOOPBACK, SENTINEL, TOKEN, free_port
 from .daemons import RunningProxy
-from .helpers import BOT_USER, SENTINEL
-from .servers import LOOPBACK, TOKEN, BotApiStandIn, SilentServer, unused_port
 
 pytestmark = pytest.mark.daemons
 
@@ -140,7 +140,7 @@ async def test_dead_hop_after_dante_is_reported_by_dante(
     bot_api: BotApiStandIn, dante: RunningProxy
 ) -> None:
     """A dead hop 2 is reported by Dante at hop 1, naming hop 2's address."""
-    port = unused_port()
+    port = free_port()
     async with client_for(bot_api, [dante.url("socks5"), f"socks5://127.0.0.1:{port}"]) as client:
         with pytest.raises(
             httpx.ConnectError, match=rf"proxy hop 1 of 2 .* to 127.0.0.1:{port} \(hop 2\)"
@@ -165,7 +165,7 @@ async def test_dead_primary_falls_back_to_tinyproxy(
 ) -> None:
     """A refused primary route sends the request through tinyproxy, once."""
     watch = Watch(tiny)
-    dead = f"socks5://127.0.0.1:{unused_port()}"
+    dead = f"socks5://127.0.0.1:{free_port()}"
     async with client_for(bot_api, dead, fallback=[tiny.url("http")]) as client:
         await get_me(client, bot_api)
     assert watch.new(bot_api.port) == [(LOOPBACK, bot_api.port)]

@@ -1,7 +1,9 @@
-"""Small helpers shared by the tests."""
+"""What the tests and the benchmark share: loopback constants, free ports, the stand-in's bot,
+the sentinel password, proxy URLs, and small aiogram helpers."""
 
 from __future__ import annotations
 
+import socket
 import warnings
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -14,6 +16,11 @@ if TYPE_CHECKING:
     from botsession import AiohttpSession
 
     from .servers import BotApiStandIn
+
+LOOPBACK = "127.0.0.1"
+"""The only address any test talks to (with ::1)."""
+TOKEN = "42:STAND-IN-TOKEN"
+"""A bot token the stand-in Bot API accepts."""
 
 BOT_USER = {"id": 42, "is_bot": True, "first_name": "Stand-in", "username": "standin_bot"}
 """What the stand-in Bot API servers answer to getMe."""
@@ -62,7 +69,12 @@ async def get_me(session: AiohttpSession) -> User:
     """One real ``Bot.get_me()`` call with ``session``, closed afterwards."""
     from aiogram import Bot
 
-    from .servers import TOKEN
-
     async with Bot(TOKEN, session=session) as bot:
         return await bot.get_me()
+
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listened on a moment ago (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
