@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
-from tests.helpers import BOT_USER
+from tests.support import BOT_USER
 
 TOKEN = "42:BENCHMARK-TOKEN"  # noqa: S105 - the stand-in accepts any token
 
@@ -29,6 +30,23 @@ class Client:
     """One way of calling ``getMe``; ``start`` builds it, ``call`` is one round-trip."""
 
     name = "?"
+    needs: tuple[str, ...] = ()
+    """Modules it imports beyond botsession's own dependencies (optional in a test venv)."""
+    needs_for_socks: tuple[str, ...] = ()
+    """Modules it also needs to go through a SOCKS proxy (httpx: socksio, from httpx[socks])."""
+    chains = True
+    """Whether it can go through a chain of proxies (only botsession's clients and the raw
+    aiohttp-socks connector can)."""
+
+    @classmethod
+    def usable(cls, route: Route) -> bool:
+        """Whether this client is installed and can take ``route``."""
+        if not cls.chains and len(route.urls) > 1:
+            return False
+        needs = cls.needs
+        if any(url.startswith("socks") for url in route.urls):
+            needs += cls.needs_for_socks
+        return all(importlib.util.find_spec(module) is not None for module in needs)
 
     def __init__(self, route: Route, base: str) -> None:
         self.route = route
@@ -124,27 +142,9 @@ class BotsessionAiogram(_Aiogram):
         self.bot = Bot(TOKEN, session=session)
 
 
-class PythonTelegramBot(Client):
-    """python-telegram-bot with HTTPXRequest(proxy=...) (no proxy chains)."""
-
-    name = "python-telegram-bot HTTPXRequest(proxy=)"
+class _PythonTelegramBot(Client):
     bot: Any
-
-    @staticmethod
-    def available() -> bool:
-        try:
-            import telegram  # noqa: F401
-        except ImportError:
-            return False
-        return True
-
-    async def start(self) -> None:
-        from telegram import Bot
-        from telegram.request import HTTPXRequest
-
-        request = HTTPXRequest(proxy=self.route.urls[0] if self.route.urls else None)
-        self.bot = Bot(TOKEN, base_url=f"{self.base}/bot", request=request)
-        await self.bot.initialize()
+    needs = ("telegram",)
 
     async def call(self) -> None:
         me = await self.bot.get_me()
@@ -154,24 +154,126 @@ class PythonTelegramBot(Client):
         await self.bot.shutdown()
 
 
+class PythonTelegramBot(_PythonTelegramBot):
+    """python-telegram-bot with HTTPXRequest(proxy=...) (no proxy chains)."""
+
+    name = "python-telegram-bot HTTPXRequest(proxy=)"
+    chains = False
+    needs_for_socks = ("socksio",)
+
+    async def start(self) -> None:
+        from telegram import Bot
+        from telegram.request import HTTPXRequest
+
+        request = HTTPXRequest(proxy=self.route.urls[0] if self.route.urls else None)
+        self.bot = Bot(TOKEN, base_url=f"{self.base}/bot", request=request)
+        await self.bot.initialize()
+
+
+class BotsessionPythonTelegramBot(_PythonTelegramBot):
+    """python-telegram-bot's Bot with botsession's request (build_ptb_request), chains too."""
+
+    name = "botsession (python-telegram-bot Bot)"
+
+    async def start(self) -> None:
+        from telegram import Bot
+
+        from botsession.ptb import build_ptb_request
+
+        request = build_ptb_request(proxy=self.route.proxy, api={"base": self.base})
+        self.bot = Bot(TOKEN, base_url=f"{self.base}/bot", request=request)
+        await self.bot.initialize()
+
+
+class _Httpx(Client):
+    client: Any
+    needs = ("httpx",)
+
+    async def call(self) -> None:
+        response = await self.client.post(f"{self.base}/bot{TOKEN}/getMe")
+        body = response.json()
+        assert body["ok"], body
+
+    async def stop(self) -> None:
+        await self.client.aclose()
+
+
+class HttpxOwn(_Httpx):
+    """httpx's own proxy support: AsyncClient(proxy="socks5://...") with httpx[socks]."""
+
+    name = "httpx AsyncClient(proxy=)"
+    chains = False
+    needs_for_socks = ("socksio",)
+
+    async def start(self) -> None:
+        import httpx
+
+        # trust_env=False, as botsession's client: no proxy or certificates from the environment.
+        proxy = self.route.urls[0] if self.route.urls else None
+        self.client = httpx.AsyncClient(proxy=proxy, trust_env=False)
+
+
+class BotsessionHttpx(_Httpx):
+    """botsession's httpx client (build_httpx_client): httpx over the route connector."""
+
+    name = "botsession (httpx AsyncClient)"
+
+    async def start(self) -> None:
+        from botsession.httpx_transport import build_httpx_client
+
+        self.client = build_httpx_client(proxy=self.route.proxy, api={"base": self.base})
+
+
 ALL: tuple[type[Client], ...] = (
     RawConnector,
     BotsessionPlain,
     AiogramOwn,
     BotsessionAiogram,
     PythonTelegramBot,
+    BotsessionPythonTelegramBot,
+    HttpxOwn,
+    BotsessionHttpx,
 )
+"""Every client, in the order of the report's rows on each route."""
 
 
 def usable(kind: type[Client], route: Route) -> bool:
-    """Whether ``kind`` can take ``route`` (PTB is optional and cannot chain proxies)."""
-    if kind is PythonTelegramBot:
-        return PythonTelegramBot.available() and len(route.urls) <= 1
-    return True
+    """Whether ``kind`` can take ``route`` (PTB and httpx are optional; their own proxy
+    support cannot chain proxies)."""
+    return kind.usable(route)
 
 
 def name_of(kind: type[Client], route: Route) -> str:
     return "raw aiohttp (direct)" if kind is RawConnector and not route.urls else kind.name
+
+
+SILENT_PRIMARY: dict[str, str] = {
+    "default": "botsession aiogram `Bot`, defaults (`fallback_hedge_after` {hedge:g} s)",
+    "no-hedge": "botsession aiogram `Bot`, `fallback_hedge_after: null` "
+    "(`connect_timeout` {connect:g} s)",
+    "aiogram": "aiogram `AiohttpSession(proxy=<silent primary>)` (no fallback)",
+}
+"""The clients of the silent-primary table, by the kind the worker is given (row labels)."""
+
+
+def silent_primary_bot(kind: str, base: str, silent: str, fallback: str) -> Any:
+    """An aiogram ``Bot`` whose proxy is the ``silent`` primary (and ``fallback`` the only
+    fallback, for botsession's sessions)."""
+    from aiogram import Bot
+
+    if kind == "aiogram":
+        from aiogram.client.session.aiohttp import AiohttpSession
+        from aiogram.client.telegram import TelegramAPIServer
+
+        session: Any = AiohttpSession(proxy=silent, api=TelegramAPIServer.from_base(base))
+    else:
+        from botsession import build_session_from_config
+
+        options: dict[str, Any] = {"fallback_hedge_after": None} if kind == "no-hedge" else {}
+        session = build_session_from_config(
+            proxy=silent, fallback=[fallback], api={"base": base}, **options
+        )
+    return Bot(TOKEN, session=session)
 
 
 async def sequential(client: Client, count: int) -> None:

@@ -1,22 +1,29 @@
-"""Benchmark botsession against raw aiohttp-socks, aiogram's own session and python-telegram-bot.
+"""Benchmark botsession against raw aiohttp-socks, aiogram, python-telegram-bot and httpx.
 
-    python3 benchmarks/run.py            # full run (a few minutes); prints Markdown tables
+    python3 benchmarks/run.py            # full run (about half an hour); prints Markdown tables
+    python3 benchmarks/run.py --rounds 8 # the same with fewer rounds
     python3 benchmarks/run.py --smoke    # tiny counts, seconds: checks that the benchmark works
+    python3 benchmarks/run.py --only silent-primary  # only the silent-primary table (2-3 min)
 
-On first use it builds ``.venv-bench`` (botsession plus ``benchmarks/requirements.txt``, which
-holds python-telegram-bot) and runs itself there. It starts its own stand-in Bot API server (a
-separate process) and Debian's danted, microsocks and tinyproxy on loopback, and stops them.
-Each client runs in a worker process of its own, as it would in a bot (``benchmarks/worker.py``).
-Rounds are interleaved and medians reported; every rate is also given as a ratio to the raw
-aiohttp-socks connector measured in the same run, because absolute numbers drift on a shared
-machine. The floors are checked at the end; the exit code is 0 unless ``--strict`` is given.
+On first use it builds ``.venv-bench`` (botsession with its ``ptb`` and ``httpx`` extras, plus
+``benchmarks/requirements.txt``, which holds python-telegram-bot and httpx[socks]) and runs
+itself there; it installs again when those requirements change. It starts its own stand-in Bot
+API server (a separate process) and Debian's danted, microsocks and tinyproxy on loopback, and
+stops them. Each client runs in a worker process of its own, as it would in a bot
+(``benchmarks/worker.py``). Rounds are interleaved and medians reported; every rate is also
+given as a ratio to the raw aiohttp-socks connector measured in the same run, because absolute
+numbers drift on a shared machine. A last table times the first successful request when the
+primary proxy accepts connections and never answers (Dante the only fallback). The floors are
+checked at the end; the exit code is 0 unless ``--strict`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -25,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,6 +44,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VENV = ROOT / ".venv-bench"
+BENCH_EXTRAS = "ptb,httpx"
+"""botsession's extras the benchmark venv needs (its python-telegram-bot and httpx adapters)."""
 SAMPLES = ROOT / "sample_configs"
 
 
@@ -48,13 +58,29 @@ class Plan:
     tunnel_requests: int
     loads: int
     cli_runs: int
+    silent_runs: int = 5
+    """Runs of each botsession client in the silent-primary table (aiogram's own runs once)."""
+    silent_next: int = 20
+    """Requests timed after the first success, in each of those runs."""
+    silent_cap: float | None = None
+    """Seconds after which aiogram's own session (which waits 60 s for a silent proxy) is given
+    up on; None: wait for it."""
 
 
 FULL = Plan(
     rounds=25, sequential=400, concurrent=800, width=50, tunnel_requests=1000, loads=200, cli_runs=7
 )
 SMOKE = Plan(
-    rounds=1, sequential=5, concurrent=10, width=5, tunnel_requests=20, loads=3, cli_runs=1
+    rounds=1,
+    sequential=5,
+    concurrent=10,
+    width=5,
+    tunnel_requests=20,
+    loads=3,
+    cli_runs=1,
+    silent_runs=1,
+    silent_next=3,
+    silent_cap=5.0,
 )
 
 
@@ -64,30 +90,63 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--here", action="store_true", help="use this interpreter, not .venv-bench")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a floor is missed")
     parser.add_argument("--seed", type=int, default=1, help="seed for the interleaving order")
+    parser.add_argument(
+        "--rounds", type=_positive, help=f"interleaved rounds (default {FULL.rounds}; smoke 1)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=["silent-primary"],
+        help="measure only this table (silent-primary: time to first success, 2-3 minutes)",
+    )
     args = parser.parse_args(argv)
     if not args.here:
         return _rerun_in_benchmark_venv(argv if argv is not None else sys.argv[1:])
     sys.path.insert(0, str(ROOT))
     plan = SMOKE if args.smoke else FULL
+    if args.rounds:
+        plan = dataclasses.replace(plan, rounds=args.rounds)
     report = Report(plan)
-    with _servers() as (base, routes, first_hop), _workers(base, routes) as workers:
-        order = random.Random(args.seed)  # noqa: S311 - shuffles measurement order, not secrets
-        _measure_rates(workers, routes, plan, order, report)
-        _measure_tunnels(workers, routes, plan, first_hop, report)
-    _measure_config_loads(plan, report)
-    _measure_cli(plan, report)
+    with _servers() as (base, routes, first_hop):
+        if args.only is None:
+            with _workers(base, routes) as workers:
+                order = random.Random(args.seed)  # noqa: S311 - shuffles order, not secrets
+                _measure_rates(workers, routes, plan, order, report)
+                _measure_tunnels(workers, routes, plan, first_hop, report)
+        _measure_silent_primary(plan, first_hop, report)
+    if args.only is None:
+        _measure_config_loads(plan, report)
+        _measure_cli(plan, report)
     print(report.render())
     return 1 if args.strict and report.missed_floors() else 0
 
 
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
 def _rerun_in_benchmark_venv(argv: list[str]) -> int:
     python = BENCH_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"building {BENCH_VENV.name} (first run only) …", file=sys.stderr, flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
-        requirements = str(ROOT / "benchmarks" / "requirements.txt")
-        install = [str(python), "-m", "pip", "install", "-q", "-e", str(ROOT), "-r", requirements]
+    requirements = ROOT / "benchmarks" / "requirements.txt"
+    # What the venv was built from: it is installed again when any of it changes.
+    wanted = hashlib.sha256(
+        BENCH_EXTRAS.encode() + requirements.read_bytes() + (ROOT / "pyproject.toml").read_bytes()
+    ).hexdigest()
+    stamp = BENCH_VENV / "botsession-benchmark.installed"
+    if not (python.exists() and stamp.exists() and stamp.read_text() == wanted):
+        if not python.exists():
+            print(f"building {BENCH_VENV.name} (first run only) …", file=sys.stderr, flush=True)
+            subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+        else:
+            print(f"updating {BENCH_VENV.name} …", file=sys.stderr, flush=True)
+        install = [
+            *(str(python), "-m", "pip", "install", "-q"),
+            *("-e", f"{ROOT}[{BENCH_EXTRAS}]", "-r", str(requirements)),
+        ]
         subprocess.run(install, check=True)
+        stamp.write_text(wanted)
     return subprocess.run(
         [str(python), str(Path(__file__)), *argv, "--here"], check=False
     ).returncode
@@ -99,23 +158,11 @@ def _rerun_in_benchmark_venv(argv: list[str]) -> int:
 @contextlib.contextmanager
 def _servers() -> Iterator[tuple[str, list[Route], Any]]:
     from benchmarks.clients import Route
-    from tests import daemons
+    from tests.e2e import daemons
 
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="botsession-bench-")))
-        standin = stack.enter_context(
-            subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.standin"],
-                cwd=ROOT,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-        )
-        assert standin.stdout is not None
-        assert standin.stdin is not None
-        stack.callback(standin.stdin.close)  # the server exits when its stdin closes
-        base = f"http://127.0.0.1:{standin.stdout.readline().strip()}"
+        base = stack.enter_context(_standin())
         dante = stack.enter_context(daemons.danted(work / "dante"))
         micro = stack.enter_context(daemons.microsocks(work / "micro", "bench", "b3nch-pass"))
         tiny = stack.enter_context(daemons.tinyproxy(work / "tiny", "bench", "b3nch-pass"))
@@ -125,6 +172,58 @@ def _servers() -> Iterator[tuple[str, list[Route], Any]]:
             Route("3-hop chain", (dante.url("socks5"), micro.url("socks5"), tiny.url("http"))),
         ]
         yield base, routes, dante
+
+
+@contextlib.contextmanager
+def _standin(*, close: bool = False) -> Iterator[str]:
+    """The stand-in Bot API in its own process; ``close``: a new connection for each request."""
+    command = [sys.executable, "-m", "benchmarks.standin", *(["--close"] if close else [])]
+    with subprocess.Popen(
+        command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as standin:
+        assert standin.stdout is not None
+        assert standin.stdin is not None
+        try:
+            yield f"http://127.0.0.1:{standin.stdout.readline().strip()}"
+        finally:
+            standin.stdin.close()  # the server exits when its stdin closes
+
+
+@contextlib.contextmanager
+def _silent_primary() -> Iterator[str]:
+    """A SOCKS5 "proxy" on loopback that accepts connections and never answers (in a thread)."""
+    import asyncio
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.read(65536):
+                pass
+        finally:
+            writer.close()
+
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(asyncio.start_server(swallow, "127.0.0.1", 0))
+    port = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, name="silent-primary", daemon=True)
+    thread.start()
+    try:
+        yield f"socks5://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        server.close()
+        loop.run_until_complete(_cancel_the_rest())
+        loop.close()
+
+
+async def _cancel_the_rest() -> None:
+    """Cancel every other task of the running loop and wait for them."""
+    import asyncio
+
+    tasks = asyncio.all_tasks() - {asyncio.current_task()}
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # --- measurements ---------------------------------------------------------------------------
@@ -163,6 +262,8 @@ class Report:
         self.loads: dict[str, float] = {}
         self.cli_ms = 0.0
         self.aiogram_ms = 0.0
+        self.silent: dict[str, list[dict[str, Any]]] = {}
+        """Each silent-primary client's runs (the worker's answers), by its kind."""
 
     def add(self, route: str, client: str, mode: str, rate: float, relative: float) -> None:
         """One round's ``rate`` and its ratio to the raw connector at the same moment."""
@@ -188,20 +289,43 @@ class Report:
 
     def floors(self) -> list[Floor]:
         """Every floor of the issue, with what was measured."""
-        plain, ours = "botsession (plain aiohttp)", "botsession (aiogram Bot)"
+        from benchmarks import clients
+
+        ptb = clients.PythonTelegramBot.name
+        # (what, our client, the other one, floor sequential, floor concurrent)
         comparisons = [
-            ("raw connector", plain, "raw", 0.98),
-            ("aiogram's session", ours, "aiogram AiohttpSession(proxy=)", 1.0),
-            ("python-telegram-bot", ours, "python-telegram-bot HTTPXRequest(proxy=)", 2.0),
+            ("botsession / raw connector", clients.BotsessionPlain.name, "raw", 0.98, 0.98),
+            (
+                "botsession / aiogram's session",
+                clients.BotsessionAiogram.name,
+                clients.AiogramOwn.name,
+                1.0,
+                1.0,
+            ),
+            ("botsession / python-telegram-bot", clients.BotsessionAiogram.name, ptb, 2.0, 2.0),
+            (
+                "PTB via botsession / PTB's own HTTPXRequest(proxy=)",
+                clients.BotsessionPythonTelegramBot.name,
+                ptb,
+                2.5,
+                8.0,
+            ),
+            (
+                "httpx via botsession / httpx's own SOCKS5",
+                clients.BotsessionHttpx.name,
+                clients.HttpxOwn.name,
+                1.0,
+                1.0,
+            ),
         ]
         results = []
         for route in ("Dante (SOCKS5)", "3-hop chain"):
             raw = next((c for r, c in self.order if r == route and c.startswith("raw")), "")
-            for label, client, other, floor in comparisons:
-                for mode in ("sequential", "concurrent"):
+            for label, client, other, *floors in comparisons:
+                for mode, floor in zip(("sequential", "concurrent"), floors, strict=True):
                     values = self.per_round(route, client, raw if other == "raw" else other, mode)
                     if values:
-                        what = f"botsession / {label}, {route}, {mode}"
+                        what = f"{label}, {route}, {mode}"
                         results.append(Floor(what, statistics.median(values), floor, values))
         for client, tunnels in self.tunnels.items():
             if client.startswith("botsession"):
@@ -213,24 +337,51 @@ class Report:
             share = self.cli_ms / self.aiogram_ms
             what = "`botsession check` / `import aiogram`"
             results.append(Floor(what, share, 0.10, at_most=True))
+        firsts = [run["first"] for run in self.silent.get("default", []) if "first" in run]
+        if self.silent.get("default"):
+            # A run that never succeeded counts as infinitely slow.
+            firsts += [float("inf")] * (len(self.silent["default"]) - len(firsts))
+            what = "first success with a silent primary, botsession defaults, s"
+            bound = _hedge_after() + 0.5
+            results.append(Floor(what, statistics.median(firsts), bound, firsts, at_most=True))
         return results
 
     def missed_floors(self) -> bool:
         return not all(floor.met for floor in self.floors())
 
     def render(self) -> str:
-        width = self.plan.width
         lines = [
             f"## botsession benchmark — {datetime.date.today().isoformat()}",
             "",
             _machine(),
             "",
+        ]
+        if self.order:
+            lines += self._render_throughput()
+        if self.silent:
+            lines += self._render_silent_primary()
+        lines += [
+            "| floor | measured (median) | per-round IQR | required | |",
+            "| --- | ---: | --- | ---: | --- |",
+        ]
+        for floor in self.floors():
+            bound = f"≤ {floor.required:g}" if floor.at_most else f"≥ {floor.required:g}"
+            verdict = "ok" if floor.met else "MISSED"
+            lines.append(
+                f"| {floor.what} | {floor.measured:.2f} | {floor.spread()} | {bound} | {verdict} |"
+            )
+        return "\n".join(lines)
+
+    def _render_throughput(self) -> list[str]:
+        width = self.plan.width
+        lines = [
             f"getMe round-trips per second, median of {self.plan.rounds} interleaved rounds of "
             f"{self.plan.sequential} sequential and {self.plan.concurrent} requests "
             f"{width} at a time; each client runs in its own process, each run opens its own "
             "tunnels, and each client runs twice per "
             "round in palindromic order (so drift cancels). x raw = median of the per-round "
-            "ratios to the raw aiohttp-socks connector on the same route.",
+            "ratios to the raw aiohttp-socks connector on the same route. python-telegram-bot's "
+            "and httpx's own proxy support cannot chain proxies.",
             "",
             f"| route | client | sequential/s | x raw | {width} concurrent/s | x raw |",
             "| --- | --- | ---: | ---: | ---: | ---: |",
@@ -265,16 +416,68 @@ class Report:
             if self.aiogram_ms
             else "",
             "",
-            "| floor | measured (median) | per-round IQR | required | |",
-            "| --- | ---: | --- | ---: | --- |",
         ]
-        for floor in self.floors():
-            bound = f"≤ {floor.required:g}" if floor.at_most else f"≥ {floor.required:g}"
-            verdict = "ok" if floor.met else "MISSED"
-            lines.append(
-                f"| {floor.what} | {floor.measured:.2f} | {floor.spread()} | {bound} | {verdict} |"
-            )
-        return "\n".join(lines)
+        return lines
+
+    def _render_silent_primary(self) -> list[str]:
+        from benchmarks.clients import SILENT_PRIMARY
+
+        lines = [
+            "Time to first successful request with a silent primary: the primary proxy is a "
+            "loopback TCP server that accepts connections and never answers, Dante the only "
+            "fallback; the stand-in closes every connection, so each request opens a new tunnel "
+            "through Dante. Each run is a fresh process (aiogram warmed up directly, untimed); "
+            "first = wall time of the first getMe; next = median of the next "
+            f"{self.plan.silent_next} getMe. Median (min to max) over the runs.",
+            "",
+            "| client | runs | first success | next requests |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        labels = {"hedge": _hedge_after(), "connect": _connect_timeout()}
+        for kind, runs in self.silent.items():
+            first, following = self._silent_cells(runs)
+            label = SILENT_PRIMARY[kind].format(**labels)
+            lines.append(f"| {label} | {len(runs)} | {first} | {following} |")
+        return [*lines, ""]
+
+    def _silent_cells(self, runs: list[dict[str, Any]]) -> tuple[str, str]:
+        """The first-success and next-requests cells of one client's runs."""
+        ok = [run for run in runs if "first" in run]
+        failed = [run for run in runs if "first" not in run]
+        first = following = "-"
+        if ok:
+            first = _spread([run["first"] for run in ok], "{:.3f} s")
+            nexts = [statistics.median(run["next"]) * 1000 for run in ok if run["next"]]
+            following = _spread(nexts, "{:.2f} ms") if nexts else "-"
+        if failed:
+            errors = ", ".join(sorted({run["error"] for run in failed}))
+            after = statistics.median(run["failed_after"] for run in failed)
+            if all(run["capped"] for run in failed):
+                text = f"not within {after:.1f} s (the smoke run's cap; no success)"
+            else:
+                text = f"never (fails after {after:.1f} s: {errors})"
+            first = f"{text}; {first} in {len(ok)} of {len(runs)} runs" if ok else text
+        return first, following
+
+
+def _spread(values: list[float], form: str) -> str:
+    if len(values) == 1:
+        return form.format(values[0])
+    middle = form.format(statistics.median(values))
+    return f"{middle} ({form.format(min(values))} to {form.format(max(values))})"
+
+
+def _hedge_after() -> float:
+    """botsession's default ``fallback_hedge_after`` with the default connect_timeout."""
+    from botsession.config_schema import DEFAULT_HEDGE_AFTER
+
+    return min(DEFAULT_HEDGE_AFTER, _connect_timeout() / 2)
+
+
+def _connect_timeout() -> float:
+    from botsession.config_schema import BotSessionConfig
+
+    return float(BotSessionConfig.model_fields["connect_timeout"].default)
 
 
 class Worker:
@@ -341,7 +544,7 @@ def _workers(base: str, routes: list[Route]) -> Iterator[list[Worker]]:
 def _measure_rates(
     workers: list[Worker], routes: list[Route], plan: Plan, rng: random.Random, report: Report
 ) -> None:
-    from benchmarks.clients import name_of, usable
+    from benchmarks.clients import ALL, name_of, usable
 
     calls = {
         "sequential": plan.sequential,
@@ -368,14 +571,15 @@ def _measure_rates(
                 raw_rate = next(rate for name, rate in rates.items() if name.startswith("raw"))
                 for name, rate in rates.items():
                     report.add(route.name, name, mode, rate, rate / raw_rate)
-    # Report rows in a fixed order, not the shuffled one.
-    rank = {"raw": 0, "botsession (plain": 1, "aiogram": 2, "botsession (aiogram": 3, "python": 4}
-    report.order.sort(
-        key=lambda rc: (
-            [r.name for r in routes].index(rc[0]),
-            next(v for k, v in rank.items() if rc[1].startswith(k)),
-        )
-    )
+    # Report rows in a fixed order (that of clients.ALL), not the shuffled one.
+    rank = {
+        name_of(kind, route): number
+        for number, kind in enumerate(ALL)
+        for route in routes
+        if usable(kind, route)
+    }
+    route_names = [route.name for route in routes]
+    report.order.sort(key=lambda rc: (route_names.index(rc[0]), rank[rc[1]]))
 
 
 def _measure_tunnels(
@@ -391,6 +595,45 @@ def _measure_tunnels(
             time.sleep(0.3)  # let the daemon flush its log
             tunnels = len(first_hop.destinations()) - before
             report.tunnels[name_of(worker.kind, routes[chain])] = tunnels
+
+
+def _measure_silent_primary(plan: Plan, dante: Any, report: Report) -> None:
+    """Time to the first successful getMe when the primary proxy accepts and never answers."""
+    with _standin(close=True) as base, _silent_primary() as silent:
+        spec = {"silent": silent, "fallback": dante.url("socks5"), "next": plan.silent_next}
+        for kind in ("default", "no-hedge", "aiogram"):
+            report.silent[kind] = []
+        # aiogram's own session waits for its own timeout (60 s): one run, alongside the
+        # others (it only waits on an idle socket, so it does not slow them down).
+        aiogram = _first_success_start("aiogram", base, {**spec, "cap": plan.silent_cap})
+        try:
+            for _ in range(plan.silent_runs):
+                for kind in ("default", "no-hedge"):
+                    worker = _first_success_start(kind, base, {**spec, "cap": None})
+                    report.silent[kind].append(_first_success_result(kind, worker))
+        finally:
+            report.silent["aiogram"].append(_first_success_result("aiogram", aiogram))
+
+
+def _first_success_start(kind: str, base: str, spec: dict[str, Any]) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "benchmarks.worker", "--first-success", kind, base]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(spec) + "\n")  # not on the command line: it holds passwords
+    process.stdin.close()
+    return process
+
+
+def _first_success_result(kind: str, process: subprocess.Popen[str]) -> dict[str, Any]:
+    assert process.stdout is not None
+    with process:
+        reply = process.stdout.read().strip().splitlines()
+    if process.returncode or not reply:
+        raise RuntimeError(f"the {kind} first-success worker failed (see stderr)")
+    result: dict[str, Any] = json.loads(reply[-1])
+    return result
 
 
 def _measure_config_loads(plan: Plan, report: Report) -> None:

@@ -1,6 +1,7 @@
 """A stand-in Bot API server in its own process, so it does not share the clients' GIL.
 
-Prints its port on stdout, then serves until stdin is closed.
+Prints its port on stdout, then serves until stdin is closed. With ``--close`` it closes every
+connection after its response, so that each request through a proxy needs a new tunnel.
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ import sys
 
 from aiohttp import web
 
-from tests.helpers import BOT_USER
+from tests.support import BOT_USER
 
 _ME = json.dumps({"ok": True, "result": BOT_USER})
+_CLOSE = "--close" in sys.argv[1:]
 
 
 async def _handle(request: web.Request) -> web.Response:
     await request.read()
-    return web.Response(text=_ME, content_type="application/json")
+    response = web.Response(text=_ME, content_type="application/json")
+    if _CLOSE:
+        response.force_close()
+    return response
 
 
 async def main() -> None:

@@ -11,6 +11,14 @@ line would show to every user of the machine), warms every route up and prints `
 it answers each further line ``ROUTE MODE CALLS WIDTH`` (``MODE`` is ``sequential`` or
 ``concurrent``) with the seconds the run took. Each run builds a fresh client (its own tunnels)
 and closes it after; only the calls are timed.
+
+    python -m benchmarks.worker --first-success KIND BASE
+
+times one client's first ``getMe`` through a silent primary proxy instead (``KIND`` is a key of
+``clients.SILENT_PRIMARY``). It reads ``{"silent": URL, "fallback": URL, "next": N, "cap":
+SECONDS or null}`` as one line of JSON on stdin, warms aiogram up directly (untimed), builds the
+client, times its first ``getMe`` and each of the next ``N``, and prints one line of JSON:
+``{"first": s, "next": [s, ...]}`` or ``{"failed_after": s, "error": name, "capped": bool}``.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import gc
 import json
 import sys
 import time
+from typing import Any
 
 from benchmarks import clients
 
@@ -47,7 +56,55 @@ async def serve(kind: type[clients.Client], base: str, routes: list[clients.Rout
         print(f"{elapsed:.6f}", flush=True)
 
 
+async def first_success(kind: str, base: str, spec: dict[str, Any]) -> dict[str, Any]:
+    # Untimed: imports and aiogram's first-use caches, straight to the stand-in.
+    warmer = clients.AiogramOwn if kind == "aiogram" else clients.BotsessionAiogram
+    warm = warmer(clients.Route("direct", ()), base)
+    await warm.start()
+    await clients.sequential(warm, 3)
+    await warm.stop()
+    bot = clients.silent_primary_bot(kind, base, spec["silent"], spec["fallback"])
+    gc.collect()
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(spec["cap"]) as cap:
+            await bot.get_me()
+            first = time.perf_counter() - started
+            following = []
+            for _ in range(spec["next"]):
+                call = time.perf_counter()
+                await bot.get_me()
+                following.append(time.perf_counter() - call)
+    except Exception as error:  # whatever the client raises is the result
+        capped = cap.expired()
+        return {
+            "failed_after": time.perf_counter() - started,
+            "error": _public_name(type(error)),
+            "capped": capped,
+        }
+    finally:
+        await bot.session.close()
+    return {"first": first, "next": following}
+
+
+def _public_name(kind: type[BaseException]) -> str:
+    """``python_socks.ProxyTimeoutError`` rather than ``python_socks._errors.…``."""
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    parts = []
+    for part in kind.__module__.split("."):
+        if part.startswith("_"):
+            break
+        parts.append(part)
+    return ".".join([*parts, kind.__qualname__])
+
+
 def main() -> None:
+    if sys.argv[1] == "--first-success":
+        kind, base = sys.argv[2:4]
+        result = asyncio.run(first_success(kind, base, json.loads(input())))
+        print(json.dumps(result), flush=True)
+        return
     name, base = sys.argv[1:3]
     kind = next(kind for kind in clients.ALL if kind.__name__ == name)
     routes = [clients.Route(item["name"], tuple(item["urls"])) for item in json.loads(input())]

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -187,7 +186,7 @@ class RouteTransport(httpx.AsyncBaseTransport):
         pool: float | None = request.extensions.get("timeout", {}).get("pool")
         try:
             await asyncio.wait_for(self._slots.acquire(), pool)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             message = (
                 f"all {self.spec.limit} connections (limit) stayed busy for the "
                 f"{pool:g} s pool timeout"
@@ -303,7 +302,7 @@ class _RequestBody(aiohttp.Payload):
             return
         try:
             await _within(seconds, writer.write(chunk))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             # Closing would wait for the unsent bytes to drain, which is what does not happen.
             transport = getattr(writer, "transport", None)
             if transport is not None:
@@ -319,11 +318,8 @@ class _WriteTimeout(asyncio.TimeoutError):
 
 
 async def _within(seconds: float, writing: Awaitable[None]) -> None:
-    if sys.version_info >= (3, 11):
-        async with asyncio.timeout(seconds):  # no task per chunk, unlike wait_for
-            await writing
-    else:  # pragma: no cover - Python 3.10
-        await asyncio.wait_for(writing, seconds)
+    async with asyncio.timeout(seconds):  # no task per chunk, unlike wait_for
+        await writing
 
 
 class _ResponseBody(httpx.AsyncByteStream):
@@ -380,7 +376,7 @@ def _httpx_exceptions(request: httpx.Request) -> Iterator[None]:
         yield
     except RouteError:
         raise
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+    except (TimeoutError, aiohttp.ClientError, ValueError) as error:
         written = next((e for e in _chain(error) if isinstance(e, _WriteTimeout)), None)
         if written is not None:  # aiohttp hands it to the response, wrapped or not
             raise httpx.WriteTimeout(str(written), request=request) from error

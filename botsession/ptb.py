@@ -190,6 +190,7 @@ class BotSessionRequest(BaseRequest):
                 router.routes,
                 connect_timeout=router.connect_timeout,  # each request sets its own
                 retry_primary_after=router.retry_primary_after,
+                hedge_after=router.hedge_after,
             )
         self._session = aiohttp.ClientSession(
             connector=connector_type(**arguments),
@@ -241,7 +242,7 @@ class BotSessionRequest(BaseRequest):
                 allow_redirects=False,  # as httpx: PTB sees a 3xx as the error it is
             ) as response:
                 return response.status, await response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiohttp.ClientError) as error:
             failure = _telegram_error(error, url, connect=connect, read=read)
             cause = _cause(error)
         finally:
@@ -326,7 +327,7 @@ class _UploadPayload(Payload):
             return
         try:
             await asyncio.wait_for(writer.write(chunk), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             # Closing would wait for the unsent bytes to drain, which is what did not happen:
             # the connection would stay open. Abort it instead.
             transport = getattr(writer, "transport", None)
@@ -413,7 +414,7 @@ async def _acquire(slots: asyncio.Semaphore, pool_timeout: float | None) -> None
         return
     try:
         await asyncio.wait_for(slots.acquire(), pool_timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise TimedOut(POOL_TIMEOUT_MESSAGE) from None
 
 

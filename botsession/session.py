@@ -15,7 +15,7 @@ from .aiogram_responses import keep_response_model
 from .config_schema import BotSessionConfig, ProxyRoute, TlsSettings
 from .errors import ConfigError
 from .net.connector import connector_arguments
-from .net.routing import ConnectorSpec
+from .net.routing import ConnectorSpec, Router, RouteStatus
 from .sources import LoadedConfig, Reading, collect
 
 if TYPE_CHECKING:
@@ -96,6 +96,13 @@ class AiohttpSession(_AiogramAiohttpSession):
             raise loaded
         self._use(loaded.config)
         self._should_reset_connector = True
+
+    def route_status(self) -> tuple[RouteStatus, ...]:
+        """For each route (primary first): its state — ``active``, ``standby`` or ``failed`` —,
+        its last error (passwords masked), when the state last changed and how long each hop
+        took to answer the last time. Empty for a direct connection."""
+        router = self._connector_init.get("router")
+        return router.route_status() if isinstance(router, Router) else ()
 
     def _use(self, config: BotSessionConfig) -> None:
         self._config = config

@@ -185,6 +185,9 @@ def _show(args: argparse.Namespace) -> int:
         print(
             f"  {row.path.ljust(width)}  {report.text(row.value).ljust(value_width)}  {row.origin}"
         )
+    failover = report.failover_line(config)
+    if failover is not None:
+        print(failover)
     return EXIT_OK
 
 
@@ -199,6 +202,15 @@ def _probe(args: argparse.Namespace) -> int:
 
     failures = asyncio.run(probe(config, url, timeout, sys.stdout))
     routes = len(config.routes)
+    if routes > 1:
+        # The words of route_status(): what a session would make of what the probe found.
+        print("route states (as a session would start now):")
+        found = {number: diagnosis.message for number, diagnosis in failures}
+        states = report.probe_states(config, found)
+        width = max(len(name) for name, _, _ in states)
+        for number, (name, state, why) in enumerate(states, start=1):
+            label = f"route {number} ({name})".ljust(width + 10)
+            print(f"  {label}  {state.ljust(7)}  {why}".rstrip())
     for number, diagnosis in failures:
         which = f"route {number} of {routes}: " if routes > 1 else ""
         print(f"probe failed: {which}{diagnosis.message}", file=sys.stderr)

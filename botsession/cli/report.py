@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from ..config_schema import BotSessionConfig, LocalLookup, ProxyRoute
+from ..config_schema import BotSessionConfig, LocalLookup, ProxyHop, ProxyRoute
+from ..net.routing import FIRST_CHECK_AFTER, RouteState
 from ..redaction import MASK, redact_url
 from ..sources import LoadedConfig
 from ..sources.provenance import HOP_KEYS, Origin, Path, format_path
@@ -62,7 +63,7 @@ def rows(loaded: Loaded) -> Iterator[Row]:
     for route_path, route in _routes(config):
         for hop_path, hop in zip(_hop_paths(loaded, route_path, route), route, strict=True):
             origin = loaded.origin_of(hop_path)
-            yield Row(format_path(hop_path), hop.label(), origin)
+            yield Row(format_path(hop_path), _hop_value(hop), origin)
             for field, value, field_origin in _hop_fields(loaded, hop_path):
                 if not _same_source(field_origin, origin):
                     yield Row(format_path((*hop_path, field)), value, field_origin)
@@ -96,9 +97,67 @@ def as_json(loaded: Loaded) -> dict[str, Any]:
         "settings": {
             row.path: {"value": row.value, "source": row.origin.label, "kind": row.origin.kind}
             for row in rows(loaded)
-            if not row.path.startswith(("proxy", "fallback"))
+            if not _is_route_path(row.path)
         },
+        "route_states": [
+            {"index": index, "name": name, "state": state}
+            for index, (name, state) in enumerate(start_states(config))
+        ],
     }
+
+
+def _is_route_path(path: str) -> bool:
+    """``proxy``, ``proxy[1].password``, ``fallback[0]``: a route's row, not a setting such as
+    ``fallback_hedge_after``."""
+    for name in ("proxy", "fallback"):
+        if path == name or path.startswith((f"{name}[", f"{name}.")):
+            return True
+    return False
+
+
+def start_states(config: BotSessionConfig) -> list[tuple[str, RouteState]]:
+    """Each route's name and the state a session starts it in (the words of route_status)."""
+    return [
+        (name, "active" if index == 0 else "standby")
+        for index, name in enumerate(config.route_names())
+    ]
+
+
+def failover_line(config: BotSessionConfig) -> str | None:
+    """How a session moves between its routes, in one line; None without fallback routes.
+
+    ``failover: hedge after 2 s; failed routes checked in the background from 1 s, at most every
+    60 s; at start: proxy active, fallback[0] standby``
+    """
+    if not config.fallback:
+        return None
+    hedge = config.fallback_hedge_after
+    hedging = "no hedging" if hedge is None else f"hedge after {hedge:g} s"
+    longest = config.fallback_retry_primary_after
+    checks = f"failed routes checked in the background from {FIRST_CHECK_AFTER:g} s"
+    if longest is None:
+        checks += ", traffic stays on the route in use"
+    else:
+        checks += f", at most every {longest:g} s"
+    states = ", ".join(f"{name} {state}" for name, state in start_states(config))
+    return f"failover: {hedging}; {checks}; at start: {states}"
+
+
+def probe_states(
+    config: BotSessionConfig, failures: dict[int, str]
+) -> list[tuple[str, RouteState, str]]:
+    """The states a session would give the routes after this probe: the first route that works
+    ``active``, the others that work ``standby``, the broken ones ``failed`` with the reason.
+    ``failures`` maps route numbers (from 1) to what failed."""
+    states: list[tuple[str, RouteState, str]] = []
+    active_taken = False
+    for number, name in enumerate(config.route_names(), start=1):
+        if number in failures:
+            states.append((name, "failed", failures[number]))
+        else:
+            states.append((name, "standby" if active_taken else "active", ""))
+            active_taken = True
+    return states
 
 
 def text(value: Any) -> str:
@@ -138,6 +197,12 @@ def _hop_paths(loaded: Loaded, route_path: Path, route: ProxyRoute) -> list[Path
     return [route_path]
 
 
+def _hop_value(hop: ProxyHop) -> str:
+    """A hop as ``show`` lists it: its URL, and for an https hop how TLS is checked."""
+    note = hop.tls_note()
+    return f"{hop.label()} ({note})" if note else hop.label()
+
+
 def _hop_fields(loaded: Loaded, hop_path: Path) -> Iterator[tuple[str, Any, Origin]]:
     raw = _raw(loaded, hop_path)
     if not isinstance(raw, dict):
@@ -169,6 +234,14 @@ def _hops_json(loaded: Loaded, route_path: Path, route: ProxyRoute) -> list[dict
                 "username": hop.username,
                 "password": MASK if hop.password is not None else None,
                 "rdns": hop.rdns,
+                "tls": (
+                    {
+                        "verify": hop.verify,
+                        "ca_file": None if hop.ca_file is None else str(hop.ca_file),
+                    }
+                    if hop.tls
+                    else None
+                ),
                 "source": loaded.origin_of(hop_path).label,
                 "field_sources": {
                     field: origin.label for field, _, origin in _hop_fields(loaded, hop_path)

@@ -1,15 +1,23 @@
 """The aiohttp connector that carries requests through proxy routes.
 
 aiohttp asks a connector for a connection to ``host:port``; this one gets it from a ``Router``
-(the tunnel through the active route, TLS with the server included) and hands it to aiohttp's
-own protocol. Failures come out as ``ProxyHopError`` / ``AllRoutesFailedError`` that are also
-``aiohttp.ClientConnectionError``s, which aiogram reports as ``TelegramNetworkError``.
+(the tunnel through the first route that is ready, TLS with the server included) and hands it
+to aiohttp's own protocol. Failures come out as ``ProxyHopError`` / ``AllRoutesFailedError``
+that are also ``aiohttp.ClientConnectionError``s, which aiogram reports as
+``TelegramNetworkError``.
+
+The connector remembers which route each connection goes through. When the router changes its
+active route, connections through other routes are not reused: idle ones are closed, busy ones
+are closed when their response is done, so traffic really moves (back) to the active route.
+Closing the connector stops the router's background checks; every adapter (aiogram, PTB, httpx,
+a plain aiohttp session) closes its connector when it is closed.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import weakref
 from ssl import SSLContext, create_default_context
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,8 +32,12 @@ if TYPE_CHECKING:
     import asyncio
 
     from aiohttp.client_proto import ResponseHandler
+    from aiohttp.client_reqrep import ClientRequest, ConnectionKey
+    from aiohttp.connector import Connection
+    from aiohttp.tracing import Trace
 
     from ..config_schema import ProxyRoute, TlsSettings
+    from .routing import RouteStatus
 
 
 def ssl_context(tls: TlsSettings) -> SSLContext | Literal[False]:
@@ -57,6 +69,7 @@ def connector_arguments(spec: ConnectorSpec) -> tuple[type[aiohttp.TCPConnector]
         spec.routes,
         connect_timeout=spec.connect_timeout,
         retry_primary_after=spec.retry_primary_after,
+        hedge_after=spec.hedge_after,
     )
     arguments["router"] = router
     return RouteConnector, arguments
@@ -79,6 +92,10 @@ class RouteConnector(ChainProxyConnector):
         # its own proxy list stays empty (the routes, with their passwords, live in router).
         super().__init__(proxy_infos=(), **kwargs)
         self.router = router
+        self._route_of: weakref.WeakKeyDictionary[ResponseHandler, int] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._switches_seen = router.switches
 
     @property
     def route(self) -> ProxyRoute:
@@ -89,8 +106,46 @@ class RouteConnector(ChainProxyConnector):
     def connect_timeout(self) -> float:
         return self.router.connect_timeout
 
+    def route_status(self) -> tuple[RouteStatus, ...]:
+        """Each route's state (``active``, ``standby``, ``failed``), last error, when that
+        changed, and how long each hop took to answer (see ``Router.route_status``)."""
+        return self.router.route_status()
+
     def __repr__(self) -> str:
         return f"RouteConnector({self.route!r}, limit={self.limit})"
+
+    async def connect(
+        self, req: ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout
+    ) -> Connection:
+        if self.router.switches != self._switches_seen:
+            self._switches_seen = self.router.switches
+            self._retire_idle()
+        return await super().connect(req, traces, timeout)
+
+    def _release(
+        self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False
+    ) -> None:
+        # A connection through a route that is no longer the active one goes back to no pool.
+        retired = self._route_of.get(protocol, self.router.active) != self.router.active
+        super()._release(key, protocol, should_close=should_close or retired)
+
+    def _retire_idle(self) -> None:
+        """Close the idle connections through other routes than the active one (aiohttp skips
+        closed connections when it takes one from its pool)."""
+        active = self.router.active
+        pools: Any = getattr(self, "_conns", {})
+        for pool in list(pools.values()):
+            for protocol, *_ in list(pool):
+                if self._route_of.get(protocol, active) != active:
+                    protocol.close()
+
+    def _close(self, *args: Any, **kwargs: Any) -> Any:
+        self.router.stop()  # aiohttp's close, in every version, comes through here at once
+        return super()._close(*args, **kwargs)
+
+    async def close(self, **kwargs: Any) -> None:
+        await super().close(**kwargs)
+        await self.router.close()  # and wait until the background checks have ended
 
     async def _wrap_create_connection(
         self, *args: Any, addr_infos: list[Any], **kwargs: Any
@@ -99,7 +154,7 @@ class RouteConnector(ChainProxyConnector):
         ssl: SSLContext | None = kwargs.get("ssl") or None
         failure: RouteError | None = None
         try:
-            tunnel = await self.router.connect(
+            index, tunnel = await self.router.open(
                 host, port, ssl=ssl, server_hostname=kwargs.get("server_hostname") or host
             )
         except RouteError as error:
@@ -108,4 +163,5 @@ class RouteConnector(ChainProxyConnector):
             # Raised outside the except block so that the error is not its own context.
             raise framework_error(failure, aiohttp.ClientConnectionError)
         protocol: ResponseHandler = self._factory()
+        self._route_of[protocol] = index
         return tunnel.hand_over(protocol), protocol

@@ -1,19 +1,36 @@
-"""Which route a connection goes through, and moving on to the next one when it fails.
+"""Which route a connection goes through: hedged connects, fallback, and routes that heal.
 
-Fallback happens only in the connect phase, before a request can have been sent, so switching
-routes never sends a Bot API request twice. The active route sticks; with
-``retry_primary_after`` the primary is tried first again once that long has passed since it
-last failed.
+Connecting starts with the active route. When it fails, the next route is tried at once; when
+it has not connected within ``hedge_after`` seconds, the next route is tried *as well*, and the
+first tunnel that is ready wins (the others are closed). All of this happens in the connect
+phase, before a request was sent on any tunnel, so no Bot API request is ever sent twice.
+
+A route that failed (or lost a race after ``hedge_after``) is checked in the background by
+opening a tunnel through it to the Bot API host of the last connect — no request is sent —
+after 1 s, then at doubling intervals of at most ``retry_primary_after``. When a check succeeds
+the route is healthy again and, if it comes before the active one (or the active one failed),
+traffic returns to it. The checks are tasks of the running event loop, started on the first
+failure and stopped by ``close()`` (the connector's close calls it).
+
+``route_status()`` tells, for each route, its state — ``active`` (new connections go through
+it first), ``standby`` (healthy or not tried, ready to take over) or ``failed`` (its last
+attempt failed; checked in the background) — the last error, when the state last changed and
+how long each hop took to answer the last time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
 
+from .. import telemetry
 from ..errors import AllRoutesFailedError, ProxyHopError
+from ..redaction import scrub
 from .tunnel import Tunnel, open_tunnel
 
 if TYPE_CHECKING:
@@ -25,6 +42,18 @@ logger = logging.getLogger("botsession")
 
 DNS_CACHE_SECONDS = 3600
 """aiogram's DNS cache lifetime (its workaround for aiogram#1500), kept on proxy connectors too."""
+FIRST_CHECK_AFTER = 1.0
+"""Seconds from a route's failure to its first background check (or less, when the longest
+interval between checks is shorter)."""
+LONGEST_CHECK_INTERVAL = 60.0
+"""Checks of a failed route are at most this far apart when ``retry_primary_after`` is None
+(traffic then does not return by itself; the checks keep ``route_status`` true)."""
+
+RouteState = Literal["active", "standby", "failed"]
+"""``active``: new connections go through this route first. ``standby``: healthy (or not tried
+yet) and ready to take over. ``failed``: the last attempt through it failed; it is checked in
+the background until it works again."""
+SwitchReason = Literal["failed", "hedged", "recovered"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +66,7 @@ class ConnectorSpec:
     connect_timeout: float
     tls: TlsSettings
     retry_primary_after: float | None = None
+    hedge_after: float | None = None
     ttl_dns_cache: int = DNS_CACHE_SECONDS
 
     @classmethod
@@ -47,12 +77,87 @@ class ConnectorSpec:
             connect_timeout=config.connect_timeout,
             tls=config.ssl,
             retry_primary_after=config.fallback_retry_primary_after,
+            hedge_after=config.fallback_hedge_after,
         )
+
+
+@dataclass(frozen=True)
+class RouteStatus:
+    """One route as the router sees it now. Nothing in it shows a password."""
+
+    index: int
+    """The route's place, from 0: 0 is ``proxy``, 1 is ``fallback[0]``, …"""
+    name: str
+    """``proxy``, ``fallback[0]``, … as in the configuration."""
+    route: str
+    """The hops, passwords masked: ``socks5://u:***@10.0.0.1:1080 → http://10.0.0.2:3128``."""
+    state: RouteState
+    last_error: str | None
+    """The last failure through this route (passwords masked), kept after it recovers."""
+    changed_at: datetime
+    """When ``state`` last changed (UTC; the router's creation for a route never changed)."""
+    hop_seconds: tuple[float | None, ...]
+    """How long each hop took to answer at the last attempt that reached it; None: never."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The status as JSON-ready data."""
+        return {
+            "index": self.index,
+            "name": self.name,
+            "route": self.route,
+            "state": self.state,
+            "last_error": self.last_error,
+            "changed_at": self.changed_at.isoformat(),
+            "hop_seconds": list(self.hop_seconds),
+        }
+
+    def __str__(self) -> str:
+        hops = ", ".join("-" if s is None else f"{s * 1000:.0f} ms" for s in self.hop_seconds)
+        error = f"; last error: {self.last_error}" if self.last_error else ""
+        return (
+            f"route {self.index + 1} ({self.name}) {self.state} since "
+            f"{self.changed_at:%Y-%m-%d %H:%M:%S} UTC: {self.route}; hops {hops}{error}"
+        )
+
+
+@dataclass
+class _Health:
+    """What the router knows about one route."""
+
+    hops: int
+    state: RouteState
+    changed_at: float = field(default_factory=time.time)
+    failed: bool = False
+    error: str | None = None
+    hop_seconds: list[float | None] = field(default_factory=list)
+    interval: float = 0.0
+    """Seconds until the next background check; doubles after each failed check."""
+    recovered_at: float | None = None
+    """When (``time.monotonic()``) the route last worked again after failing."""
+
+    def __post_init__(self) -> None:
+        self.hop_seconds = [None] * self.hops
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where the last connect went: what a background check connects to."""
+
+    host: str
+    port: int
+    ssl: ssl.SSLContext | None
+    server_hostname: str | None
 
 
 class Router:
     """The routes of a session (primary first), which one is active, and connecting through
-    them; shared by all of a session's connections."""
+    them; shared by all of a session's connections.
+
+    ``hedge_after``: seconds after which a connect that is still waiting for its route starts
+    on the next route as well (None: only after a failure). ``retry_primary_after``: the longest
+    interval between background checks of a failed route, and so the longest a route that
+    works again stays unused (None: traffic stays on the route in use; checks still run).
+    """
 
     def __init__(
         self,
@@ -60,14 +165,27 @@ class Router:
         *,
         connect_timeout: float,
         retry_primary_after: float | None = None,
+        hedge_after: float | None = None,
     ) -> None:
         if not routes:
             raise ValueError("a router needs at least one route")
         self.routes = routes
         self.connect_timeout = connect_timeout
         self.retry_primary_after = retry_primary_after
+        self.hedge_after = hedge_after
         self.active = 0
-        self._primary_failed_at: float | None = None
+        self.switches = 0
+        """How many times the active route changed (connectors retire connections on a change)."""
+        self._health = [
+            _Health(len(route), "active" if index == 0 else "standby")
+            for index, route in enumerate(routes)
+        ]
+        self._secrets = frozenset(
+            secret for route in routes for hop in route if (secret := hop.secret())
+        )
+        self._target: _Target | None = None
+        self._checks: dict[int, asyncio.Task[None]] = {}
+        self._stopped = False
 
     @property
     def route(self) -> ProxyRoute:
@@ -77,6 +195,8 @@ class Router:
     def __repr__(self) -> str:
         return f"Router({self.route!r}, {len(self.routes)} routes)"
 
+    # --- connecting ---------------------------------------------------------------------
+
     async def connect(
         self,
         host: str,
@@ -85,63 +205,384 @@ class Router:
         ssl: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
     ) -> Tunnel:
-        """A tunnel to ``host:port`` through the first route that works, in ``order``."""
-        loop = asyncio.get_running_loop()
-        failures: list[tuple[int, ProxyHopError]] = []
-        for index in self.order(loop.time()):
-            try:
-                tunnel = await open_tunnel(
-                    self.routes[index],
-                    host,
-                    port,
-                    timeout=self.connect_timeout,
-                    ssl=ssl,
-                    server_hostname=server_hostname,
-                )
-            except ProxyHopError as error:
-                # Nothing was sent yet: trying the next route cannot repeat a request.
-                failures.append((index, error))
-                self._failed(index, loop.time())
-                continue
-            self._succeeded(index, failures)
-            return tunnel
+        """A tunnel to ``host:port`` through the first route that is ready (see the module)."""
+        _, tunnel = await self.open(host, port, ssl=ssl, server_hostname=server_hostname)
+        return tunnel
+
+    async def open(
+        self,
+        host: str,
+        port: int,
+        *,
+        ssl: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> tuple[int, Tunnel]:
+        """``connect``, also telling which route (its index) the tunnel goes through."""
+        target = _Target(host, port, ssl, server_hostname)
+        self._target = target
+        if self._stopped:
+            self._resume()
         if len(self.routes) == 1:
-            raise failures[0][1]
-        numbered = [(index + 1, error) for index, error in failures]
-        raise AllRoutesFailedError(self.routes, numbered) from failures[-1][1]
+            return 0, await self._only(target)
+        return await self._race(target)
 
-    def order(self, now: float) -> list[int]:
-        """Route indexes to try, in order: the active one and those after it, wrapping round."""
-        count = len(self.routes)
-        order = [(self.active + step) % count for step in range(count)]
-        if self.active != 0 and self._primary_due(now):
-            order.remove(0)
-            order.insert(0, 0)
-        return order
+    def order(self) -> list[int]:
+        """Route indexes to try, in order: the active one, then the others that have not failed,
+        then the failed ones, each group by priority."""
+        others = [index for index in range(len(self.routes)) if index != self.active]
+        healthy = [index for index in others if not self._health[index].failed]
+        failed = [index for index in others if self._health[index].failed]
+        return [self.active, *healthy, *failed]
 
-    def _failed(self, index: int, now: float) -> None:
-        if index == 0:
-            self._primary_failed_at = now
+    async def _only(self, target: _Target) -> Tunnel:
+        attempt = telemetry.Attempt(0, target.host, target.port)
+        try:
+            tunnel = await self._attempt(attempt, target)
+        except ProxyHopError as error:
+            self._route_failed(0, self._text(error), attempt.hop_seconds)
+            raise
+        self._route_worked(0, attempt.hop_seconds)
+        return tunnel
 
-    def _succeeded(self, index: int, failures: list[tuple[int, ProxyHopError]]) -> None:
-        if index == self.active:
-            return
+    async def _race(self, target: _Target) -> tuple[int, Tunnel]:
+        race = _Race(self, target)
+        try:
+            while race.running and race.winner is None:
+                done, _ = await asyncio.wait(
+                    race.running, timeout=race.until_hedge(), return_when=asyncio.FIRST_COMPLETED
+                )
+                race.collect(done)
+        except BaseException:
+            await race.abandon(None)
+            raise
+        if race.winner is None:
+            failures = race.failures
+            numbered = [(index + 1, error) for index, error in failures]
+            raise AllRoutesFailedError(self.routes, numbered) from failures[-1][1]
+        attempt, tunnel = race.winner
+        lost = self._lost(race.running, attempt.index)
+        await race.abandon(tunnel)
+        self._won(attempt, "hedged" if self.active in lost else "failed")
+        return attempt.index, tunnel
+
+    async def _attempt(
+        self, attempt: telemetry.Attempt, target: _Target, timeout: float | None = None
+    ) -> Tunnel:
+        """One tunnel through route ``attempt.index`` within ``timeout`` (default: the connect
+        timeout), reported to telemetry when it ends."""
+        route = self.routes[attempt.index]
+        recorder = telemetry.current()
+        try:
+            tunnel = await open_tunnel(
+                route,
+                target.host,
+                target.port,
+                timeout=self.connect_timeout if timeout is None else timeout,
+                ssl=target.ssl,
+                server_hostname=target.server_hostname,
+                hop_seconds=attempt.hop_seconds,
+            )
+        except ProxyHopError as error:
+            attempt.end()
+            if recorder is not None:
+                attempt.error_type = error.reason
+                attempt.error_hop = error.hop_number - 1
+                attempt.description = telemetry.safe_description(error.detail, route)
+                recorder.attempt_ended(attempt, route)
+            raise
+        except asyncio.CancelledError:
+            attempt.end()
+            if recorder is not None and not attempt.health_check:  # a check stopped by close()
+                attempt.error_type = telemetry.CANCELLED
+                recorder.attempt_ended(attempt, route)
+            raise
+        attempt.end()
+        if recorder is not None:
+            recorder.attempt_ended(attempt, route)
+        return tunnel
+
+    # --- what the outcome of a connect says about the routes ---------------------------
+
+    def _won(self, attempt: telemetry.Attempt, reason: SwitchReason) -> None:
+        """Route ``attempt.index`` gave the tunnel; it becomes active if the active one failed."""
+        index = attempt.index
+        self._route_worked(index, attempt.hop_seconds)
+        if index != self.active and self._health[self.active].failed:
+            self._switch(index, reason)
+
+    def _lost(
+        self, running: dict[asyncio.Task[Tunnel], telemetry.Attempt], winner: int
+    ) -> set[int]:
+        """Routes still connecting when route ``winner`` was ready: those that had their full
+        ``hedge_after`` have failed (they would lose every race). Returns their indexes."""
+        hedge = self.hedge_after
+        lost = set()
+        for attempt in running.values():
+            self._note_hops(attempt.index, attempt.hop_seconds)
+            waited = attempt.running_for
+            if hedge is None or waited < hedge:
+                continue
+            route = self.routes[attempt.index]
+            answered = len(attempt.hop_seconds)
+            if answered < len(route):
+                hop = route[answered]
+                where = f"hop {answered + 1} of {len(route)} ({hop.label()}) had not answered"
+            else:
+                where = f"the TLS handshake with {_address(attempt)} had not finished"
+            text = (
+                f"no tunnel after {waited:.1f} s ({where}); route {winner + 1} was ready first "
+                f"(fallback_hedge_after: {hedge:g} s)"
+            )
+            self._route_failed(attempt.index, text, None)
+            lost.add(attempt.index)
+        return lost
+
+    def _route_failed(self, index: int, text: str, hop_seconds: list[float] | None) -> None:
+        health = self._health[index]
+        if hop_seconds is not None:
+            self._note_hops(index, hop_seconds)
+        health.error = text
+        if not health.failed:
+            health.failed = True
+            health.interval = self._first_interval(health)
+        self._refresh()
+        self._schedule_check(index)
+
+    def _route_worked(self, index: int, hop_seconds: list[float] | None) -> None:
+        health = self._health[index]
+        if hop_seconds is not None:
+            self._note_hops(index, hop_seconds)
+        if health.failed:
+            health.failed = False
+            health.recovered_at = time.monotonic()
+        self._refresh()
+
+    def _note_hops(self, index: int, hop_seconds: list[float]) -> None:
+        health = self._health[index]
+        for number, seconds in enumerate(hop_seconds[: health.hops]):
+            health.hop_seconds[number] = seconds
+
+    def _switch(self, index: int, reason: SwitchReason) -> None:
         left = self.active
         self.active = index
-        if index == 0:
-            logger.warning("proxy route 1 (%s) works again; switched back to it", self.routes[0])
+        self.switches += 1
+        self._refresh()
+        if reason == "recovered" and index < left:
+            logger.warning(
+                "proxy route %d (%s) works again; switched back to it",
+                index + 1,
+                self.routes[index],
+            )
+        else:
+            why = self._health[left].error or "not tried"
+            logger.warning(
+                "proxy route %d (%s) failed: %s; switched to route %d (%s)",
+                left + 1,
+                self.routes[left],
+                why,
+                index + 1,
+                self.routes[index],
+            )
+        recorder = telemetry.current()
+        if recorder is not None:
+            recorder.switched(left, index, reason)
+
+    def _refresh(self) -> None:
+        """Bring each route's state (and when it changed) up to date."""
+        now = time.time()
+        for index, health in enumerate(self._health):
+            state: RouteState = (
+                "failed" if health.failed else "active" if index == self.active else "standby"
+            )
+            if state != health.state:
+                health.state = state
+                health.changed_at = now
+
+    def _text(self, error: BaseException) -> str:
+        return scrub(str(error), self._secrets)
+
+    # --- background checks --------------------------------------------------------------
+
+    @property
+    def _longest_interval(self) -> float:
+        if self.retry_primary_after is None:
+            return LONGEST_CHECK_INTERVAL
+        return self.retry_primary_after
+
+    def _first_interval(self, health: _Health) -> float:
+        longest = self._longest_interval
+        first = min(FIRST_CHECK_AFTER, longest)
+        recovered = health.recovered_at
+        if recovered is not None and time.monotonic() - recovered < longest:
+            # It failed again soon after it recovered (a flapping route): back off further.
+            return min(longest, max(first, health.interval) * 2)
+        return first
+
+    def _schedule_check(self, index: int) -> None:
+        if len(self.routes) == 1 or self._stopped or self._target is None:
             return
-        reason = next((str(error) for failed, error in failures if failed == left), "")
-        logger.warning(
-            "proxy route %d (%s) failed: %s; switched to route %d (%s)",
-            left + 1,
-            self.routes[left],
-            reason or "not tried",
-            index + 1,
-            self.routes[index],
+        loop = asyncio.get_running_loop()
+        task = self._checks.get(index)
+        if task is not None and not task.done() and task.get_loop() is loop:
+            return
+        interval = self._health[index].interval
+        # A fresh context: a check belongs to the session, not to the request (its per-call
+        # timeouts, its trace) that found the failure.
+        self._checks[index] = contextvars.Context().run(
+            loop.create_task, self._check(index, interval)
         )
 
-    def _primary_due(self, now: float) -> bool:
-        if self.retry_primary_after is None or self._primary_failed_at is None:
-            return False
-        return now - self._primary_failed_at >= self.retry_primary_after
+    async def _check(self, index: int, interval: float) -> None:
+        """After ``interval`` seconds, open a tunnel through route ``index`` (no request) and
+        close it; on success the route is healthy again, else the next check is scheduled."""
+        await asyncio.sleep(interval)
+        health, target = self._health[index], self._target
+        if not health.failed or target is None:
+            return  # it worked meanwhile, for a real connection
+        attempt = telemetry.Attempt(index, target.host, target.port, health_check=True)
+        # With hedging, a route must be ready within the hedge delay to count as healthy (it
+        # would lose every race otherwise): a silent route costs a check no more than that.
+        hedge = self.hedge_after
+        timeout = self.connect_timeout if hedge is None else min(hedge, self.connect_timeout)
+        failure: str | None = None
+        try:
+            tunnel = await self._attempt(attempt, target, timeout)
+        except ProxyHopError as error:
+            failure = f"background check: {self._text(error)}"
+        else:
+            tunnel.close()
+        self._note_hops(index, attempt.hop_seconds)
+        if self._checks.get(index) is asyncio.current_task():
+            del self._checks[index]
+        if failure is not None:
+            health.error = failure
+            health.interval = min(self._longest_interval, health.interval * 2)
+            logger.debug("proxy route %d still fails: %s", index + 1, failure)
+            self._schedule_check(index)
+            return
+        logger.debug("proxy route %d works again (background check)", index + 1)
+        self._route_worked(index, None)
+        active_failed = self._health[self.active].failed
+        returns = self.retry_primary_after is not None and index < self.active
+        if index != self.active and (active_failed or returns):
+            self._switch(index, "recovered")
+
+    def _resume(self) -> None:
+        """Checks again after ``close()``, when the session is used again."""
+        self._stopped = False
+        for index, health in enumerate(self._health):
+            if health.failed:
+                self._schedule_check(index)
+
+    def stop(self) -> None:
+        """Cancel the background checks (at once; ``close`` also waits for them to end)."""
+        self._stopped = True
+        for task in self._checks.values():
+            if not task.done() and not task.get_loop().is_closed():
+                task.cancel()
+
+    async def close(self) -> None:
+        """Stop the background checks and wait until they have ended (their sockets closed)."""
+        self.stop()
+        loop = asyncio.get_running_loop()
+        tasks = [task for task in self._checks.values() if task.get_loop() is loop]
+        self._checks.clear()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    # --- status -------------------------------------------------------------------------
+
+    def route_status(self) -> tuple[RouteStatus, ...]:
+        """Each route's state, last error, when its state changed and its hops' times."""
+        return tuple(
+            RouteStatus(
+                index=index,
+                name="proxy" if index == 0 else f"fallback[{index - 1}]",
+                route=str(route),
+                state=health.state,
+                last_error=health.error,
+                changed_at=datetime.fromtimestamp(health.changed_at, UTC),
+                hop_seconds=tuple(health.hop_seconds),
+            )
+            for index, (route, health) in enumerate(zip(self.routes, self._health, strict=True))
+        )
+
+
+class _Race:
+    """One connect through several routes: who runs, who failed, who won."""
+
+    def __init__(self, router: Router, target: _Target) -> None:
+        self.router = router
+        self.target = target
+        self.loop = asyncio.get_running_loop()
+        self.waiting = router.order()
+        self.running: dict[asyncio.Task[Tunnel], telemetry.Attempt] = {}
+        self.failures: list[tuple[int, ProxyHopError]] = []
+        self.winner: tuple[telemetry.Attempt, Tunnel] | None = None
+        self.next_hedge = 0.0
+        self.start(hedged=False)
+
+    def start(self, *, hedged: bool) -> None:
+        """Start connecting through the next route waiting."""
+        index = self.waiting.pop(0)
+        attempt = telemetry.Attempt(index, self.target.host, self.target.port, hedged=hedged)
+        task = self.loop.create_task(self.router._attempt(attempt, self.target))
+        self.running[task] = attempt
+        if self.router.hedge_after is not None:
+            self.next_hedge = self.loop.time() + self.router.hedge_after
+
+    def until_hedge(self) -> float | None:
+        """Seconds until the next route should start as well; None: not before a failure."""
+        if not self.waiting or self.router.hedge_after is None:
+            return None
+        return max(0.0, self.next_hedge - self.loop.time())
+
+    def collect(self, done: set[asyncio.Task[Tunnel]]) -> None:
+        """Take the attempts that ended; with none, the time to hedge has come."""
+        if not done:  # the routes tried so far are slow: try the next one as well
+            self.start(hedged=True)
+            return
+        for task in sorted(done, key=lambda task: self.running[task].index):
+            attempt = self.running.pop(task)
+            error = task.exception()
+            if error is None:
+                if self.winner is None:
+                    self.winner = (attempt, task.result())
+                else:  # ready at the same moment: only one is used
+                    task.result().close()
+            elif isinstance(error, ProxyHopError):
+                # Nothing was sent yet: trying the next route cannot repeat a request.
+                self.failures.append((attempt.index, error))
+                text = self.router._text(error)
+                self.router._route_failed(attempt.index, text, attempt.hop_seconds)
+                if self.waiting and self.winner is None:
+                    self.start(hedged=False)
+            else:  # pragma: no cover - open_tunnel raises nothing else
+                raise error
+
+    async def abandon(self, winner: Tunnel | None) -> None:
+        """Cancel the attempts still running and wait for them to end (each closes its socket
+        as it ends); a tunnel one of them finished anyway is closed. Cancelled meanwhile, the
+        winner is closed too."""
+        losers = list(self.running)
+        for task in losers:
+            task.cancel()
+            task.add_done_callback(_close_unclaimed)
+        if not losers:
+            return
+        try:
+            await asyncio.wait(losers)
+        except BaseException:
+            if winner is not None:
+                winner.close()
+            raise
+
+
+def _close_unclaimed(task: asyncio.Task[Tunnel]) -> None:
+    if not task.cancelled() and task.exception() is None:
+        task.result().close()
+
+
+def _address(attempt: telemetry.Attempt) -> str:
+    host = attempt.target_host
+    return f"[{host}]:{attempt.target_port}" if ":" in host else f"{host}:{attempt.target_port}"

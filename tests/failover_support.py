@@ -1,0 +1,187 @@
+"""What the failover tests share (hedged connects, routes that heal, telemetry): proxies that are
+silent or slow, the route states a session reports, and OpenTelemetry's in-memory SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .faultproxy import Fault, FaultProxy, Protocol, Step
+from .servers import BackgroundLoop
+from .support import LOOPBACK
+
+FaultProxyFactory = Callable[..., FaultProxy]
+
+MARGIN = 0.6
+"""How much later than its bound a connect may finish on a busy 2-core machine (seconds)."""
+
+
+@contextlib.contextmanager
+def fault_proxies(background: BackgroundLoop) -> Iterator[FaultProxyFactory]:
+    """Start fault-injection proxies (``start("socks5", step="greeting", fault="stall")``),
+    stopped at the end and checked for bugs of their own."""
+    started: list[FaultProxy] = []
+
+    def start(
+        protocol: Protocol = "socks5", step: Step = "greeting", fault: Fault = "pass"
+    ) -> FaultProxy:
+        server = FaultProxy(background, protocol, step, fault).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+    assert [error for server in started for error in server.errors] == []
+
+
+def silent(start: FaultProxyFactory) -> FaultProxy:
+    """A SOCKS5 proxy that accepts the TCP connection and never answers (packets "vanish")."""
+    return start("socks5", step="greeting", fault="stall")
+
+
+@dataclass
+class SlowProxy:
+    """A TCP forwarder that holds each new connection ``delay`` seconds before relaying it to
+    ``upstream`` (a working proxy): a route that works, slowly. ``accepted`` counts connections,
+    ``relayed`` those that got as far as the upstream proxy."""
+
+    background: BackgroundLoop
+    upstream: int
+    delay: float
+    port: int = 0
+    accepted: int = 0
+    relayed: int = 0
+    _server: asyncio.AbstractServer | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def url(self) -> str:
+        return f"socks5://{LOOPBACK}:{self.port}"
+
+    def start(self) -> SlowProxy:
+        async def start() -> int:
+            self._server = await asyncio.start_server(self._handle, LOOPBACK, 0)
+            return int(self._server.sockets[0].getsockname()[1])
+
+        self.port = self.background.run(start())
+        return self
+
+    def stop(self) -> None:
+        async def stop() -> None:
+            if self._server is not None:
+                self._server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+        self.background.run(stop())
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self.accepted += 1
+        try:
+            await asyncio.sleep(self.delay)
+            # The client went away meanwhile (its FIN is read: what it sent is still buffered).
+            if getattr(reader, "_eof", False) or reader.exception() is not None:
+                return
+            up_reader, up_writer = await asyncio.open_connection(LOOPBACK, self.upstream)
+            self.relayed += 1
+            try:
+                await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
+            finally:
+                up_writer.close()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+            self._tasks.discard(task)
+
+
+async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError):
+        while data := await source.read(65536):
+            sink.write(data)
+            await sink.drain()
+        if sink.can_write_eof():
+            sink.write_eof()
+
+
+def states(holder: Any) -> list[str]:
+    """The state of each route, primary first, as ``route_status()`` reports it."""
+    return [status.state for status in holder.route_status()]
+
+
+async def until(condition: Callable[[], bool], timeout: float, step: float = 0.02) -> float:
+    """Wait (at most ``timeout`` seconds) for ``condition``; returns the seconds waited."""
+    started = time.monotonic()
+    deadline = started + timeout
+    while not condition() and time.monotonic() < deadline:  # noqa: ASYNC110 - state of another thread
+        await asyncio.sleep(step)
+    return time.monotonic() - started
+
+
+# --- OpenTelemetry's SDK, in memory ---------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    """What botsession recorded through the OpenTelemetry API since ``drain``."""
+
+    reader: Any
+    exporter: Any
+    collected: list[Any] | None = None
+
+    def drain(self) -> None:
+        self.reader.get_metrics_data()
+        self.exporter.clear()
+        self.collected = None
+
+    def points(self, name: str) -> list[Any]:
+        """The data points of instrument ``name`` (collected once, at the first call after
+        ``drain``: the reader gives deltas)."""
+        if self.collected is None:
+            data = self.reader.get_metrics_data()
+            self.collected = [
+                metric
+                for resource in (data.resource_metrics if data else ())
+                for scope in resource.scope_metrics
+                if scope.scope.name == "botsession"
+                for metric in scope.metrics
+            ]
+        return [point for m in self.collected if m.name == name for point in m.data.data_points]
+
+    def spans(self) -> list[Any]:
+        return list(self.exporter.get_finished_spans())
+
+
+_RECORDED: Recorded | None = None
+
+
+def recorded() -> Recorded:
+    """OpenTelemetry's SDK as this process's global providers (set once: the API allows no
+    second), reading metrics as deltas and keeping finished spans in memory."""
+    global _RECORDED  # noqa: PLW0603 - the providers are global by the API's design
+    if _RECORDED is None:
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
+        from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        delta = AggregationTemporality.DELTA
+        reader = InMemoryMetricReader(preferred_temporality={Counter: delta, Histogram: delta})
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        exporter = InMemorySpanExporter()
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(tracer_provider)
+        _RECORDED = Recorded(reader, exporter)
+    _RECORDED.drain()
+    return _RECORDED
