@@ -48,6 +48,7 @@ from pydantic_settings import (
 from .errors import BotSessionWarning
 from .proxy_url import (
     SUPPORTED_TEXT,
+    TELEGRAM_LINK_SHAPE,
     URL_SHAPE,
     ProxyUrl,
     ProxyUrlError,
@@ -56,7 +57,7 @@ from .proxy_url import (
     normalise_http_base,
     parse_proxy_url,
 )
-from .redaction import MASK
+from .redaction import MASK, redact_url
 from .sources import (
     DotEnvSource,
     EnvironmentSource,
@@ -70,10 +71,17 @@ from .sources import (
 from .sources.environment import NESTED_DELIMITER
 from .sources.files import UnreadableFile, read_regular_file
 
-Scheme = Literal["http", "socks4", "socks4a", "socks5"]
+Scheme = Literal["http", "https", "socks4", "socks4a", "socks5"]
 
 DEFAULT_API_BASE = "https://api.telegram.org"
 DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_HEDGE_AFTER = 2.0
+"""With fallback routes, the next route starts connecting as well after this many seconds (or
+half of ``connect_timeout`` when that is shorter): more than a healthy route through distant
+proxies needs (TCP, each hop's handshake and TLS: some round trips of at most ~0.3 s each), so a
+working primary rarely costs a second connection, and a fifth of the default connect timeout."""
+DEFAULT_RETRY_PRIMARY_AFTER = 60.0
+"""The longest a route that works again stays unused (the longest interval between checks)."""
 MAX_HOPS = 16
 """Longest chain accepted: real chains have 2-4 hops; thousands would only burn time."""
 MAX_FALLBACKS = 16
@@ -126,8 +134,14 @@ class HopSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     url: str = Field(
-        description=f"{URL_SHAPE}; scheme one of {SUPPORTED_TEXT}",
-        examples=["socks5://127.0.0.1:1080", "http://user:pass@proxy.example:3128"],
+        description=f"{URL_SHAPE}; scheme one of {SUPPORTED_TEXT}; or a Telegram SOCKS5 link "
+        f"{TELEGRAM_LINK_SHAPE} (or tg://socks?…)",
+        examples=[
+            "socks5://127.0.0.1:1080",
+            "http://user:pass@proxy.example:3128",
+            "https://user:pass@proxy.example:443",
+            "https://t.me/socks?server=proxy.example&port=1080&user=bot&pass=secret",
+        ],
     )
     username: str | None = Field(None, description="Wins over a user name in the URL.")
     password: SecretStr | None = Field(None, description="Wins over a password in the URL.")
@@ -139,6 +153,16 @@ class HopSpec(BaseModel):
         description="Let the proxy resolve the target name (socks5 only; default true). "
         "For SOCKS4 choose socks4 (client resolves) or socks4a (proxy resolves).",
     )
+    ca_file: FilePath | None = Field(
+        None,
+        description="https proxies only: PEM file of the CA certificates to trust for this "
+        "proxy's certificate instead of certifi's bundle.",
+    )
+    verify: bool | None = Field(
+        None,
+        description="https proxies only: check the proxy's certificate and host name before "
+        "anything else is sent (default true; false is insecure and warns).",
+    )
 
     @field_validator("url")
     @classmethod
@@ -148,6 +172,11 @@ class HopSpec(BaseModel):
         except ProxyUrlError as error:
             raise PydanticCustomError("proxy_url", str(error).replace("{", "{{")) from None
         return url
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # The URL may hold a password (userinfo, or a Telegram link's pass=).
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value, value=True) if name == "url" else value
 
 
 class ProxyHop(BaseModel):
@@ -163,6 +192,10 @@ class ProxyHop(BaseModel):
     password: SecretStr | None = None
     rdns: bool
     """Whether the proxy resolves the target host name (socks4a, socks5 by default)."""
+    ca_file: Path | None = None
+    """https: the CA certificates to trust for the proxy's certificate (None: certifi's)."""
+    verify: bool = True
+    """https: whether the proxy's certificate and host name are checked."""
 
     @model_validator(mode="wrap")
     @classmethod
@@ -189,6 +222,26 @@ class ProxyHop(BaseModel):
         except ValueError as error:
             raise PydanticCustomError("proxy_url", str(error).replace("{", "{{")) from None
 
+    @model_validator(mode="after")
+    def _tls_settings_need_tls(self) -> ProxyHop:
+        if self.scheme != "https" and (self.ca_file is not None or not self.verify):
+            field = "ca_file" if self.ca_file is not None else "verify"
+            _reject((field,), _TLS_ONLY.format(field), None)
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether botsession speaks TLS to this proxy (an https hop)."""
+        return self.scheme == "https"
+
+    def tls_note(self) -> str:
+        """``TLS``, ``TLS, ca_file /etc/proxy-ca.pem`` or ``TLS not verified``; empty if not TLS."""
+        if not self.tls:
+            return ""
+        if not self.verify:
+            return "TLS not verified"
+        return "TLS" if self.ca_file is None else f"TLS, ca_file {self.ca_file}"
+
     @property
     def url(self) -> str:
         """The hop as a URL with the password masked."""
@@ -214,7 +267,9 @@ class ProxyHop(BaseModel):
 
     def __repr__(self) -> str:
         dns = "" if self.rdns == (self.scheme != "socks4") else f", rdns={self.rdns}"
-        return f"ProxyHop({self.label()!r}{dns})"
+        ca_file = "" if self.ca_file is None else f", ca_file={str(self.ca_file)!r}"
+        verify = "" if self.verify else ", verify=False"
+        return f"ProxyHop({self.label()!r}{dns}{ca_file}{verify})"
 
     __str__ = label
 
@@ -238,6 +293,7 @@ def _canonical(spec: HopSpec) -> dict[str, Any]:
     password = _password(spec, url)
     rdns = _rdns(spec, url)
     _check_credentials(url.scheme, username, password, spec)
+    _check_tls(url, spec)
     return {
         "scheme": url.scheme,
         "host": url.host,
@@ -245,7 +301,36 @@ def _canonical(spec: HopSpec) -> dict[str, Any]:
         "username": username,
         "password": password,
         "rdns": rdns,
+        "ca_file": spec.ca_file,
+        "verify": spec.verify is not False,
     }
+
+
+_TLS_ONLY = "{} applies to https:// proxies only (TLS to the proxy)"
+
+
+def _check_tls(url: ProxyUrl, spec: HopSpec) -> None:
+    """``ca_file`` and ``verify`` belong to https hops, and ``ca_file`` must hold CAs."""
+    problems: list[tuple[Loc, str, Any]] = []
+    if url.scheme != "https":
+        for name, value in (("ca_file", spec.ca_file), ("verify", spec.verify)):
+            if value is not None:
+                problems.append(((name,), _TLS_ONLY.format(name), value))
+        _reject_all(problems)
+        return
+    if spec.ca_file is None:
+        return
+    if spec.verify is False:
+        _reject(("ca_file",), "ca_file has no effect when verify is false", str(spec.ca_file))
+    _check_ca_file(spec.ca_file)
+
+
+def _check_ca_file(path: Path) -> None:
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, OSError) as error:
+        reason = getattr(error, "reason", None) or error.strerror or type(error).__name__
+        _reject(("ca_file",), f"not a PEM file of CA certificates ({reason})", str(path))
 
 
 def _password(spec: HopSpec, url: ProxyUrl) -> str | None:
@@ -281,10 +366,12 @@ def _rdns(spec: HopSpec, url: ProxyUrl) -> bool:
             other = "socks4a" if wanted else "socks4"
             _reject(("rdns",), f"{scheme} fixes rdns to {implied}; use {other}:// instead", wanted)
         return implied
-    if scheme == "http":
+    if scheme in ("http", "https"):
         if wanted is False:
-            _reject(("rdns",), "an http proxy always resolves the target itself", wanted)
+            _reject(("rdns",), f"an {scheme} proxy always resolves the target itself", wanted)
         return True
+    if url.telegram_link and wanted is False:
+        _reject(("rdns",), "a Telegram socks link means remote DNS; use socks5:// instead", wanted)
     if url.remote_dns and wanted is False:
         _reject(("rdns",), "socks5h means remote DNS; use socks5:// instead", wanted)
     return True if wanted is None else wanted
@@ -325,8 +412,8 @@ def _check_credentials(
                 problems.append(
                     (loc, f"a socks5 {name} must be 1 to 255 ASCII characters (RFC 1929)", MASK)
                 )
-    if scheme == "http" and username is not None and ":" in username:
-        problems.append((user_loc, "an http proxy user name cannot contain ':'", username))
+    if scheme in ("http", "https") and username is not None and ":" in username:
+        problems.append((user_loc, f"an {scheme} proxy user name cannot contain ':'", username))
     if scheme in ("socks4", "socks4a") and username is not None and not username.isascii():
         problems.append((user_loc, f"a {scheme} user id must be ASCII", username))
     _reject_all(problems)
@@ -406,8 +493,9 @@ class ProxyRoute(RootModel[tuple[ProxyHop, ...]]):
         # canonical hops that validation produces.
         url = {
             "type": "string",
-            "pattern": "^[A-Za-z][A-Za-z0-9+.-]*://",
-            "description": f"{URL_SHAPE}; scheme one of {SUPPORTED_TEXT}",
+            "pattern": r"^([A-Za-z][A-Za-z0-9+.-]*://|(www\.)?(t\.me|telegram\.me|telegram\.dog)/)",
+            "description": f"{URL_SHAPE}; scheme one of {SUPPORTED_TEXT}; or a Telegram SOCKS5 "
+            f"link {TELEGRAM_LINK_SHAPE} (or tg://socks?…)",
         }
         hop = {"anyOf": [url, handler(HopSpec.__pydantic_core_schema__)]}
         chain = {
@@ -432,11 +520,17 @@ class ProxyRoute(RootModel[tuple[ProxyHop, ...]]):
         return self.root[index]
 
     def describe(self, target: str | None = None) -> str:
-        """``client → socks5 10.0.0.1:1080 → http proxy.example:3128 (auth) → target``."""
+        """``client → socks5 10.0.0.1:1080 → https proxy.example:443 (TLS, auth) → target``.
+
+        An https hop is marked ``TLS`` (``TLS not verified`` with ``verify: false``)."""
         steps = ["client"]
         for hop in self.root:
-            auth = " (auth)" if hop.username is not None else ""
-            steps.append(f"{hop.scheme} {hop.address}{auth}")
+            notes = [
+                *(["TLS" if hop.verify else "TLS not verified"] if hop.tls else []),
+                *(["auth"] if hop.username is not None else []),
+            ]
+            marks = f" ({', '.join(notes)})" if notes else ""
+            steps.append(f"{hop.scheme} {hop.address}{marks}")
         if target is not None:
             steps.append(target)
         return " → ".join(steps)
@@ -460,6 +554,16 @@ class ProxyRoute(RootModel[tuple[ProxyHop, ...]]):
             reason = f"hop {number} is {_resolving_kind(hop)}"
             lookups.append(LocalLookup(name, None if last else number + 1, reason))
         return tuple(lookups)
+
+    def unverified_hops(self) -> list[str]:
+        """Sentences about https hops whose certificate is not checked (``verify: false``)."""
+        return [
+            f"hop {number} ({hop.label(credentials=False)}) has verify: false, so its TLS "
+            "certificate is not checked: anyone on the way can pose as the proxy and take its "
+            "credentials; give the proxy's CA as ca_file instead"
+            for number, hop in enumerate(self.root, start=1)
+            if hop.tls and not hop.verify
+        ]
 
     def leaked_hop_names(self) -> list[str]:
         """Sentences about hop names this machine must resolve because the hop before does not."""
@@ -576,8 +680,21 @@ class BotSessionConfig(BaseSettings):
         description="Alternative routes, in order: used when connecting through the active "
         "route fails (never after a request may have been sent).",
     )
+    fallback_hedge_after: PositiveSeconds | None = Field(
+        DEFAULT_HEDGE_AFTER,
+        description="With fallback routes: when the active route has not connected within this "
+        "many seconds, connect through the next route as well; the first tunnel ready wins "
+        "(nothing is sent before, so no request is sent twice). Default "
+        f"{DEFAULT_HEDGE_AFTER:g}, or half of connect_timeout when that is shorter; must be "
+        "shorter than connect_timeout; null: only after a failure.",
+    )
     fallback_retry_primary_after: PositiveSeconds | None = Field(
-        None, description="Seconds after which the primary route is tried again."
+        DEFAULT_RETRY_PRIMARY_AFTER,
+        description="A failed route is checked in the background (a tunnel to the Bot API "
+        "host, no request) from 1 s after the failure at doubling intervals of at most this "
+        "many seconds; traffic returns to a higher-priority route once a check succeeds. So "
+        "this is the longest a route that works again stays unused. null: stay on the route "
+        "in use (checks still run, for route_status).",
     )
     trust_env: bool = Field(
         False,
@@ -607,12 +724,33 @@ class BotSessionConfig(BaseSettings):
         if self.fallback and self.proxy is None:
             message = "fallback routes need a primary route in proxy"
             problems.append((("fallback",), message, None))
-        if self.fallback_retry_primary_after is not None and not self.fallback:
-            message = "fallback_retry_primary_after has no effect without fallback routes"
-            problems.append((("fallback_retry_primary_after",), message, None))
+        problems += self._fallback_problems()
         _reject_all(problems)
         self._warn_about_local_lookups()
         return self
+
+    def _fallback_problems(self) -> list[tuple[Loc, str, Any]]:
+        """Settings of fallback behaviour that cannot work; the hedging default filled in."""
+        problems: list[tuple[Loc, str, Any]] = []
+        given = self.model_fields_set
+        if "fallback_hedge_after" not in given:
+            # The default follows fallback and connect_timeout (as connect_timeout follows
+            # timeout): off without fallbacks, half of a short connect_timeout.
+            hedge = min(DEFAULT_HEDGE_AFTER, self.connect_timeout / 2) if self.fallback else None
+            object.__setattr__(self, "fallback_hedge_after", hedge)
+        for name in ("fallback_hedge_after", "fallback_retry_primary_after"):
+            if name in given and getattr(self, name) is not None and not self.fallback:
+                message = f"{name} has no effect without fallback routes"
+                problems.append(((name,), message, None))
+        hedge = self.fallback_hedge_after
+        if hedge is not None and self.fallback and hedge >= self.connect_timeout:
+            message = (
+                f"fallback_hedge_after must be shorter than connect_timeout "
+                f"({self.connect_timeout:g} s): a route that has not connected by then has "
+                "failed, and the next one is tried anyway; null turns hedging off"
+            )
+            problems.append((("fallback_hedge_after",), message, hedge))
+        return problems
 
     def _warn_about_local_lookups(self) -> None:
         # pydantic-settings validates a model twice (its __init__, then model_validate's own
@@ -627,6 +765,15 @@ class BotSessionConfig(BaseSettings):
         ]
         if sentences:
             warnings.warn("; ".join(sentences), BotSessionWarning, stacklevel=_outside_stacklevel())
+        unverified = [
+            f"{name}: {sentence}"
+            for name, route in zip(self.route_names(), self.routes, strict=True)
+            for sentence in route.unverified_hops()
+        ]
+        if unverified:
+            warnings.warn(
+                "; ".join(unverified), BotSessionWarning, stacklevel=_outside_stacklevel()
+            )
 
     @property
     def routes(self) -> tuple[ProxyRoute, ...]:

@@ -91,7 +91,7 @@ Reason = Literal[
     "auth",  # credentials missing or rejected
     "rejected",  # the proxy refused to connect to the next address
     "request",  # the request cannot be expressed in this hop's protocol
-    "tls",  # TLS failed (a certificate not accepted, a broken handshake)
+    "tls",  # TLS with an https proxy or the server failed (certificate refused, broken handshake)
 ]
 
 

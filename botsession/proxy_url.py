@@ -1,4 +1,4 @@
-"""Parsing of proxy URLs: ``scheme://[user[:password]@]host:port``.
+"""Parsing of proxy URLs: ``scheme://[user[:password]@]host:port``, and Telegram proxy links.
 
 Hand-written rather than ``urllib.parse`` because the standard parser turns a password that
 contains an unencoded ``#``, ``?`` or ``/`` into a baffling "invalid port" error; here such a
@@ -7,22 +7,30 @@ password gets an error that says what to do. Messages never contain the password
 Host names are checked as DNS names (labels of 1 to 63 octets, 253 in all) and international
 names are encoded as IDNA 2008 with UTS 46 mapping (``straße.de`` → ``xn--strae-oqa.de``), as
 yarl does; the same rules apply to the host of ``api.base``.
+
+A Telegram SOCKS5 link (``https://t.me/socks?server=HOST&port=PORT&user=U&pass=P`` or
+``tg://socks?…``) is read as the SOCKS5 hop it describes, with remote DNS. An MTProto link
+(``t.me/proxy``, ``tg://proxy``) is refused: an MTProto proxy only carries Telegram's app
+protocol, not the Bot API's HTTPS. Neither the link's ``pass`` nor an MTProto ``secret`` is ever
+part of a message.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 import idna
 
-SCHEMES = ("http", "socks4", "socks4a", "socks5")
-"""Protocols a hop may use; ``socks5h`` is accepted as socks5 with remote DNS."""
+SCHEMES = ("http", "https", "socks4", "socks4a", "socks5")
+"""Protocols a hop may use; ``socks5h`` is accepted as socks5 with remote DNS. ``https`` is
+HTTP CONNECT inside TLS to the proxy."""
 
-SUPPORTED_TEXT = "http, socks4, socks4a, socks5 (or socks5h)"
+SUPPORTED_TEXT = "http, https, socks4, socks4a, socks5 (or socks5h)"
 URL_SHAPE = "scheme://[user[:password]@]host:port"
+TELEGRAM_LINK_SHAPE = "https://t.me/socks?server=HOST&port=PORT (with user and pass if needed)"
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _LABEL_CHARS = re.compile(r"[a-z0-9_-]+")
@@ -31,7 +39,6 @@ _NOT_IN_URL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 MAX_NAME = 253
 MAX_LABEL = 63
 _HINTS = {
-    "https": "TLS to the proxy itself is not supported; an HTTP CONNECT proxy is http://",
     "socks": "say which SOCKS version: socks4, socks4a or socks5",
     "socks5a": "socks5 resolves names on the proxy already (remote DNS is its default)",
 }
@@ -49,9 +56,11 @@ class ProxyUrl:
     host: str
     port: int
     username: str | None
-    password: str | None
+    password: str | None = field(repr=False)
     remote_dns: bool | None
     """True for socks5h; None where the scheme leaves it to the ``rdns`` setting."""
+    telegram_link: bool = False
+    """Written as a Telegram SOCKS5 link (``t.me/socks``), which means remote DNS."""
 
 
 def parse_proxy_url(text: str) -> ProxyUrl:
@@ -66,6 +75,9 @@ def parse_proxy_url(text: str) -> ProxyUrl:
             "percent-encode it (%20 for a space) or use the mapping form "
             "(url plus a separate password or password_file)"
         )
+    link = _TELEGRAM_LINK.match(text)
+    if link is not None:
+        return _telegram_link(link["path"], link["query"])
     match = _SCHEME.match(text)
     if match is None:
         raise ProxyUrlError(
@@ -77,6 +89,86 @@ def parse_proxy_url(text: str) -> ProxyUrl:
     username, password = _credentials(userinfo) if at else (None, None)
     host, port = _host_port(hostport)
     return ProxyUrl(scheme, host, port, username, password, remote_dns)
+
+
+# --- Telegram proxy links --------------------------------------------------------------
+
+_TELEGRAM_LINK = re.compile(
+    r"(?:tg://|(?:https?://)?(?:www\.)?(?:t\.me|telegram\.me|telegram\.dog)(?=[/?#]|$)/?)"
+    r"(?P<path>[^?]*)(?:\?(?P<query>.*))?",
+    re.IGNORECASE | re.DOTALL,
+)
+_LINK_KEYS = ("server", "port", "user", "pass")
+MTPROTO_REFUSAL = (
+    "this is an MTProto proxy link (t.me/proxy or tg://proxy): an MTProto proxy carries only "
+    "Telegram's own app protocol, not the HTTPS requests of the Bot API, so a bot cannot use "
+    "it; use a SOCKS5 proxy (a t.me/socks link works as it is), an HTTP or HTTPS proxy, or run "
+    "the bot where api.telegram.org is reachable"
+)
+
+
+def _telegram_link(path: str, query: str | None) -> ProxyUrl:
+    """A ``t.me/socks`` or ``tg://socks`` link as the SOCKS5 hop it describes."""
+    kind = path.strip("/").lower()
+    if kind == "proxy":
+        raise ProxyUrlError(MTPROTO_REFUSAL)  # before reading it: the secret is never touched
+    if kind != "socks":
+        raise ProxyUrlError(
+            f"this Telegram link is not a proxy link; a SOCKS5 proxy link is {TELEGRAM_LINK_SHAPE}"
+        )
+    fields = _link_fields(query or "")
+    server = fields.get("server")
+    if not server:
+        raise ProxyUrlError(
+            f"the Telegram link has no server (the proxy's host); expected {TELEGRAM_LINK_SHAPE}"
+        )
+    if server.startswith("[") and server.endswith("]"):
+        server = server[1:-1]
+    try:
+        host = normalise_host(server)
+    except ValueError as error:
+        raise ProxyUrlError(f"the server of the Telegram link: {error}") from None
+    if "port" not in fields:
+        raise ProxyUrlError(f"the Telegram link has no port; expected {TELEGRAM_LINK_SHAPE}")
+    try:
+        port = _port(fields["port"])
+    except ProxyUrlError as error:
+        raise ProxyUrlError(f"{error} (the port of the Telegram link)") from None
+    username = fields.get("user") or None
+    password = fields.get("pass") or None
+    if password is not None and username is None:
+        raise ProxyUrlError("the Telegram link has a pass but no user")
+    return ProxyUrl("socks5", host, port, username, password, True, telegram_link=True)
+
+
+def _link_fields(query: str) -> dict[str, str]:
+    """The link's parameters, percent-decoded; no value (nor an unknown name) is ever shown."""
+    if "#" in query:
+        raise ProxyUrlError("the Telegram link contains an unencoded '#'; percent-encode it as %23")
+    fields: dict[str, str] = {}
+    for part in query.split("&"):
+        if not part:
+            continue
+        key, equals, raw = part.partition("=")
+        key = key.lower()
+        if not equals or key not in _LINK_KEYS:
+            # Not echoed: with an unencoded '&' in a password, the "name" is part of it.
+            raise ProxyUrlError(
+                "the Telegram link has a parameter other than server, port, user and pass "
+                "(a misspelt name, or an '&' in a value that is not percent-encoded as %26)"
+            )
+        if key in fields:
+            raise ProxyUrlError(f"the Telegram link gives {key} twice")
+        try:
+            fields[key] = unquote(raw, errors="strict")
+        except UnicodeDecodeError:
+            raise ProxyUrlError(
+                f"the {key} of the Telegram link is not valid percent-encoded UTF-8"
+            ) from None
+    return fields
+
+
+# --- URLs --------------------------------------------------------------------------------
 
 
 def _scheme(raw: str) -> tuple[str, bool | None]:

@@ -1,8 +1,9 @@
 """The one place where secrets are masked before anything is shown.
 
 Everything botsession prints, raises or logs about a proxy goes through here: URLs lose the
-password in their userinfo, values at a ``password`` key are replaced, and known secrets are
-scrubbed from finished messages as a last line of defence.
+password in their userinfo, Telegram proxy links their ``pass=`` (and MTProto links their
+``secret=``), values at a ``password`` key are replaced, and known secrets are scrubbed from
+finished messages as a last line of defence.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ _MIN_SCRUB_LENGTH = 4
 
 _MAX_SHOWN = 120
 
+# A Telegram proxy link's password (t.me/socks?…&pass=…) and an MTProto link's secret
+# (t.me/proxy?…&secret=…). A value ends at the next parameter; in free text also at whitespace
+# or a quote. No nested repetition: linear time on any input.
+_LINK_SECRET_OF_VALUE = re.compile(r"([?&](?:pass|secret)=)([^&#]*)", re.IGNORECASE)
+_LINK_SECRET_OF_TEXT = re.compile(r"([?&](?:pass|secret)=)([^&#\s'\"]*)", re.IGNORECASE)
+
 
 def redact_url(text: str, *, value: bool = False) -> str:
     """Return ``text`` with the password of every ``scheme://user:password@`` replaced.
@@ -38,11 +45,23 @@ def redact_url(text: str, *, value: bool = False) -> str:
     alone); with ``value=True`` the text is one raw value, read as the URL parser reads it,
     whose user name may hold anything but "@", "/", "[" and "]".
     Linear time: a regular expression for this backtracks quadratically on hostile input.
+
+    The ``pass=`` and ``secret=`` of Telegram proxy links are masked as well.
     """
     span = _password_span(text, value=value)
-    if span is None:
+    if span is not None:
+        text = text[: span[0]] + MASK + text[span[1] :]
+    if "=" not in text:
         return text
-    return text[: span[0]] + MASK + text[span[1] :]
+    pattern = _LINK_SECRET_OF_VALUE if value else _LINK_SECRET_OF_TEXT
+    return pattern.sub(lambda match: match[1] + (MASK if match[2] else ""), text)
+
+
+def _link_secrets(text: str, *, key: str | None = None) -> Iterator[str]:
+    """The non-empty ``pass=`` and ``secret=`` values of the value ``text`` (or only ``key``'s)."""
+    for match in _LINK_SECRET_OF_VALUE.finditer(text):
+        if match[2] and (key is None or match[1][1:-1].lower() == key):
+            yield match[2]
 
 
 def _password_span(text: str, *, value: bool) -> tuple[int, int] | None:
@@ -66,16 +85,22 @@ def _password_span(text: str, *, value: bool) -> tuple[int, int] | None:
 
 
 def has_url_password(text: str) -> bool:
-    """Whether the value ``text`` holds a ``scheme://user:password@`` with a password."""
-    return _password_span(text, value=True) is not None
+    """Whether the value ``text`` holds a ``scheme://user:password@`` with a password, or a
+    Telegram proxy link with a ``pass=``."""
+    if _password_span(text, value=True) is not None:
+        return True
+    return "=" in text and any(_link_secrets(text, key="pass"))
 
 
 def _url_passwords(text: str) -> Iterator[str]:
-    """The password span of the value ``text``, and that of each whitespace-separated word.
+    """The link secrets of the value ``text``, its password span, and that of each
+    whitespace-separated word.
 
     The span of the whole value covers every password in it; the words' spans are the likely
     passwords when ``text`` holds several URLs, so that they are scrubbed wherever they appear.
     """
+    if "=" in text:
+        yield from _link_secrets(text)
     span = _password_span(text, value=True)
     if span is None:
         return

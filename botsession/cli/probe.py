@@ -2,21 +2,29 @@
 
 Step k opens a tunnel through hops 1..k to the address that hop k must reach (the next hop, or
 the target for the last one); a last step sends one HTTP request through the whole route. The
-first failing step names the hop to blame and why.
+first failing step names the hop to blame and why. For an https hop the step also says what its
+TLS session was: version, the certificate's subject, issuer and expiry, with a warning on stderr
+when the certificate expires within ``EXPIRY_WARNING_DAYS``.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TextIO
 from urllib.parse import urlsplit
 
 from ..config_schema import BotSessionConfig, ProxyHop, ProxyRoute
 from ..errors import ProxyHopError
 from ..net.connector import client_session
+from ..net.handshake import ProxyTls
 from ..net.routing import ConnectorSpec
 from ..net.tunnel import open_tunnel
+
+EXPIRY_WARNING_DAYS = 14
+"""probe warns when an https hop's certificate expires within this many days."""
 
 # Replies that mean "I could not reach the address you asked for" rather than "I refuse".
 _UNREACHABLE = {
@@ -77,6 +85,8 @@ async def _probe_route(
             return _diagnose(error, hops, number)
         tunnel.close()
         _end(out, f"ok {_ms(started)}")
+        if hops[number - 1].tls and tunnel.proxy_tls:
+            _report_tls(out, number, hops[number - 1], tunnel.proxy_tls[-1])
     return await _request(config, route, url, timeout, out)
 
 
@@ -143,6 +153,33 @@ def _diagnose(error: ProxyHopError, hops: tuple[ProxyHop, ...], step: int) -> Di
             f"({error.hop}): {error.detail}"
         )
     return Diagnosis(error.hop_number, error.reason, message)
+
+
+def _report_tls(out: TextIO, number: int, hop: ProxyHop, tls: ProxyTls) -> None:
+    """The TLS session with an https hop, on the line under its step; a warning on stderr when
+    its certificate expires soon."""
+    checked = "verified" if tls.verified else "NOT verified (verify: false)"
+    parts = [f"subject {tls.subject or '?'}", f"issuer {tls.issuer or '?'}"]
+    if tls.not_after is not None:
+        left = (tls.not_after - datetime.now(UTC)).total_seconds()
+        when = f"{tls.not_after:%Y-%m-%d %H:%M} UTC"
+        parts.append(f"expires {when} ({_in_days(left)})")
+    out.write(f"      {tls.version} with {tls.server_hostname}, certificate {checked}: ")
+    out.write("; ".join(parts) + "\n")
+    out.flush()
+    if tls.not_after is not None and left < EXPIRY_WARNING_DAYS * 86400:
+        expires = "expires" if left >= 0 else "expired"
+        print(
+            f"warning: the TLS certificate of hop {number} ({hop.label()}) {expires} "
+            f"{_in_days(left)} ({when}); renew it on the proxy",
+            file=sys.stderr,
+        )
+
+
+def _in_days(seconds: float) -> str:
+    days = int(abs(seconds) // 86400)
+    span = f"{days} day{'s' if days != 1 else ''}" if days else "less than a day"
+    return f"in {span}" if seconds >= 0 else f"{span} ago"
 
 
 def _describe(route: ProxyRoute | None, url: str) -> str:

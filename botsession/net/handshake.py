@@ -1,4 +1,5 @@
-"""The proxy protocols, spoken over one byte stream: SOCKS4, SOCKS4a, SOCKS5 and HTTP CONNECT.
+"""The proxy protocols, spoken over one byte stream: SOCKS4, SOCKS4a, SOCKS5, HTTP CONNECT, and
+HTTP CONNECT inside TLS to the proxy (https).
 
 Each reply is read to its exact length (HTTP: to the blank line) however the proxy splits it into
 segments, and checked as soon as its first bytes arrive, so a reply of the wrong kind fails at
@@ -7,20 +8,34 @@ next hop or to the server, which only speak when spoken to.
 
 No function here keeps a password in a local variable: the request that carries one is built
 and sent in one expression, so a traceback recorded with its locals cannot show it.
+
+An https hop first completes TLS with the proxy over the stream as it is (the bare connection
+for hop 1, the tunnel through hops 1..k-1 for hop k, so TLS inside TLS where an earlier hop is
+https); the handshake checks the certificate and the host name before it ends, so the CONNECT
+request and its credentials are only ever sent to a proxy whose certificate was accepted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import ipaddress
+import os
+import ssl
 import struct
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import certifi
 
 from ..errors import ClosedError, HandshakeError, Reason
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..config_schema import ProxyHop
 
 MAX_HTTP_REPLY = 64 * 1024
@@ -60,6 +75,8 @@ class HandshakeStream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.step = "connecting"
         """What is being waited for, as a person would say it ("the SOCKS5 greeting reply")."""
+        self.proxy_tls: list[ProxyTls] = []
+        """The TLS sessions with https hops, in hop order."""
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -149,6 +166,46 @@ class HandshakeStream(asyncio.Protocol):
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+    async def start_tls(
+        self, context: ssl.SSLContext, server_hostname: str, timeout: float | None = None
+    ) -> asyncio.Transport:
+        """TLS over the connection as it is now (TLS inside TLS when it is already TLS);
+        returns once the handshake, with the certificate check, is complete."""
+        if self.transport is None:  # pragma: no cover - a handshake always follows a connection
+            raise ConnectionResetError("not connected")
+        tls = await self._loop.start_tls(
+            self.transport,
+            self,
+            context,
+            server_hostname=server_hostname,
+            ssl_handshake_timeout=timeout,
+        )
+        if tls is None:  # pragma: no cover - only when the transport was closed meanwhile
+            raise ConnectionResetError("the connection closed before TLS started")
+        _carries_tls(tls)
+        self.transport = tls
+        return tls
+
+
+def _carries_tls(transport: asyncio.Transport) -> None:
+    """Let an asyncio TLS transport carry another TLS connection on Python 3.11 and 3.12.
+
+    There, when the TLS inside fails (a certificate refused), asyncio calls the outer
+    transport's ``_force_close(exc)``, which calls ``SSLProtocol._abort(exc)`` that takes no
+    argument: a ``TypeError`` replaces the real error (fixed in CPython 3.13, where ``_abort``
+    takes the exception). The outer connection is aborted as 3.13 does instead.
+    """
+    protocol: Any = getattr(transport, "_ssl_protocol", None)
+    abort = getattr(protocol, "_abort", None)
+    if abort is None or abort.__code__.co_argcount != 1:
+        return  # not asyncio's TLS transport, or a Python that takes the exception
+
+    def force_close(_exc: BaseException | None) -> None:
+        transport._closed = True  # type: ignore[attr-defined]
+        abort()
+
+    transport._force_close = force_close  # type: ignore[attr-defined]
 
 
 Handshake = Callable[["HandshakeStream", "ProxyHop", str, int], Awaitable[None]]
@@ -296,6 +353,125 @@ def _connect_request(authority: str, hop: ProxyHop) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
+# --- HTTP CONNECT inside TLS (https) --------------------------------------------------------
+
+PROXY_TLS_STEP = "the TLS handshake with the proxy"
+"""``HandshakeStream.step`` while TLS with an https hop is being set up."""
+
+
+async def https_connect(stream: HandshakeStream, hop: ProxyHop, host: str, port: int) -> None:
+    """TLS to the proxy (SNI and certificate checked against its host name), then CONNECT."""
+    stream.step = PROXY_TLS_STEP
+    try:
+        context = proxy_tls_context(hop.ca_file, verify=hop.verify)
+    except OSError as error:  # ssl.SSLError too: the file changed since it was checked at load
+        said = getattr(error, "reason", None) or error.strerror or type(error).__name__
+        raise HandshakeError("tls", f"cannot load the ca_file {hop.ca_file} ({said})") from None
+    tls = await stream.start_tls(context, hop.host)
+    stream.proxy_tls.append(ProxyTls.of(tls, hop.host, verified=hop.verify))
+    await http_connect(stream, hop, host, port)
+
+
+def proxy_tls_context(ca_file: Path | None, *, verify: bool) -> ssl.SSLContext:
+    """The TLS client context for an https proxy: ``ca_file``'s CAs (certifi's by default)."""
+    if not verify:
+        return _unverified_context()
+    cafile = str(ca_file) if ca_file is not None else certifi.where()
+    stat = os.stat(cafile)
+    return _verified_context(cafile, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _verified_context(cafile: str, _mtime_ns: int, _size: int) -> ssl.SSLContext:
+    # Loading a CA bundle takes milliseconds; a context is safe to share while the file is
+    # unchanged (its time and size are part of the key).
+    context = ssl.create_default_context(cafile=cafile)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+@functools.lru_cache(maxsize=1)
+def _unverified_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+@dataclass(frozen=True)
+class ProxyTls:
+    """What the TLS session with an https proxy was: for ``botsession probe``."""
+
+    server_hostname: str
+    version: str
+    """``TLSv1.3``, ``TLSv1.2``…"""
+    verified: bool
+    """Whether the certificate and host name were checked (``verify``)."""
+    subject: str | None
+    """``CN=proxy.example, O=Example``; None when the certificate could not be read."""
+    issuer: str | None
+    not_after: datetime | None
+    """When the certificate expires (UTC)."""
+
+    @classmethod
+    def of(
+        cls, transport: asyncio.BaseTransport, server_hostname: str, *, verified: bool
+    ) -> ProxyTls:
+        ssl_object = transport.get_extra_info("ssl_object")
+        version = (ssl_object.version() if ssl_object is not None else None) or "TLS"
+        cert: dict[str, Any] = (ssl_object.getpeercert() if ssl_object is not None else None) or {}
+        if not cert and ssl_object is not None:  # not verified: the certificate was not decoded
+            cert = _decode_certificate(ssl_object.getpeercert(binary_form=True))
+        not_after = cert.get("notAfter")
+        return cls(
+            server_hostname=server_hostname,
+            version=version,
+            verified=verified,
+            subject=_name(cert.get("subject")),
+            issuer=_name(cert.get("issuer")),
+            not_after=(
+                datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), UTC)
+                if isinstance(not_after, str)
+                else not_after
+            ),
+        )
+
+
+def _name(rdns: Any) -> str | None:
+    """An X.509 name as ``getpeercert`` gives it, as ``CN=…, O=…`` (most specific first)."""
+    if isinstance(rdns, str) or rdns is None:
+        return rdns
+    short = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU"}
+    parts = [f"{short.get(key, key)}={value}" for rdn in reversed(rdns) for key, value in rdn]
+    return ", ".join(parts) or None
+
+
+def _decode_certificate(der: bytes | None) -> dict[str, Any]:
+    """Subject, issuer and expiry of a DER certificate, when ``cryptography`` is installed."""
+    if not der:
+        return {}
+    try:
+        from cryptography import x509
+    except ImportError:  # pragma: no cover - cryptography comes with the test extra
+        return {}
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:  # pragma: no cover - the TLS library accepted it
+        return {}
+
+    def name(value: x509.Name) -> str:
+        return ", ".join(
+            f"{part.rfc4514_attribute_name}={part.value!s}" for part in reversed(list(value))
+        )
+
+    return {
+        "subject": name(cert.subject),
+        "issuer": name(cert.issuer),
+        "notAfter": cert.not_valid_after_utc,
+    }
+
+
 # --- recognising the wrong kind of server ------------------------------------------------
 
 
@@ -345,6 +521,7 @@ def _shown(data: bytes | str) -> str:
 
 HANDSHAKES: dict[str, Handshake] = {
     "http": http_connect,
+    "https": https_connect,
     "socks4": socks4,
     "socks4a": socks4,
     "socks5": socks5,

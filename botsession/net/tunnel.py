@@ -1,7 +1,8 @@
 """Opening a tunnel through every hop of one route, and pinning any failure on its hop.
 
 The client dials hop 1 and then speaks each hop's protocol through the tunnel built so far
-(``botsession.net.handshake``), ending with TLS to the server when it is https. The whole route
+(``botsession.net.handshake``; TLS to an https hop runs through the tunnel of the hops before
+it), ending with TLS to the server when it is https. The whole route
 shares one deadline, ``connect_timeout``. Whatever goes wrong on the way leaves as one
 ``ProxyHopError`` naming the hop and a reason from the one table in ``botsession.errors``.
 """
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import HandshakeError, ProxyHopError, Reason, reason_of
 from ..proxy_url import is_ip_address
-from .handshake import HANDSHAKES, HandshakeStream
+from .handshake import HANDSHAKES, PROXY_TLS_STEP, HandshakeStream, ProxyTls
 
 if TYPE_CHECKING:
     from ..config_schema import ProxyHop, ProxyRoute
@@ -31,6 +32,11 @@ class Tunnel:
     stream: HandshakeStream
     hop_seconds: tuple[float, ...] = ()
     """How long each hop took to answer (its TCP connect or handshake), in hop order."""
+
+    @property
+    def proxy_tls(self) -> tuple[ProxyTls, ...]:
+        """The TLS session with each https hop of the route, in hop order."""
+        return tuple(self.stream.proxy_tls)
 
     def hand_over(self, protocol: asyncio.Protocol) -> asyncio.Transport:
         """Give the connection to ``protocol`` (aiohttp's, httpcore's) from here on."""
@@ -58,13 +64,18 @@ async def open_tunnel(
     timeout: float,
     ssl: _ssl.SSLContext | None = None,
     server_hostname: str | None = None,
+    hop_seconds: list[float] | None = None,
 ) -> Tunnel:
     """A connection to ``host:port`` through every hop of ``route`` within ``timeout`` seconds,
     with TLS to the server when ``ssl`` is given.
 
+    ``hop_seconds``, when given, receives each hop's time as soon as that hop has answered, so
+    that a caller can tell how far a failed or cancelled attempt got (``botsession.net.routing``).
     Raises ``ProxyHopError`` naming the hop that failed; never anything else but cancellation.
     """
-    attempt = _Attempt(route, host, port, timeout)
+    attempt = _Attempt(
+        route, host, port, timeout, hop_seconds=[] if hop_seconds is None else hop_seconds
+    )
     try:
         return await asyncio.wait_for(attempt.run(ssl, server_hostname or host), timeout)
     except asyncio.CancelledError:
@@ -106,7 +117,7 @@ class _Attempt:
         self.stream.step = "the TCP connection to the proxy"
         started = time.perf_counter()
         await loop.create_connection(lambda: self.stream, first.host, first.port)
-        self.hop_seconds.append(time.perf_counter() - started)
+        connected = time.perf_counter() - started  # part of hop 1's time
         for number, hop in enumerate(self.route, start=1):
             self.hop_number = number
             host, port = self._next_address(number)
@@ -118,10 +129,9 @@ class _Attempt:
                 raise HandshakeError(
                     "protocol", f"sent {self.stream.leftover()} bytes more than its reply"
                 )
-            if number > 1:
-                self.hop_seconds.append(time.perf_counter() - started)
-            else:
-                self.hop_seconds[0] += time.perf_counter() - started
+            self.hop_seconds.append(
+                time.perf_counter() - started + (connected if number == 1 else 0)
+            )
         transport = self.stream.transport
         assert transport is not None
         if ssl is not None:
@@ -169,6 +179,8 @@ class _Attempt:
 
     def failure(self, error: BaseException) -> ProxyHopError:
         reason = reason_of(error)
+        if self.stream.step == PROXY_TLS_STEP and reason in ("closed", "reset", "protocol"):
+            reason = "tls"  # a proxy that hangs up on TLS does not speak it
         number = self.hop_number
         if reason == "dns" and self.lookup is not None and number < len(self.route):
             number += 1  # the name that did not resolve is the next hop's
@@ -198,6 +210,8 @@ class _Attempt:
             return f"the proxy refused to connect to {self._next_label(number)}: {said}"
         if reason == "request":
             return f"cannot make the request for {self._next_label(number)}: {said}"
+        if reason == "tls" and step == PROXY_TLS_STEP:
+            return _explain_proxy_tls(hop, error)
         if reason == "tls":
             return f"{step} failed: {said}"
         if reason == "closed":
@@ -237,6 +251,62 @@ class _Attempt:
         if number < len(self.route):
             return f"{self.route[number].address} (hop {number + 1})"
         return self.target
+
+
+# OpenSSL's X509_V_ERR_… codes that say what is wrong with a certificate.
+_UNTRUSTED = frozenset({2, 18, 19, 20, 21})  # no known issuer, self-signed, incomplete chain
+_NOT_YET_VALID, _EXPIRED = 9, 10
+_WRONG_HOST = frozenset({62, 64})  # a host name, an IP address the certificate does not list
+# What OpenSSL says when the other side answered TLS with something else (say, HTTP).
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"})
+
+
+def _explain_proxy_tls(hop: ProxyHop, error: BaseException) -> str:
+    """Why TLS with an https proxy failed, and what to do about it."""
+    if isinstance(error, HandshakeError):
+        return str(error)
+    if isinstance(error, _ssl.SSLCertVerificationError):
+        return _explain_certificate(hop, error)
+    if isinstance(error, _ssl.SSLError):
+        what = (error.reason or "").replace("_", " ").lower() or _said(error)
+        if error.reason in _NOT_TLS:
+            return (
+                f"the TLS handshake with the proxy failed ({what}): it does not seem to speak "
+                "TLS; a plain HTTP proxy is http://"
+            )
+        return f"the TLS handshake with the proxy failed ({what})"
+    return (
+        "the proxy closed the connection during the TLS handshake; is it a TLS (https://) "
+        "proxy? a plain HTTP proxy is http://, a SOCKS proxy socks5://"
+    )
+
+
+def _explain_certificate(hop: ProxyHop, error: _ssl.SSLCertVerificationError) -> str:
+    said = _said(error)
+    code = error.verify_code
+    if code in _UNTRUSTED:
+        trusted = (
+            f"by its ca_file {hop.ca_file}"
+            if hop.ca_file is not None
+            else "by certifi's CAs (the default)"
+        )
+        return (
+            f"the proxy's TLS certificate is not trusted {trusted} ({said}); give the CA that "
+            "issued it as ca_file for this hop (or verify: false, which is insecure)"
+        )
+    if code in _WRONG_HOST:
+        return (
+            f"the proxy's TLS certificate is not valid for {hop.host} ({said}); write the proxy "
+            "with a host name its certificate lists"
+        )
+    if code == _EXPIRED:
+        return (
+            f"the proxy's TLS certificate has expired ({said}); it must be renewed on the proxy "
+            "(or this machine's clock is wrong)"
+        )
+    if code == _NOT_YET_VALID:
+        return f"the proxy's TLS certificate is not valid yet ({said}); check the clocks"
+    return f"the proxy's TLS certificate was refused ({said})"
 
 
 def _local_dns_kind(hop: ProxyHop) -> str:

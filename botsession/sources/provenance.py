@@ -18,7 +18,7 @@ OriginKind = Literal["default", "yaml", "dotenv", "env", "override", "object"]
 
 ROUTE_KEYS = frozenset({"proxy", "fallback"})
 """Top-level keys that hold proxy routes: ``proxy`` is one, ``fallback`` a list of them."""
-HOP_KEYS = ("url", "username", "password", "password_file", "rdns")
+HOP_KEYS = ("url", "username", "password", "password_file", "rdns", "ca_file", "verify")
 """The keys of a hop written as a mapping (``config_schema.HopSpec``; a test keeps them equal)."""
 
 

@@ -32,7 +32,7 @@ from ..errors import Problem
 from .dotenv import dotenv_layers
 from .environment import environment_layers, override_layer
 from .profiles import apply_profile
-from .provenance import Layer, Origin, Stack
+from .provenance import HOP_KEYS, Layer, Origin, Stack
 from .standard_proxies import proxy_from_environment
 from .yaml_file import read_yaml
 
@@ -260,12 +260,23 @@ def _requested_profile(reading: Reading, dotenv: Mapping[str, str]) -> tuple[str
 
 
 def _apply_trust_env(stack: Stack, environ: Mapping[str, str], default_api_base: str) -> None:
-    """With ``trust_env`` and no proxy configured anywhere, take one from HTTPS_PROXY & co."""
+    """With ``trust_env`` and no proxy configured anywhere, take one from HTTPS_PROXY & co.
+
+    Hop settings without a URL (``BOT_PROXY__CA_FILE`` for an ``HTTPS_PROXY=https://…`` with
+    a private CA) complete the proxy taken from the variable.
+    """
     try:
         trusted = TypeAdapter(bool).validate_python(stack.data.get("trust_env", False))
     except ValidationError:
         return  # reported by the validation that follows
-    if not trusted or "proxy" in stack.data:
+    settings = stack.data.get("proxy")
+    completes = (
+        isinstance(settings, dict)
+        and bool(settings)
+        and "url" not in settings
+        and all(key in HOP_KEYS for key in settings)
+    )
+    if not trusted or ("proxy" in stack.data and not completes):
         return
     api = stack.data.get("api")
     base = api.get("base") if isinstance(api, dict) else None
@@ -273,4 +284,9 @@ def _apply_trust_env(stack: Stack, environ: Mapping[str, str], default_api_base:
     if found is not None:
         url, variable = found
         origin = Origin("env", f"environment variable {variable} (trust_env)")
-        stack.push(Layer("env", data={"proxy": url}, origins={("proxy",): origin}))
+        if completes:
+            layer = Layer("env", data={"proxy": {"url": url}}, origins={("proxy", "url"): origin})
+            stack.push(layer)
+            stack.origins[("proxy",)] = origin  # the hop is the variable's, completed
+        else:
+            stack.push(Layer("env", data={"proxy": url}, origins={("proxy",): origin}))
