@@ -23,6 +23,7 @@ Without the API nothing is imported (one failed import, once) and ``current()`` 
 
 from __future__ import annotations
 
+import importlib.metadata
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -66,14 +67,20 @@ def current() -> Telemetry | None:
     return _telemetry
 
 
+def _version() -> str | None:
+    # From the installed distribution: importing the package's __init__ would point back up.
+    try:
+        return importlib.metadata.version("botsession")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 class Telemetry:
     """Instruments and a tracer from the global OpenTelemetry providers (proxies until the
     application sets them, as the API provides)."""
 
     def __init__(self, metrics: Any, trace: Any) -> None:
-        from . import __version__
-
-        meter = metrics.get_meter("botsession", __version__)
+        meter = metrics.get_meter("botsession", _version())
         try:
             self._duration = meter.create_histogram(
                 CONNECT_DURATION,
@@ -88,7 +95,7 @@ class Telemetry:
             unit="{switch}",
             description="Changes of the route new connections go through first",
         )
-        self._tracer = trace.get_tracer("botsession", __version__)
+        self._tracer = trace.get_tracer("botsession", _version())
         self._trace = trace
 
     def attempt_ended(self, attempt: Attempt, route: ProxyRoute) -> None:
