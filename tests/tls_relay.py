@@ -4,12 +4,15 @@
 inside to ``target_port`` (an in-process HTTP proxy), recording what its clients sent once TLS
 was up. Without a TLS context it is a wire tap: it relays raw bytes and records them, which is
 what anyone on the path between botsession and a proxy sees.
+
+It is written with protocols rather than streams so that it owns every transport it makes and
+aborts each one itself, also when a TLS handshake fails (the client refused the certificate) or
+a client leaves right after it: no transport is ever left for the garbage collector.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,9 +40,8 @@ class TlsRelay:
 
     def start(self) -> TlsRelay:
         async def start() -> None:
-            # TLS is started in the handler, not by the server: a handshake that fails (the
-            # client refused the certificate) leaves a transport the relay itself aborts.
-            self._server = await asyncio.start_server(self._relay, LOOPBACK, 0)
+            loop = asyncio.get_running_loop()
+            self._server = await loop.create_server(lambda: _Client(self), LOOPBACK, 0)
             self.port = self._server.sockets[0].getsockname()[1]
 
         self.background.run(start())
@@ -55,47 +57,89 @@ class TlsRelay:
 
         self.background.run(stop())
 
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        raw = writer.transport
-        self._transports.append(raw)
-        if self.tls is not None:
-            try:
-                await writer.start_tls(self.tls, ssl_handshake_timeout=5)
-            except (TimeoutError, OSError):  # ssl.SSLError and resets included
-                raw.abort()
-                return
-            if writer.transport is None:
-                # The client left right after the handshake: asyncio hands back no transport,
-                # and a StreamWriter without one fails in __del__ (CPython 3.11).
-                writer._transport = raw  # type: ignore[attr-defined]
-                raw.abort()
-                return
-            self._transports.append(writer.transport)
-        self.accepted += 1
-        try:
-            up_reader, up_writer = await asyncio.open_connection(LOOPBACK, self.target_port)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._transports.append(up_writer.transport)
-        await asyncio.gather(
-            self._pump(reader, up_writer, record=True), self._pump(up_reader, writer, record=False)
-        )
+    def track(self, transport: asyncio.BaseTransport) -> None:
+        self._transports.append(transport)
 
-    async def _pump(
-        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, *, record: bool
-    ) -> None:
+
+class _Client(asyncio.Protocol):
+    """The client's side of one relayed connection."""
+
+    def __init__(self, relay: TlsRelay) -> None:
+        self.relay = relay
+        self.transport: asyncio.Transport | None = None
+        self.upstream: asyncio.Transport | None = None
+        self.pending = bytearray()
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.relay.track(transport)
+        task = asyncio.ensure_future(self._open(transport))
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+    async def _open(self, raw: asyncio.Transport) -> None:
+        loop = asyncio.get_running_loop()
+        if self.relay.tls is not None:
+            try:
+                tls = await loop.start_tls(
+                    raw, self, self.relay.tls, server_side=True, ssl_handshake_timeout=5
+                )
+            except (TimeoutError, OSError):  # ssl.SSLError and resets included
+                tls = None
+            if tls is None:  # the handshake failed, or the client left right after it
+                raw.abort()
+                return
+            self.relay.track(tls)
+            raw = tls
+        self.transport = raw
+        self.relay.accepted += 1
         try:
-            while data := await source.read(65536):
-                if record:
-                    self.received += data
-                sink.write(data)
-                await sink.drain()
-        except (OSError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            with contextlib.suppress(OSError, RuntimeError):
-                sink.transport.abort()
+            upstream, _ = await loop.create_connection(
+                lambda: _Upstream(self), LOOPBACK, self.relay.target_port
+            )
+        except OSError:
+            raw.abort()
+            return
+        self.relay.track(upstream)
+        if self.closed:
+            upstream.abort()
+            return
+        self.upstream = upstream
+        upstream.write(bytes(self.pending))
+        self.pending.clear()
+
+    def data_received(self, data: bytes) -> None:
+        self.relay.received += data
+        if self.upstream is not None:
+            self.upstream.write(data)
+        else:
+            self.pending += data
+
+    def eof_received(self) -> bool:
+        if self.upstream is not None and self.upstream.can_write_eof():
+            self.upstream.write_eof()
+            return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.upstream is not None:
+            self.upstream.abort()
+
+
+class _Upstream(asyncio.Protocol):
+    """The proxy's side of one relayed connection."""
+
+    def __init__(self, client: _Client) -> None:
+        self.client = client
+
+    def data_received(self, data: bytes) -> None:
+        if self.client.transport is not None:
+            self.client.transport.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.client.transport is not None:
+            self.client.transport.abort()
 
 
 def server_context(
