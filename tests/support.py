@@ -3,8 +3,13 @@ the sentinel password, proxy URLs, and small aiogram helpers."""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import socket
+import traceback
 import warnings
+from collections.abc import Iterator
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -78,3 +83,71 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+# --- where a secret could travel: tracebacks recorded with their local variables -------------
+
+
+def forms_of_the_secret() -> list[str]:
+    """The sentinel as it may appear: plain, percent-encoded, in Basic auth (base64)."""
+    basic = [base64.b64encode(f"{user}:{SENTINEL}".encode()).decode() for user in ("u", "v")]
+    return [SENTINEL, quote(SENTINEL, safe=""), *basic]
+
+
+def exceptions_in_chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+
+
+def frames(tb: TracebackType | None) -> Iterator[Any]:
+    while tb is not None:
+        yield tb.tb_frame
+        tb = tb.tb_next
+
+
+def deep_texts(value: Any, depth: int = 0) -> Iterator[str]:
+    """What a locals-recording error reporter shows of a value: containers and dataclasses are
+    walked (as Sentry and rich do), everything else is shown by its repr."""
+    yield repr(value)
+    if depth > 6:
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from deep_texts(key, depth + 1)
+            yield from deep_texts(item, depth + 1)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from deep_texts(item, depth + 1)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            yield from deep_texts(getattr(value, field.name, None), depth + 1)
+
+
+def traceback_texts(error: BaseException) -> list[str]:
+    """What a locals-recording error reporter (Sentry, rich, ``capture_locals``) could show of
+    ``error``: its traceback with locals, and str, repr and every local of its whole chain."""
+    report = "".join(
+        traceback.TracebackException(
+            type(error), error, error.__traceback__, capture_locals=True
+        ).format()
+    )
+    texts = [report]
+    for exception in exceptions_in_chain(error):
+        texts += [str(exception), repr(exception)]
+        for frame in frames(exception.__traceback__):
+            for name, value in frame.f_locals.items():
+                texts += [f"{frame.f_code.co_name}.{name}={text}" for text in deep_texts(value)]
+    return texts
+
+
+def leaks(texts: list[str]) -> list[str]:
+    """The texts that show the sentinel in any of its forms."""
+    forms = forms_of_the_secret()
+    return [text for text in texts if any(form in text for form in forms)]

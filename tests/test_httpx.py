@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import dataclasses
 import gc
 import gzip
 import json
@@ -20,12 +19,10 @@ import pickle
 import subprocess
 import sys
 import time
-import traceback
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -39,7 +36,7 @@ from botsession.httpx_transport import RouteTransport, build_httpx_client, build
 from .conftest import ProxyFactory
 from .faultproxy import Fault, FaultProxy, Protocol, Step
 from .servers import BackgroundLoop, BotApiStandIn, SilentServer
-from .support import BOT_USER, LOOPBACK, SENTINEL, TOKEN, free_port
+from .support import BOT_USER, LOOPBACK, SENTINEL, TOKEN, free_port, leaks, traceback_texts
 
 CONNECT_TIMEOUT = 1.0
 """connect_timeout of the clients that meet faulty or silent proxies (seconds)."""
@@ -957,50 +954,6 @@ def secret_url(port: int) -> str:
     return f"socks5://u:{quote(SENTINEL, safe='')}@127.0.0.1:{port}"
 
 
-def leaks(texts: list[str]) -> list[str]:
-    """The texts showing the sentinel: plain, percent-encoded or in Basic auth (base64)."""
-    basic = base64.b64encode(f"u:{SENTINEL}".encode()).decode()
-    forms = [SENTINEL, quote(SENTINEL, safe=""), basic]
-    return [text[:200] for text in texts if any(form in text for form in forms)]
-
-
-def deep_texts(value: Any, depth: int = 0) -> Iterator[str]:
-    """What a locals-recording error reporter shows of a value (containers are walked)."""
-    yield repr(value)
-    if depth > 5:
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from deep_texts(key, depth + 1)
-            yield from deep_texts(item, depth + 1)
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for item in value:
-            yield from deep_texts(item, depth + 1)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for item in dataclasses.fields(value):
-            yield from deep_texts(getattr(value, item.name, None), depth + 1)
-
-
-def texts_of(error: BaseException) -> list[str]:
-    """The error's traceback with locals, and every local of every frame of its chain."""
-    texts = [
-        "".join(traceback.TracebackException.from_exception(error, capture_locals=True).format())
-    ]
-    pending, seen = [error], set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        texts += [str(current), repr(current)]
-        tb: TracebackType | None = current.__traceback__
-        while tb is not None:
-            texts += [t for value in tb.tb_frame.f_locals.values() for t in deep_texts(value)]
-            tb = tb.tb_next
-        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
-    return texts
-
-
 async def test_rejected_password_leaks_nowhere(
     bot_api: BotApiStandIn, proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -1014,7 +967,7 @@ async def test_rejected_password_leaks_nowhere(
             await get_me(client, bot_api)
     assert isinstance(caught.value, ProxyHopError)
     assert caught.value.reason == "auth"
-    assert leaks([*texts_of(caught.value), repr(transport), caplog.text]) == []
+    assert leaks([*traceback_texts(caught.value), repr(transport), caplog.text]) == []
     assert (
         repr(transport)
         == f"RouteTransport(ProxyRoute('socks5://u:***@127.0.0.1:{guarded.port}'), limit=100)"
@@ -1028,7 +981,7 @@ def test_config_errors_leak_no_password(monkeypatch: pytest.MonkeyPatch) -> None
     for build in (build_httpx_transport, build_httpx_client):
         with pytest.raises(ConfigError) as caught:
             build()
-        assert leaks(texts_of(caught.value)) == []
+        assert leaks(traceback_texts(caught.value)) == []
 
 
 def test_route_errors_survive_pickling() -> None:

@@ -6,13 +6,7 @@ test's own frames never hold it in a local variable, so anything found came from
 
 from __future__ import annotations
 
-import base64
-import dataclasses
-import traceback
-from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -33,67 +27,13 @@ from botsession.cli import main as cli_main
 
 from .conftest import ProxyFactory
 from .servers import BotApiStandIn
-from .support import SENTINEL, TOKEN
-
-
-def forms_of_the_secret() -> list[str]:
-    """The sentinel as it may appear: plain, percent-encoded, in Basic auth (base64)."""
-    basic = [base64.b64encode(f"{user}:{SENTINEL}".encode()).decode() for user in ("u", "v")]
-    return [SENTINEL, quote(SENTINEL, safe=""), *basic]
-
-
-def exceptions_in_chain(error: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    pending = [error]
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
-
-
-def frames(tb: TracebackType | None) -> Iterator[Any]:
-    while tb is not None:
-        yield tb.tb_frame
-        tb = tb.tb_next
-
-
-def deep_texts(value: Any, depth: int = 0) -> Iterator[str]:
-    """What a locals-recording error reporter shows of a value: containers and dataclasses are
-    walked (as Sentry and rich do), everything else is shown by its repr."""
-    yield repr(value)
-    if depth > 6:
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from deep_texts(key, depth + 1)
-            yield from deep_texts(item, depth + 1)
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for item in value:
-            yield from deep_texts(item, depth + 1)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for field in dataclasses.fields(value):
-            yield from deep_texts(getattr(value, field.name, None), depth + 1)
+from .support import SENTINEL, TOKEN, forms_of_the_secret, leaks, traceback_texts
 
 
 def assert_no_secret_in_traceback(error: BaseException) -> None:
     """Neither the formatted traceback with locals nor any local of any frame shows the secret."""
-    report = "".join(
-        traceback.TracebackException(
-            type(error), error, error.__traceback__, capture_locals=True
-        ).format()
-    )
-    texts = [report]
-    for exception in exceptions_in_chain(error):
-        texts += [str(exception), repr(exception)]
-        for frame in frames(exception.__traceback__):
-            for name, value in frame.f_locals.items():
-                texts += [f"{frame.f_code.co_name}.{name}={text}" for text in deep_texts(value)]
-    for secret in forms_of_the_secret():
-        leaks = [text for text in texts if secret in text]
-        assert not leaks, f"{secret!r} in {leaks[0][:300]}"
+    found = leaks(traceback_texts(error))
+    assert not found, f"the sentinel in {found[0][:300]}"
 
 
 def secret_url(scheme: str, port: int, user: str = "u") -> str:
