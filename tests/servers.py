@@ -359,8 +359,19 @@ class InProcessProxy:
         async def serve() -> None:
             listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
             ready.set_result(listener.extra(anyio.abc.SocketAttribute.local_port))  # noqa: S610
+            handler = self._handler()
+
+            async def handle(stream: anyio.abc.SocketStream) -> None:
+                # tiny-proxy closes the far side first and the client's stream after an await:
+                # a stop() that cancels it in between would leave the client's transport to the
+                # garbage collector (a ResourceWarning in whichever test runs then).
+                try:
+                    await handler.handle(stream)
+                finally:
+                    await stream.aclose()  # it aborts the transport before its first await
+
             async with listener:
-                await listener.serve(self._handler().handle)
+                await listener.serve(handle)
 
         async def start() -> int:
             self._task = asyncio.ensure_future(serve())
