@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +19,40 @@ class Route:
 
     name: str
     urls: tuple[str, ...]
+    ca_file: str | None = None
+    """The CA that signed the https proxy's and the https stand-in's certificates."""
+    base: str | None = None
+    """The stand-in this route goes to, if not the worker's (the https one)."""
+
+    @property
+    def https_proxy(self) -> bool:
+        return any(url.startswith("https:") for url in self.urls)
 
     @property
     def proxy(self) -> Any:
-        if not self.urls:
+        """The route as botsession's ``proxy`` setting (https hops trust ``ca_file``)."""
+        hops: list[Any] = list(self.urls)
+        if self.ca_file is not None:
+            hops = [
+                {"url": url, "ca_file": self.ca_file} if url.startswith("https:") else url
+                for url in hops
+            ]
+        if not hops:
             return None
-        return self.urls[0] if len(self.urls) == 1 else list(self.urls)
+        return hops[0] if len(hops) == 1 else hops
+
+    def botsession_options(self, base: str) -> dict[str, Any]:
+        """botsession's settings for this route to ``base``."""
+        options: dict[str, Any] = {"proxy": self.proxy, "api": {"base": base}}
+        if base.startswith("https:") and self.ca_file is not None:
+            options["ssl"] = {"ca_file": self.ca_file}
+        return options
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """A client context trusting ``ca_file`` (for the other libraries), or None."""
+        if self.ca_file is None:
+            return None
+        return ssl.create_default_context(cafile=self.ca_file)
 
 
 class Client:
@@ -37,11 +66,15 @@ class Client:
     chains = True
     """Whether it can go through a chain of proxies (only botsession's clients and the raw
     aiohttp-socks connector can)."""
+    https_proxies = True
+    """Whether it can go through an HTTPS proxy (aiogram's session, on aiohttp-socks, cannot)."""
 
     @classmethod
     def usable(cls, route: Route) -> bool:
         """Whether this client is installed and can take ``route``."""
         if not cls.chains and len(route.urls) > 1:
+            return False
+        if not cls.https_proxies and route.https_proxy:
             return False
         needs = cls.needs
         if any(url.startswith("socks") for url in route.urls):
@@ -50,7 +83,7 @@ class Client:
 
     def __init__(self, route: Route, base: str) -> None:
         self.route = route
-        self.base = base
+        self.base = route.base or base
 
     async def start(self) -> None:
         raise NotImplementedError
@@ -64,9 +97,12 @@ class Client:
 
 class _PlainAiohttp(Client):
     session: Any
+    proxy: str | None = None
+    """aiohttp's own ``proxy=`` for each request (the raw client on an HTTPS proxy)."""
 
     async def call(self) -> None:
-        async with self.session.post(f"{self.base}/bot{TOKEN}/getMe") as response:
+        url = f"{self.base}/bot{TOKEN}/getMe"
+        async with self.session.post(url, proxy=self.proxy) as response:
             body = await response.json()
         assert body["ok"], body
 
@@ -75,7 +111,8 @@ class _PlainAiohttp(Client):
 
 
 class RawConnector(_PlainAiohttp):
-    """aiohttp with aiohttp-socks' own connector: the baseline every ratio refers to."""
+    """aiohttp with aiohttp-socks' own connector: the baseline every ratio refers to. An HTTPS
+    proxy, which aiohttp-socks cannot take, goes through aiohttp's own ``proxy=`` instead."""
 
     name = "raw aiohttp-socks connector"
 
@@ -83,6 +120,11 @@ class RawConnector(_PlainAiohttp):
         import aiohttp
         from aiohttp_socks import ChainProxyConnector, ProxyConnector
 
+        if self.route.https_proxy:
+            (self.proxy,) = self.route.urls
+            tls = self.route.tls_context()  # for the proxy and the stand-in alike
+            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls))
+            return
         if not self.route.urls:
             connector: aiohttp.TCPConnector = aiohttp.TCPConnector()
         elif len(self.route.urls) == 1:
@@ -100,7 +142,7 @@ class BotsessionPlain(_PlainAiohttp):
     async def start(self) -> None:
         from botsession import build_client_session
 
-        self.session = build_client_session(proxy=self.route.proxy, api={"base": self.base})
+        self.session = build_client_session(**self.route.botsession_options(self.base))
 
 
 class _Aiogram(Client):
@@ -118,6 +160,7 @@ class AiogramOwn(_Aiogram):
     """aiogram's own AiohttpSession(proxy=...)."""
 
     name = "aiogram AiohttpSession(proxy=)"
+    https_proxies = False
 
     async def start(self) -> None:
         from aiogram import Bot
@@ -138,7 +181,7 @@ class BotsessionAiogram(_Aiogram):
 
         from botsession import build_session_from_config
 
-        session = build_session_from_config(proxy=self.route.proxy, api={"base": self.base})
+        session = build_session_from_config(**self.route.botsession_options(self.base))
         self.bot = Bot(TOKEN, session=session)
 
 
@@ -162,10 +205,16 @@ class PythonTelegramBot(_PythonTelegramBot):
     needs_for_socks = ("socksio",)
 
     async def start(self) -> None:
+        import httpx
         from telegram import Bot
         from telegram.request import HTTPXRequest
 
-        request = HTTPXRequest(proxy=self.route.urls[0] if self.route.urls else None)
+        tls = self.route.tls_context()
+        if tls is None:
+            request = HTTPXRequest(proxy=self.route.urls[0] if self.route.urls else None)
+        else:  # trust the test CA for the https proxy and the https stand-in
+            proxy = httpx.Proxy(self.route.urls[0], ssl_context=tls)
+            request = HTTPXRequest(proxy=proxy, httpx_kwargs={"verify": tls})
         self.bot = Bot(TOKEN, base_url=f"{self.base}/bot", request=request)
         await self.bot.initialize()
 
@@ -180,7 +229,7 @@ class BotsessionPythonTelegramBot(_PythonTelegramBot):
 
         from botsession.ptb import build_ptb_request
 
-        request = build_ptb_request(proxy=self.route.proxy, api={"base": self.base})
+        request = build_ptb_request(**self.route.botsession_options(self.base))
         self.bot = Bot(TOKEN, base_url=f"{self.base}/bot", request=request)
         await self.bot.initialize()
 
@@ -209,8 +258,13 @@ class HttpxOwn(_Httpx):
         import httpx
 
         # trust_env=False, as botsession's client: no proxy or certificates from the environment.
-        proxy = self.route.urls[0] if self.route.urls else None
-        self.client = httpx.AsyncClient(proxy=proxy, trust_env=False)
+        proxy: Any = self.route.urls[0] if self.route.urls else None
+        tls = self.route.tls_context()
+        if tls is None:
+            self.client = httpx.AsyncClient(proxy=proxy, trust_env=False)
+        else:  # trust the test CA for the https proxy and the https stand-in
+            proxy = httpx.Proxy(proxy, ssl_context=tls)
+            self.client = httpx.AsyncClient(proxy=proxy, verify=tls, trust_env=False)
 
 
 class BotsessionHttpx(_Httpx):
@@ -221,7 +275,7 @@ class BotsessionHttpx(_Httpx):
     async def start(self) -> None:
         from botsession.httpx_transport import build_httpx_client
 
-        self.client = build_httpx_client(proxy=self.route.proxy, api={"base": self.base})
+        self.client = build_httpx_client(**self.route.botsession_options(self.base))
 
 
 ALL: tuple[type[Client], ...] = (
@@ -244,7 +298,11 @@ def usable(kind: type[Client], route: Route) -> bool:
 
 
 def name_of(kind: type[Client], route: Route) -> str:
-    return "raw aiohttp (direct)" if kind is RawConnector and not route.urls else kind.name
+    if kind is RawConnector and not route.urls:
+        return "raw aiohttp (direct)"
+    if kind is RawConnector and route.https_proxy:
+        return "raw aiohttp ClientSession(proxy=)"
+    return kind.name
 
 
 SILENT_PRIMARY: dict[str, str] = {

@@ -6,10 +6,11 @@
     python3 benchmarks/run.py --only silent-primary  # only the silent-primary table (2-3 min)
 
 On first use it builds ``.venv-bench`` (botsession with its ``ptb`` and ``httpx`` extras, plus
-``benchmarks/requirements.txt``, which holds python-telegram-bot and httpx[socks]) and runs
-itself there; it installs again when those requirements change. It starts its own stand-in Bot
-API server (a separate process) and Debian's danted, microsocks and tinyproxy on loopback, and
-stops them. Each client runs in a worker process of its own, as it would in a bot
+``benchmarks/requirements.txt``, which holds python-telegram-bot, httpx[socks] and trustme) and
+runs itself there; it installs again when those requirements change. It starts its own stand-in
+Bot API servers (separate processes, one of them serving HTTPS with a certificate from a CA made
+for the run) and Debian's danted, microsocks, tinyproxy and stunnel4 on loopback, and stops
+them. Each client runs in a worker process of its own, as it would in a bot
 (``benchmarks/worker.py``). Rounds are interleaved and medians reported; every rate is also
 given as a ratio to the raw aiohttp-socks connector measured in the same run, because absolute
 numbers drift on a shared machine. A last table times the first successful request when the
@@ -106,13 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds:
         plan = dataclasses.replace(plan, rounds=args.rounds)
     report = Report(plan)
-    with _servers() as (base, routes, first_hop):
+    with _servers() as servers:
         if args.only is None:
-            with _workers(base, routes) as workers:
+            with _workers(servers.base, servers.routes) as workers:
                 order = random.Random(args.seed)  # noqa: S311 - shuffles order, not secrets
-                _measure_rates(workers, routes, plan, order, report)
-                _measure_tunnels(workers, routes, plan, first_hop, report)
-        _measure_silent_primary(plan, first_hop, report)
+                _measure_rates(workers, servers.routes, plan, order, report)
+                _measure_tunnels(workers, servers, plan, report)
+        _measure_silent_primary(plan, servers.dante, report)
     if args.only is None:
         _measure_config_loads(plan, report)
         _measure_cli(plan, report)
@@ -155,36 +156,68 @@ def _rerun_in_benchmark_venv(argv: list[str]) -> int:
 # --- the servers ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Servers:
+    """What the benchmark started: the stand-in's base URL, the routes to it, Dante (the
+    silent-primary table's fallback) and, by route name, the proxy whose log counts the tunnels
+    opened on that route."""
+
+    base: str
+    routes: list[Route]
+    dante: Any
+    counted: dict[str, Any]
+
+
+HTTPS_ROUTE = "HTTPS proxy, https Bot API"
+"""stunnel in front of tinyproxy (with a password), to a stand-in that serves HTTPS: TLS
+inside TLS, as with the real Bot API."""
+
+
 @contextlib.contextmanager
-def _servers() -> Iterator[tuple[str, list[Route], Any]]:
+def _servers() -> Iterator[Servers]:
+    import trustme
+
     from benchmarks.clients import Route
-    from tests.e2e import daemons
+    from tests.e2e import daemons, tls_daemons
 
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="botsession-bench-")))
         base = stack.enter_context(_standin())
+        ca = trustme.CA()
+        ca_file = work / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        certificate = tls_daemons.issue(ca, work / "certificates", "loopback")
+        https_base = stack.enter_context(_standin(tls=certificate))
         dante = stack.enter_context(daemons.danted(work / "dante"))
         micro = stack.enter_context(daemons.microsocks(work / "micro", "bench", "b3nch-pass"))
         tiny = stack.enter_context(daemons.tinyproxy(work / "tiny", "bench", "b3nch-pass"))
+        behind = stack.enter_context(daemons.tinyproxy(work / "tiny-tls", "bench", "b3nch-pass"))
+        https = stack.enter_context(tls_daemons.stunnel(work / "stunnel", behind, certificate))
+        chain = Route("3-hop chain", (dante.url("socks5"), micro.url("socks5"), tiny.url("http")))
         routes = [
             Route("direct", ()),
             Route("Dante (SOCKS5)", (dante.url("socks5"),)),
-            Route("3-hop chain", (dante.url("socks5"), micro.url("socks5"), tiny.url("http"))),
+            chain,
+            Route(HTTPS_ROUTE, (https.url(),), ca_file=str(ca_file), base=https_base),
         ]
-        yield base, routes, dante
+        yield Servers(base, routes, dante, {chain.name: dante, HTTPS_ROUTE: https})
 
 
 @contextlib.contextmanager
-def _standin(*, close: bool = False) -> Iterator[str]:
-    """The stand-in Bot API in its own process; ``close``: a new connection for each request."""
+def _standin(*, close: bool = False, tls: Any = None) -> Iterator[str]:
+    """The stand-in Bot API in its own process; ``close``: a new connection for each request;
+    ``tls``: a certificate (``tls_daemons.Certificate``) to serve HTTPS with."""
     command = [sys.executable, "-m", "benchmarks.standin", *(["--close"] if close else [])]
+    if tls is not None:
+        command += ["--tls", str(tls.cert), str(tls.key)]
     with subprocess.Popen(
         command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     ) as standin:
         assert standin.stdout is not None
         assert standin.stdin is not None
+        scheme = "http" if tls is None else "https"
         try:
-            yield f"http://127.0.0.1:{standin.stdout.readline().strip()}"
+            yield f"{scheme}://127.0.0.1:{standin.stdout.readline().strip()}"
         finally:
             standin.stdin.close()  # the server exits when its stdin closes
 
@@ -258,7 +291,8 @@ class Report:
         self.rates: dict[tuple[str, str, str], list[float]] = {}
         self.relative: dict[tuple[str, str, str], list[float]] = {}
         self.order: list[tuple[str, str]] = []
-        self.tunnels: dict[str, int] = {}
+        self.tunnels: dict[tuple[str, str], int] = {}
+        """Tunnels opened for ``plan.tunnel_requests`` sequential requests, by route and client."""
         self.loads: dict[str, float] = {}
         self.cli_ms = 0.0
         self.aiogram_ms = 0.0
@@ -327,9 +361,9 @@ class Report:
                     if values:
                         what = f"{label}, {route}, {mode}"
                         results.append(Floor(what, statistics.median(values), floor, values))
-        for client, tunnels in self.tunnels.items():
+        for (route, client), tunnels in self.tunnels.items():
             if client.startswith("botsession"):
-                what = f"tunnels per {self.plan.tunnel_requests} requests, {client}"
+                what = f"tunnels per {self.plan.tunnel_requests} requests, {route}, {client}"
                 results.append(Floor(what, float(tunnels), 2.0, at_most=True))
         for name, ms in self.loads.items():
             results.append(Floor(f"load + validate {name}, ms", ms, 5.0, at_most=True))
@@ -380,8 +414,10 @@ class Report:
             f"{width} at a time; each client runs in its own process, each run opens its own "
             "tunnels, and each client runs twice per "
             "round in palindromic order (so drift cancels). x raw = median of the per-round "
-            "ratios to the raw aiohttp-socks connector on the same route. python-telegram-bot's "
-            "and httpx's own proxy support cannot chain proxies.",
+            "ratios to the raw aiohttp-socks connector on the same route (on the HTTPS proxy "
+            "route, which aiohttp-socks cannot take, to aiohttp's own proxy=). "
+            "python-telegram-bot's and httpx's own proxy support cannot chain proxies; aiogram's "
+            "session (aiohttp-socks) cannot take an HTTPS proxy.",
             "",
             f"| route | client | sequential/s | x raw | {width} concurrent/s | x raw |",
             "| --- | --- | ---: | ---: | ---: | ---: |",
@@ -394,12 +430,14 @@ class Report:
             lines.append(f"| {route} | {client} | " + " | ".join(cells) + " |")
         lines += [
             "",
-            "Tunnels opened through the chain's first hop per "
-            f"{self.plan.tunnel_requests} sequential requests:",
+            f"Tunnels opened per {self.plan.tunnel_requests} sequential requests, counted in the "
+            "log of the chain's first hop (Dante) and of the tinyproxy behind stunnel:",
             "",
         ]
-        lines += ["| client | tunnels |", "| --- | ---: |"]
-        lines += [f"| {client} | {count} |" for client, count in self.tunnels.items()]
+        lines += ["| route | client | tunnels |", "| --- | --- | ---: |"]
+        lines += [
+            f"| {route} | {client} | {count} |" for (route, client), count in self.tunnels.items()
+        ]
         lines += [
             "",
             "Config load + validate (warm, in process, median):",
@@ -485,7 +523,7 @@ class Worker:
 
     def __init__(self, kind: type[Client], base: str, routes: list[Route]) -> None:
         self.kind = kind
-        spec = json.dumps([{"name": route.name, "urls": route.urls} for route in routes])
+        spec = json.dumps([dataclasses.asdict(route) for route in routes])
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.worker", kind.__name__, base],
             cwd=ROOT,
@@ -582,19 +620,22 @@ def _measure_rates(
     report.order.sort(key=lambda rc: (route_names.index(rc[0]), rank[rc[1]]))
 
 
-def _measure_tunnels(
-    workers: list[Worker], routes: list[Route], plan: Plan, first_hop: Any, report: Report
-) -> None:
+def _measure_tunnels(workers: list[Worker], servers: Servers, plan: Plan, report: Report) -> None:
+    """Count, in the proxy's own log, the tunnels each client opens for sequential requests:
+    through the chain's first hop (Dante), and through the HTTPS proxy (tinyproxy's log)."""
     from benchmarks.clients import name_of, usable
 
-    chain = len(routes) - 1
-    for worker in workers:
-        if usable(worker.kind, routes[chain]):
-            before = len(first_hop.destinations())
-            worker.run(chain, "sequential", plan.tunnel_requests, 1)
-            time.sleep(0.3)  # let the daemon flush its log
-            tunnels = len(first_hop.destinations()) - before
-            report.tunnels[name_of(worker.kind, routes[chain])] = tunnels
+    for index, route in enumerate(servers.routes):
+        proxy = servers.counted.get(route.name)
+        if proxy is None:
+            continue
+        for worker in workers:
+            if usable(worker.kind, route):
+                before = len(proxy.destinations())
+                worker.run(index, "sequential", plan.tunnel_requests, 1)
+                time.sleep(0.3)  # let the daemon flush its log
+                tunnels = len(proxy.destinations()) - before
+                report.tunnels[route.name, name_of(worker.kind, route)] = tunnels
 
 
 def _measure_silent_primary(plan: Plan, dante: Any, report: Report) -> None:

@@ -13,7 +13,8 @@ import pytest
 from . import daemons
 
 ROOT = Path(__file__).resolve().parents[2]
-ROUTES = ("direct", "Dante (SOCKS5)", "3-hop chain")
+HTTPS_ROUTE = "HTTPS proxy, https Bot API"
+ROUTES = ("direct", "Dante (SOCKS5)", "3-hop chain", HTTPS_ROUTE)
 OURS = (
     "botsession (plain aiohttp)",
     "botsession (aiogram Bot)",
@@ -53,7 +54,7 @@ def _silent_primary_table(out: str) -> None:
 @pytest.mark.daemons
 def test_benchmark_smoke_run() -> None:
     """benchmarks/run.py --smoke measures every route and client and prints all its tables."""
-    for name in ("danted", "microsocks", "tinyproxy"):
+    for name in ("danted", "microsocks", "tinyproxy", "stunnel4"):
         daemons.require_binary(name)
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--here"],
@@ -68,16 +69,23 @@ def test_benchmark_smoke_run() -> None:
     # httpx (and so python-telegram-bot's HTTPXRequest) needs httpx[socks] for Dante's SOCKS5.
     socks = importlib.util.find_spec("socksio") is not None
     for route in ROUTES:
-        for client in ("aiogram AiohttpSession(proxy=)", *OURS):
+        for client in OURS:
             assert f"| {route} | {client} | " in out
+        # aiogram's own session (aiohttp-socks) cannot take an HTTPS proxy.
+        aiogram = f"| {route} | aiogram AiohttpSession(proxy=) | "
+        assert (aiogram in out) is (route != HTTPS_ROUTE)
         for client in THEIRS:
-            if route == "direct" or (route == "Dante (SOCKS5)" and socks):
+            if route in ("direct", HTTPS_ROUTE) or (route == "Dante (SOCKS5)" and socks):
                 assert f"| {route} | {client} | " in out
             if route == "3-hop chain":
                 assert f"| {route} | {client} | " not in out
     assert "| Dante (SOCKS5) | raw aiohttp-socks connector | " in out
-    for client in OURS:  # one tunnel each: keep-alive through the chain
-        assert f"| {client} | 1 |" in out
+    assert f"| {HTTPS_ROUTE} | raw aiohttp ClientSession(proxy=) | " in out
+    for client in OURS:  # one tunnel each: keep-alive through the chain and the HTTPS proxy
+        assert f"| 3-hop chain | {client} | 1 |" in out
+        assert f"| {HTTPS_ROUTE} | {client} | 1 |" in out
+        for route in ("3-hop chain", HTTPS_ROUTE):
+            _floor(out, f"tunnels per 20 requests, {route}, {client}", "≤ 2")
     assert "| load + validate chain.yaml, ms |" in out
     assert "| `botsession check` / `import aiogram` |" in out
     for mode in ("sequential", "concurrent"):
