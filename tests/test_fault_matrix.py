@@ -3,7 +3,10 @@
 A ``FaultProxy`` (tests/faultproxy.py) spoils one answer of one handshake step: it closes,
 resets, stalls, answers garbage, answers half, or answers correctly in small TCP segments. Each
 cell puts it at hop 1 or hop 2 of a two-hop chain (the other hop is a correct SOCKS5 proxy),
-with or without a fallback route, and requests ``getMe`` from the stand-in Bot API.
+with or without a fallback route, and requests ``getMe`` from the stand-in Bot API. As an
+``https`` hop, the faulty HTTP proxy sits behind a ``TlsRelay`` (stunnel's part): the TLS
+handshake succeeds and the fault comes inside TLS, its close as a close_notify and a FIN, its
+reset as an RST, its segments as separate TLS records.
 
 What the matrix proves, for every protocol step and fault:
 
@@ -21,9 +24,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+import trustme
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError
 
@@ -32,9 +37,8 @@ from botsession import ProxyHopError, build_client_session, build_session_from_c
 from .conftest import ProxyFactory
 from .faultproxy import FAULTS, STEPS, Fault, FaultProxy, Protocol, Step
 from .servers import BackgroundLoop, BotApiStandIn, InProcessProxy
-from .support import TOKEN
-
-FaultProxyFactory = Callable[..., FaultProxy]
+from .support import LOOPBACK, TOKEN
+from .tls_relay import TlsRelay, server_context
 
 CONNECT_TIMEOUT = 1.0
 """connect_timeout of every client in the matrix (seconds)."""
@@ -53,10 +57,14 @@ REASONS: dict[Fault, str | None] = {
 }
 """The ``ProxyHopError.reason`` each fault must produce (None: the request succeeds)."""
 FAILING: tuple[Fault, ...] = tuple(fault for fault in FAULTS if REASONS.get(fault))
-STAGES: tuple[tuple[Protocol, Step], ...] = tuple(
-    (protocol, step) for protocol, steps in STEPS.items() for step in steps
+HopKind = Protocol | Literal["https"]
+"""A faulty hop: a FaultProxy protocol, or ``https`` (its http proxy behind TLS)."""
+STAGES: tuple[tuple[HopKind, Step], ...] = (
+    *((protocol, step) for protocol, steps in STEPS.items() for step in steps),
+    ("https", "reply"),
 )
-"""socks4:reply, socks4a:reply, socks5:greeting, socks5:auth, socks5:reply, http:reply."""
+"""socks4:reply, socks4a:reply, socks5:greeting, socks5:auth, socks5:reply, http:reply,
+https:reply (the CONNECT answer inside TLS)."""
 AUTH = ("fault-user", "pa:ss/w@rd")
 """Credentials of a proxy faulty at the socks5 auth step (percent-encoded in its URL)."""
 
@@ -65,7 +73,7 @@ AUTH = ("fault-user", "pa:ss/w@rd")
 class Cell:
     """One cell of the matrix."""
 
-    protocol: Protocol
+    protocol: HopKind
     step: Step
     fault: Fault
     position: Literal[1, 2]
@@ -93,13 +101,13 @@ FAILING_ALONE = cells(FAILING, (False,), (1, 2))
 FAILING_WITH_FALLBACK = cells(FAILING, (True,), (1, 2))
 SPLIT = cells(("split",), (False, True), (1, 2))
 # Through a real aiogram Bot, the faulty proxy at hop 2: one protocol step per fault.
-AIOGRAM_STAGES: dict[Fault, tuple[Protocol, Step]] = {
+AIOGRAM_STAGES: dict[Fault, tuple[HopKind, Step]] = {
     "close": ("socks5", "greeting"),
-    "reset": ("socks5", "reply"),
+    "reset": ("https", "reply"),
     "stall": ("socks4", "reply"),
     "garbage": ("http", "reply"),
     "truncated": ("socks5", "auth"),
-    "split": ("http", "reply"),
+    "split": ("https", "reply"),
 }
 AIOGRAM_FAILING = [Cell(*AIOGRAM_STAGES[fault], fault, 2, False) for fault in FAILING]
 AIOGRAM_SERVED = [
@@ -125,18 +133,52 @@ def matrix_size() -> int:
 # --- fixtures and helpers ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def fault_proxy(background: BackgroundLoop) -> Iterator[FaultProxyFactory]:
-    """Start fault-injection proxies: ``fault_proxy("socks5", step="auth", fault="reset")``."""
-    started: list[FaultProxy] = []
+@dataclass
+class TlsFront:
+    """A faulty http proxy behind TLS: an https hop whose CONNECT answer carries the fault."""
 
-    def start(protocol: Protocol, step: Step = "reply", fault: Fault = "pass") -> FaultProxy:
+    inner: FaultProxy
+    relay: TlsRelay
+    ca_file: Path
+
+    @property
+    def port(self) -> int:
+        return self.relay.port
+
+    @property
+    def destinations(self) -> list[tuple[str, int]]:
+        return self.inner.destinations
+
+    def url(self) -> dict[str, Any]:
+        return {"url": f"https://{LOOPBACK}:{self.relay.port}", "ca_file": self.ca_file}
+
+
+Hop = FaultProxy | TlsFront
+FaultProxyFactory = Callable[..., Hop]
+
+
+@pytest.fixture
+def fault_proxy(
+    background: BackgroundLoop, ca: trustme.CA, ca_file: Path
+) -> Iterator[FaultProxyFactory]:
+    """Start fault-injection proxies: ``fault_proxy("socks5", step="auth", fault="reset")``;
+    ``fault_proxy("https", fault=...)`` puts a faulty http proxy behind TLS."""
+    started: list[FaultProxy] = []
+    relays: list[TlsRelay] = []
+
+    def start(protocol: HopKind, step: Step = "reply", fault: Fault = "pass") -> Hop:
         username, password = AUTH if step == "auth" else (None, None)
-        server = FaultProxy(background, protocol, step, fault, username, password).start()
+        inner: Protocol = "http" if protocol == "https" else protocol
+        server = FaultProxy(background, inner, step, fault, username, password).start()
         started.append(server)
-        return server
+        if protocol != "https":
+            return server
+        relays.append(TlsRelay(background, server.port, server_context(ca)).start())
+        return TlsFront(server, relays[-1], ca_file)
 
     yield start
+    for relay in relays:
+        relay.stop()
     for server in started:
         server.stop()
     assert [error for server in started for error in server.errors] == []
@@ -146,13 +188,13 @@ def fault_proxy(background: BackgroundLoop) -> Iterator[FaultProxyFactory]:
 class Chain:
     """The two hops of the primary route and the fallback proxy (if any)."""
 
-    faulty: FaultProxy
-    good: FaultProxy
+    faulty: Hop
+    good: Hop
     position: int
     backup: InProcessProxy | None
 
     @property
-    def hops(self) -> list[FaultProxy]:
+    def hops(self) -> list[Hop]:
         return [self.faulty, self.good] if self.position == 1 else [self.good, self.faulty]
 
     def settings(self, bot_api: BotApiStandIn) -> dict[str, Any]:

@@ -13,7 +13,9 @@ a client leaves right after it: no transport is ever left for the garbage collec
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
+import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -128,7 +130,8 @@ class _Client(asyncio.Protocol):
 
 
 class _Upstream(asyncio.Protocol):
-    """The proxy's side of one relayed connection."""
+    """The proxy's side of one relayed connection: its close is passed on as a close (with
+    TLS, a close_notify first) and its reset as a reset, as stunnel does."""
 
     def __init__(self, client: _Client) -> None:
         self.client = client
@@ -138,8 +141,16 @@ class _Upstream(asyncio.Protocol):
             self.client.transport.write(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.client.transport is not None:
-            self.client.transport.abort()
+        client = self.client.transport
+        if client is None:
+            return
+        if exc is None:
+            client.close()  # after what is buffered; it is aborted at stop() at the latest
+            return
+        raw = client.get_extra_info("socket")
+        if raw is not None:  # an RST, not a FIN, when the transport is aborted
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.abort()
 
 
 def server_context(
