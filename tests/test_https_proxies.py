@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import os
 import re
 import shutil
+import socket
+import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -393,10 +397,12 @@ async def test_a_tls_alert_from_the_proxy_is_reason_tls(
     reason tls, quoting the alert."""
 
     async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(1)
-        writer.write(bytes.fromhex("15030300020228"))  # fatal alert: handshake_failure
-        await writer.drain()
-        writer.close()
+        try:
+            await reader.read(1)
+            writer.write(bytes.fromhex("15030300020228"))  # fatal alert: handshake_failure
+            await writer.drain()
+        finally:
+            writer.close()
 
     server = background.run(asyncio.start_server(refuse, LOOPBACK, 0))
     try:
@@ -410,6 +416,49 @@ async def test_a_tls_alert_from_the_proxy_is_reason_tls(
     )
 
 
+async def test_a_proxy_that_wants_a_client_certificate_says_so(
+    bot_api: BotApiStandIn, ca: trustme.CA, ca_file: Path
+) -> None:
+    """A TLS 1.3 proxy that requires a client certificate alerts after botsession's side of the
+    handshake is done; the error is reason tls and says a client certificate is wanted, in
+    words rather than OpenSSL's raw text."""
+    context = server_context(ca)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(context)
+    listener = socket.create_server((LOOPBACK, 0))
+    listener.settimeout(5)
+
+    def refuse_the_client() -> None:
+        # Blocking sockets: OpenSSL's alert is on the wire before the handshake error is
+        # raised, and a FIN (not an RST, which would discard the alert) follows it.
+        connection, _ = listener.accept()
+        connection.settimeout(5)
+        with context.wrap_socket(
+            connection, server_side=True, do_handshake_on_connect=False
+        ) as tls:
+            with contextlib.suppress(ssl.SSLError, OSError):
+                tls.do_handshake()
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(tls, socket.SHUT_WR)
+                while socket.socket.recv(tls, 4096):  # until botsession hangs up
+                    pass
+
+    server = threading.Thread(target=refuse_the_client, daemon=True)
+    server.start()
+    try:
+        hop = {"url": f"https://127.0.0.1:{listener.getsockname()[1]}", "ca_file": ca_file}
+        error = await failure({"proxy": hop}, f"{bot_api.base}/")
+    finally:
+        server.join(10)
+        listener.close()
+    assert (error.reason, error.hop_number) == ("tls", 1)
+    assert error.detail == (
+        "the HTTP CONNECT reply failed: tlsv13 alert certificate required (it wants a client "
+        "certificate, which botsession does not send)"
+    )
+
+
 async def test_a_plain_http_proxy_written_as_https_says_it_does_not_speak_tls(
     background: BackgroundLoop, bot_api: BotApiStandIn
 ) -> None:
@@ -417,10 +466,12 @@ async def test_a_plain_http_proxy_written_as_https_says_it_does_not_speak_tls(
     reason tls: it does not speak TLS, and http:// is named."""
 
     async def answer_400(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(1)
-        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-        await writer.drain()
-        writer.close()
+        try:
+            await reader.read(1)
+            writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+        finally:
+            writer.close()
 
     server = background.run(asyncio.start_server(answer_400, LOOPBACK, 0))
     try:

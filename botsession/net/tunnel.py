@@ -213,7 +213,7 @@ class _Attempt:
         if reason == "tls" and step == PROXY_TLS_STEP:
             return _explain_proxy_tls(hop, error)
         if reason == "tls":
-            return f"{step} failed: {said}"
+            return f"{step} failed: {_tls_said(error)}"
         if reason == "closed":
             return self._explain_closed(number, step)
         if reason == "reset":
@@ -268,13 +268,12 @@ def _explain_proxy_tls(hop: ProxyHop, error: BaseException) -> str:
     if isinstance(error, _ssl.SSLCertVerificationError):
         return _explain_certificate(hop, error)
     if isinstance(error, _ssl.SSLError):
-        what = (error.reason or "").replace("_", " ").lower() or _said(error)
         if error.reason in _NOT_TLS:
             return (
-                f"the TLS handshake with the proxy failed ({what}): it does not seem to speak "
-                "TLS; a plain HTTP proxy is http://"
+                f"the TLS handshake with the proxy failed ({_tls_said(error)}): it does not "
+                "seem to speak TLS; a plain HTTP proxy is http://"
             )
-        return f"the TLS handshake with the proxy failed ({what})"
+        return f"the TLS handshake with the proxy failed ({_tls_said(error)})"
     return (
         "the proxy closed the connection during the TLS handshake; is it a TLS (https://) "
         "proxy? a plain HTTP proxy is http://, a SOCKS proxy socks5://"
@@ -307,6 +306,19 @@ def _explain_certificate(hop: ProxyHop, error: _ssl.SSLCertVerificationError) ->
     if code == _NOT_YET_VALID:
         return f"the proxy's TLS certificate is not valid yet ({said}); check the clocks"
     return f"the proxy's TLS certificate was refused ({said})"
+
+
+def _tls_said(error: BaseException) -> str:
+    """OpenSSL's reason in words (``tlsv13 alert certificate required``), not its raw
+    ``[SSL: …] … (_ssl.c:NNNN)`` text; a server that wants a client certificate says so."""
+    if isinstance(error, _ssl.SSLCertVerificationError) or not isinstance(error, _ssl.SSLError):
+        return _said(error)
+    what = (error.reason or "").replace("_", " ").lower() or _said(error)
+    if "CERTIFICATE_REQUIRED" in (error.reason or ""):
+        # TLS 1.3 servers check the client's certificate after the client's handshake is done,
+        # so this alert arrives with the first reply.
+        return f"{what} (it wants a client certificate, which botsession does not send)"
+    return what
 
 
 def _local_dns_kind(hop: ProxyHop) -> str:
