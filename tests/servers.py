@@ -342,6 +342,7 @@ class InProcessProxy:
     """Where it listens; ``localhost`` listens on every address that name has, on one port."""
     destinations: list[tuple[str, int]] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
+    _clients: set[anyio.abc.SocketStream] = field(default_factory=set)
 
     def url(self, scheme: str | None = None, *, credentials: bool = True) -> str:
         return proxy_url(
@@ -362,16 +363,26 @@ class InProcessProxy:
             handler = self._handler()
 
             async def handle(stream: anyio.abc.SocketStream) -> None:
-                # tiny-proxy closes the far side first and the client's stream after an await:
-                # a stop() that cancels it in between would leave the client's transport to the
-                # garbage collector (a ResourceWarning in whichever test runs then).
                 try:
                     await handler.handle(stream)
                 finally:
+                    self._clients.discard(stream)
                     await stream.aclose()  # it aborts the transport before its first await
 
-            async with listener:
-                await listener.serve(handle)
+            # Every accepted stream is kept until its handler has closed it, and stop() closes
+            # what is left: tiny-proxy closes a client's stream only after an await, and a
+            # handler cancelled before it ran closes nothing, so a stop() at the wrong moment
+            # would leave transports to the garbage collector (a ResourceWarning in whichever
+            # test runs then).
+            async def accept(one: Any, handlers: anyio.abc.TaskGroup) -> None:
+                while True:
+                    stream = await one.accept()
+                    self._clients.add(stream)
+                    handlers.start_soon(handle, stream)
+
+            async with listener, anyio.create_task_group() as handlers:
+                for one in listener.listeners:  # "localhost": one for each address
+                    handlers.start_soon(accept, one, handlers)
 
         async def start() -> int:
             self._task = asyncio.ensure_future(serve())
@@ -386,6 +397,9 @@ class InProcessProxy:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
+            for stream in list(self._clients):
+                await stream.aclose()
+            self._clients.clear()
 
         self.background.run(stop())
 

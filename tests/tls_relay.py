@@ -39,6 +39,10 @@ class TlsRelay:
     """Everything clients sent, after TLS (without TLS: the raw bytes)."""
     _server: asyncio.Server | None = None
     _transports: list[asyncio.BaseTransport] = field(default_factory=list)
+    errors: list[Exception] = field(default_factory=list)
+    """Unexpected exceptions while setting up a connection (a bug in the relay)."""
+    _openings: set[asyncio.Task[None]] = field(default_factory=set)
+    _stopped: bool = False
 
     def start(self) -> TlsRelay:
         async def start() -> None:
@@ -51,16 +55,30 @@ class TlsRelay:
 
     def stop(self) -> None:
         async def stop() -> None:
+            self._stopped = True
             if self._server is not None:
                 self._server.close()
+            for opening in list(self._openings):
+                opening.cancel()
+            await asyncio.gather(*self._openings, return_exceptions=True)
             for transport in self._transports:
                 transport.abort()
             await asyncio.sleep(0)
 
         self.background.run(stop())
+        assert self.errors == [], f"the relay failed: {self.errors!r}"
 
     def track(self, transport: asyncio.BaseTransport) -> None:
+        """Keep ``transport`` to abort at stop(); one that arrives after stop() (accepted
+        just before the server closed) is aborted at once."""
         self._transports.append(transport)
+        if self._stopped:
+            transport.abort()
+
+    def opening(self, task: asyncio.Task[None]) -> None:
+        """Keep a connection's set-up task until it ends (stop() cancels it)."""
+        self._openings.add(task)
+        task.add_done_callback(self._openings.discard)
 
 
 class _Client(asyncio.Protocol):
@@ -76,8 +94,20 @@ class _Client(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.relay.track(transport)
-        task = asyncio.ensure_future(self._open(transport))
-        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        if transport.is_closing():  # accepted as the relay stopped
+            return
+        self.relay.opening(asyncio.ensure_future(self._open_or_abort(transport)))
+
+    async def _open_or_abort(self, raw: asyncio.Transport) -> None:
+        try:
+            await self._open(raw)
+        except BaseException as error:  # cancelled by stop(), or a bug: leave nothing open
+            raw.abort()
+            if self.upstream is not None:
+                self.upstream.abort()
+            if not isinstance(error, Exception):
+                raise
+            self.relay.errors.append(error)  # stop() reports it
 
     async def _open(self, raw: asyncio.Transport) -> None:
         loop = asyncio.get_running_loop()
@@ -120,7 +150,8 @@ class _Client(asyncio.Protocol):
     def eof_received(self) -> bool:
         if self.upstream is not None and self.upstream.can_write_eof():
             self.upstream.write_eof()
-            return True
+            # A half-open TLS connection is not possible: asyncio closes it whatever is said.
+            return self.relay.tls is None
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
