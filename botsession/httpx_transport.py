@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 try:
@@ -39,20 +39,18 @@ except ImportError as missing:
     ) from missing
 
 import aiohttp
-from aiohttp.abc import AbstractStreamWriter
 from yarl import URL
 
 from .errors import AllRoutesFailedError, ProxyHopError, RouteError, framework_error
 from .factory import Loaded, load_outcome, taking_arguments_of
 from .net.connector import connector_arguments
 from .net.routing import ConnectorSpec
+from .net.upload import TimedPayload, write_timeout_in
 
 if TYPE_CHECKING:
     from .config_schema import ProxyRoute
     from .net.routing import Router
 
-WRITE_CHUNK = 64 * 1024
-"""Bytes of the request body written at a time, each within httpx's write timeout."""
 SKIPPED_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
 """Headers aiohttp would add when httpx's request has none (someone removed them on purpose)."""
 
@@ -269,57 +267,17 @@ def _is_streamed(request: httpx.Request) -> bool:
     return False
 
 
-class _RequestBody(aiohttp.Payload):
-    """httpx's request body for aiohttp, written in chunks that each must go out within
-    httpx's write timeout (aiohttp has none of its own, and would wait forever on a stalled
-    upload: its read timeout starts once the request is sent)."""
+class _RequestBody(TimedPayload):
+    """httpx's request body for aiohttp, each chunk within httpx's write timeout."""
 
     def __init__(self, content: bytes | httpx.AsyncByteStream, write_timeout: float | None) -> None:
-        super().__init__(content)
-        self._content = content
-        self._write_timeout = write_timeout
-        self._size = len(content) if isinstance(content, bytes) else None
+        size = len(content) if isinstance(content, bytes) else None
+        super().__init__(content, write_timeout=write_timeout, size=size)
 
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        if isinstance(self._content, bytes):
-            return self._content.decode(encoding, errors)
-        raise TypeError("a streamed request body is not decoded")
-
-    async def write(self, writer: AbstractStreamWriter) -> None:
-        if isinstance(self._content, bytes):
-            view = memoryview(self._content)
-            for start in range(0, len(view), WRITE_CHUNK):
-                await self._send(writer, view[start : start + WRITE_CHUNK])
-            return
+    async def stream_chunks(self) -> AsyncIterator[bytes]:
         self._consumed = True  # a stream cannot be sent twice (aiohttp checks before a retry)
         async for chunk in self._content:
-            await self._send(writer, chunk)
-
-    async def _send(self, writer: AbstractStreamWriter, chunk: bytes | memoryview) -> None:
-        seconds = self._write_timeout
-        if seconds is None:
-            await writer.write(chunk)
-            return
-        try:
-            await _within(seconds, writer.write(chunk))
-        except TimeoutError:
-            # Closing would wait for the unsent bytes to drain, which is what does not happen.
-            transport = getattr(writer, "transport", None)
-            if transport is not None:
-                transport.abort()
-            raise _WriteTimeout(seconds) from None
-
-
-class _WriteTimeout(asyncio.TimeoutError):
-    """Writing a chunk of the request took longer than httpx's write timeout (internal)."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"could not send the request within the {seconds:g} s write timeout")
-
-
-async def _within(seconds: float, writing: Awaitable[None]) -> None:
-    async with asyncio.timeout(seconds):  # no task per chunk, unlike wait_for
-        await writing
+            yield chunk
 
 
 class _ResponseBody(httpx.AsyncByteStream):
@@ -377,20 +335,11 @@ def _httpx_exceptions(request: httpx.Request) -> Iterator[None]:
     except RouteError:
         raise
     except (TimeoutError, aiohttp.ClientError, ValueError) as error:
-        written = next((e for e in _chain(error) if isinstance(e, _WriteTimeout)), None)
-        if written is not None:  # aiohttp hands it to the response, wrapped or not
+        written = write_timeout_in(error)
+        if written is not None:
             raise httpx.WriteTimeout(str(written), request=request) from error
         mapped = next(to for caught, to in _AIOHTTP_TO_HTTPX if isinstance(error, caught))
         raise mapped(_message(error), request=request) from error
-
-
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 def _message(error: BaseException) -> str:

@@ -37,6 +37,7 @@ import asyncio
 import math
 import os
 import re
+from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from os import PathLike
 from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
@@ -60,9 +61,9 @@ from .errors import ConfigError, ProxyHopError, RouteError
 from .factory import ConfigInput, Loaded, load_outcome, taking_arguments_of
 from .net.connector import connector_arguments
 from .net.routing import ConnectorSpec, Router
+from .net.upload import CHUNK_SIZE, TimedPayload, causes, write_timeout_in
 
 if TYPE_CHECKING:
-    from aiohttp.abc import AbstractStreamWriter
     from telegram._utils.types import ODVInput
     from telegram.ext import ApplicationBuilder
     from telegram.request import RequestData
@@ -71,8 +72,6 @@ __all__ = ["BotSessionRequest", "build_ptb_request", "configure_application"]
 
 POOL_TIMEOUT = 1.0
 """PTB's default pool timeout (seconds); the configuration has no such setting."""
-CHUNK_SIZE = 64 * 1024
-"""Uploads are written in chunks of this many bytes, each within the write timeout."""
 POOL_TIMEOUT_MESSAGE = (
     "Pool timeout: All connections in the connection pool are occupied. Request was *not* "
     "sent to Telegram. Consider adjusting the connection pool size or the pool timeout."
@@ -279,17 +278,9 @@ class _CallTimeoutRouter(Router):
         self._configured = seconds
 
 
-class _WriteTimeoutError(asyncio.TimeoutError):
-    """Writing one chunk of an upload took longer than the write timeout."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"writing the request did not progress within {seconds:g} s")
-        self.seconds = seconds
-
-
-class _UploadPayload(Payload):
-    """A file of an upload, written in chunks that each must go out within the write timeout
-    (httpx's write timeout bounds each socket write, too)."""
+class _UploadPayload(TimedPayload):
+    """A file of an upload, each chunk within the write timeout (httpx's write timeout bounds
+    each socket write, too)."""
 
     def __init__(
         self,
@@ -299,42 +290,23 @@ class _UploadPayload(Payload):
         filename: str,
         write_timeout: float | None,
     ) -> None:
-        super().__init__(content, content_type=content_type, filename=filename)
-        self._content = content
-        self._write_timeout = write_timeout
-        self._size = _size_of(content)
+        super().__init__(
+            content,
+            write_timeout=write_timeout,
+            size=_size_of(content),
+            content_type=content_type,
+            filename=filename,
+        )
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         if isinstance(self._content, bytes):
             return self._content.decode(encoding, errors)
         raise TypeError("an upload from a file handle is not decoded")
 
-    async def write(self, writer: AbstractStreamWriter) -> None:
-        content = self._content
-        if isinstance(content, bytes):
-            view = memoryview(content)
-            for start in range(0, len(view), CHUNK_SIZE):
-                await self._write_chunk(writer, view[start : start + CHUNK_SIZE])
-            return
+    async def stream_chunks(self) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
-        while chunk := await loop.run_in_executor(None, content.read, CHUNK_SIZE):
-            await self._write_chunk(writer, chunk)
-
-    async def _write_chunk(self, writer: AbstractStreamWriter, chunk: bytes | memoryview) -> None:
-        seconds = self._write_timeout
-        if seconds is None:
-            await writer.write(chunk)
-            return
-        try:
-            await asyncio.wait_for(writer.write(chunk), seconds)
-        except TimeoutError:
-            # Closing would wait for the unsent bytes to drain, which is what did not happen:
-            # the connection would stay open. Abort it instead.
-            transport = getattr(writer, "transport", None)
-            if transport is not None:
-                transport.abort()
-            # aiohttp hands a timeout while writing to the response, which raises it.
-            raise _WriteTimeoutError(seconds) from None
+        while chunk := await loop.run_in_executor(None, self._content.read, CHUNK_SIZE):
+            yield chunk
 
 
 # --- builders -------------------------------------------------------------------------------
@@ -473,33 +445,25 @@ def _size_of(content: bytes | IO[bytes]) -> int | None:
         return None
 
 
-def _chain(error: BaseException) -> list[BaseException]:
-    """``error`` and its causes and contexts, outermost first."""
-    seen: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and all(current is not other for other in seen):
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
 def _cause(error: BaseException) -> BaseException:
     """The botsession error behind ``error`` if there is one, else ``error`` itself."""
-    return next((e for e in _chain(error) if isinstance(e, RouteError)), error)
+    return next((e for e in causes(error) if isinstance(e, RouteError)), error)
 
 
 def _telegram_error(
     error: BaseException, url: str, *, connect: float | None, read: float | None
 ) -> TelegramError:
     """The PTB error for a request that failed with an aiohttp error or a timeout."""
-    chain = _chain(error)
+    chain = list(causes(error))
     route = next((e for e in chain if isinstance(e, RouteError)), None)
     if route is not None:
         message = str(route)  # names the hop; never holds a password
         return TimedOut(message) if _route_timed_out(route) else NetworkError(message)
-    written = next((e for e in chain if isinstance(e, _WriteTimeoutError)), None)
+    written = write_timeout_in(error)
     if written is not None:
-        return TimedOut(f"Timed out: {written}")
+        return TimedOut(
+            f"Timed out: writing the request did not progress within {written.seconds:g} s"
+        )
     if isinstance(error, _CONNECTION_TIMEOUT):
         where = urlsplit(url).netloc
         return TimedOut(f"Timed out: no connection to {where}{_within(connect, 'connect')}")
