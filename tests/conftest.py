@@ -9,8 +9,19 @@ from pathlib import Path
 import pytest
 import trustme
 
+from .faultproxy import (
+    FAULT_AUTH,
+    Fault,
+    FaultProxy,
+    FaultProxyFactory,
+    HopKind,
+    Protocol,
+    Step,
+    TlsFront,
+)
 from .servers import BackgroundLoop, BotApiStandIn, InProcessProxy, SilentServer
 from .support import LOOPBACK
+from .tls_relay import TlsRelay, server_context
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -107,6 +118,34 @@ def proxy(background: BackgroundLoop) -> Iterator[ProxyFactory]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def fault_proxy(
+    background: BackgroundLoop, ca: trustme.CA, ca_file: Path
+) -> Iterator[FaultProxyFactory]:
+    """Start fault-injection proxies (tests/faultproxy.py): ``fault_proxy("socks5",
+    step="auth", fault="reset")``; ``fault_proxy("https", fault=...)`` puts a faulty http proxy
+    behind TLS."""
+    started: list[FaultProxy] = []
+    relays: list[TlsRelay] = []
+
+    def start(kind: HopKind, step: Step = "reply", fault: Fault = "pass") -> FaultProxy | TlsFront:
+        username, password = FAULT_AUTH if step == "auth" else (None, None)
+        inner: Protocol = "http" if kind == "https" else kind
+        server = FaultProxy(background, inner, step, fault, username, password).start()
+        started.append(server)
+        if kind != "https":
+            return server
+        relays.append(TlsRelay(background, server.port, server_context(ca)).start())
+        return TlsFront(server, relays[-1], ca_file)
+
+    yield start
+    for relay in relays:
+        relay.stop()
+    for server in started:
+        server.stop()
+    assert [error for server in started for error in server.errors] == []
 
 
 @pytest.fixture

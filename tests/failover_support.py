@@ -6,37 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .faultproxy import Fault, FaultProxy, Protocol, Step
+from .faultproxy import FaultProxy, FaultProxyFactory
 from .servers import BackgroundLoop
 from .support import LOOPBACK
 
-FaultProxyFactory = Callable[..., FaultProxy]
-
 MARGIN = 0.6
 """How much later than its bound a connect may finish on a busy 2-core machine (seconds)."""
-
-
-@contextlib.contextmanager
-def fault_proxies(background: BackgroundLoop) -> Iterator[FaultProxyFactory]:
-    """Start fault-injection proxies (``start("socks5", step="greeting", fault="stall")``),
-    stopped at the end and checked for bugs of their own."""
-    started: list[FaultProxy] = []
-
-    def start(
-        protocol: Protocol = "socks5", step: Step = "greeting", fault: Fault = "pass"
-    ) -> FaultProxy:
-        server = FaultProxy(background, protocol, step, fault).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-    assert [error for server in started for error in server.errors] == []
 
 
 def silent(start: FaultProxyFactory) -> FaultProxy:

@@ -30,10 +30,12 @@ import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from pathlib import Path
+from typing import Any, Literal, get_args
 
 from .servers import BackgroundLoop
 from .support import LOOPBACK, proxy_url
+from .tls_relay import TlsRelay
 
 Protocol = Literal["socks4", "socks4a", "socks5", "http"]
 Step = Literal["greeting", "auth", "reply"]
@@ -516,3 +518,37 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 def _close(writer: asyncio.StreamWriter, transports: set[asyncio.WriteTransport]) -> None:
     writer.close()
     transports.discard(writer.transport)
+
+
+# --- what the ``fault_proxy`` fixture starts ----------------------------------------------
+
+HopKind = Protocol | Literal["https"]
+"""What ``fault_proxy`` starts: a FaultProxy protocol, or ``https`` (its http proxy behind TLS)."""
+FAULT_AUTH = ("fault-user", "pa:ss/w@rd")
+"""Credentials of a proxy faulty at the socks5 auth step (percent-encoded in its URL)."""
+
+
+@dataclass
+class TlsFront:
+    """A faulty http proxy behind TLS (a ``TlsRelay``, stunnel's part): an https hop whose
+    CONNECT answer carries the fault, its close as close_notify + FIN, its reset as an RST."""
+
+    inner: FaultProxy
+    relay: TlsRelay
+    ca_file: Path
+
+    @property
+    def port(self) -> int:
+        return self.relay.port
+
+    @property
+    def destinations(self) -> list[tuple[str, int]]:
+        return self.inner.destinations
+
+    def url(self) -> dict[str, Any]:
+        return {"url": f"https://{LOOPBACK}:{self.relay.port}", "ca_file": self.ca_file}
+
+
+FaultProxyFactory = Callable[..., Any]
+"""``fault_proxy(kind, step="reply", fault="pass")`` (the fixture in conftest.py): a
+FaultProxy, or a TlsFront for ``https``."""

@@ -22,23 +22,28 @@ What the matrix proves, for every protocol step and fault:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-import trustme
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError
 
 from botsession import ProxyHopError, build_client_session, build_session_from_config
 
 from .conftest import ProxyFactory
-from .faultproxy import FAULTS, STEPS, Fault, FaultProxy, Protocol, Step
-from .servers import BackgroundLoop, BotApiStandIn, InProcessProxy
-from .support import LOOPBACK, TOKEN
-from .tls_relay import TlsRelay, server_context
+from .faultproxy import (
+    FAULTS,
+    STEPS,
+    Fault,
+    FaultProxy,
+    FaultProxyFactory,
+    HopKind,
+    Step,
+    TlsFront,
+)
+from .servers import BotApiStandIn, InProcessProxy
+from .support import TOKEN
 
 CONNECT_TIMEOUT = 1.0
 """connect_timeout of every client in the matrix (seconds)."""
@@ -57,16 +62,12 @@ REASONS: dict[Fault, str | None] = {
 }
 """The ``ProxyHopError.reason`` each fault must produce (None: the request succeeds)."""
 FAILING: tuple[Fault, ...] = tuple(fault for fault in FAULTS if REASONS.get(fault))
-HopKind = Protocol | Literal["https"]
-"""A faulty hop: a FaultProxy protocol, or ``https`` (its http proxy behind TLS)."""
 STAGES: tuple[tuple[HopKind, Step], ...] = (
     *((protocol, step) for protocol, steps in STEPS.items() for step in steps),
     ("https", "reply"),
 )
 """socks4:reply, socks4a:reply, socks5:greeting, socks5:auth, socks5:reply, http:reply,
 https:reply (the CONNECT answer inside TLS)."""
-AUTH = ("fault-user", "pa:ss/w@rd")
-"""Credentials of a proxy faulty at the socks5 auth step (percent-encoded in its URL)."""
 
 
 @dataclass(frozen=True)
@@ -133,55 +134,7 @@ def matrix_size() -> int:
 # --- fixtures and helpers ----------------------------------------------------------------------
 
 
-@dataclass
-class TlsFront:
-    """A faulty http proxy behind TLS: an https hop whose CONNECT answer carries the fault."""
-
-    inner: FaultProxy
-    relay: TlsRelay
-    ca_file: Path
-
-    @property
-    def port(self) -> int:
-        return self.relay.port
-
-    @property
-    def destinations(self) -> list[tuple[str, int]]:
-        return self.inner.destinations
-
-    def url(self) -> dict[str, Any]:
-        return {"url": f"https://{LOOPBACK}:{self.relay.port}", "ca_file": self.ca_file}
-
-
 Hop = FaultProxy | TlsFront
-FaultProxyFactory = Callable[..., Hop]
-
-
-@pytest.fixture
-def fault_proxy(
-    background: BackgroundLoop, ca: trustme.CA, ca_file: Path
-) -> Iterator[FaultProxyFactory]:
-    """Start fault-injection proxies: ``fault_proxy("socks5", step="auth", fault="reset")``;
-    ``fault_proxy("https", fault=...)`` puts a faulty http proxy behind TLS."""
-    started: list[FaultProxy] = []
-    relays: list[TlsRelay] = []
-
-    def start(protocol: HopKind, step: Step = "reply", fault: Fault = "pass") -> Hop:
-        username, password = AUTH if step == "auth" else (None, None)
-        inner: Protocol = "http" if protocol == "https" else protocol
-        server = FaultProxy(background, inner, step, fault, username, password).start()
-        started.append(server)
-        if protocol != "https":
-            return server
-        relays.append(TlsRelay(background, server.port, server_context(ca)).start())
-        return TlsFront(server, relays[-1], ca_file)
-
-    yield start
-    for relay in relays:
-        relay.stop()
-    for server in started:
-        server.stop()
-    assert [error for server in started for error in server.errors] == []
 
 
 @dataclass

@@ -22,24 +22,17 @@ from botsession.ptb import build_ptb_request
 from .conftest import ProxyFactory
 from .failover_support import (
     MARGIN,
-    FaultProxyFactory,
     SlowProxy,
-    fault_proxies,
     silent,
     states,
     until,
 )
+from .faultproxy import FaultProxyFactory
 from .servers import BackgroundLoop, BotApiStandIn
 from .support import SENTINEL, TOKEN, free_port, session_for
 
 HEDGE = 0.3
 """fallback_hedge_after of most tests here (seconds): short, to keep the suite fast."""
-
-
-@pytest.fixture
-def fault_proxy(background: BackgroundLoop) -> Iterator[FaultProxyFactory]:
-    with fault_proxies(background) as start:
-        yield start
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from botsession import AllRoutesFailedError, ConfigError, ProxyHopError, RouteEr
 from botsession.httpx_transport import RouteTransport, build_httpx_client, build_httpx_transport
 
 from .conftest import ProxyFactory
-from .faultproxy import Fault, FaultProxy, Protocol, Step
+from .faultproxy import Fault, FaultProxy, FaultProxyFactory, Protocol, Step
 from .servers import BackgroundLoop, BotApiStandIn, SilentServer
 from .support import BOT_USER, LOOPBACK, SENTINEL, TOKEN, free_port, leaks, traceback_texts
 
@@ -195,27 +195,6 @@ def raw_server(background: BackgroundLoop) -> Iterator[Callable[[bytes | None], 
     yield start
     for server in started:
         server.stop()
-
-
-FaultProxyFactory = Callable[..., FaultProxy]
-FAULT_AUTH = ("fault-user", "pa:ss/w@rd")
-
-
-@pytest.fixture
-def fault_proxy(background: BackgroundLoop) -> Iterator[FaultProxyFactory]:
-    """Start fault-injection proxies (tests/faultproxy.py), checked for bugs of their own."""
-    started: list[FaultProxy] = []
-
-    def start(protocol: Protocol, step: Step = "reply", fault: Fault = "pass") -> FaultProxy:
-        username, password = FAULT_AUTH if step == "auth" else (None, None)
-        server = FaultProxy(background, protocol, step, fault, username, password).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-    assert [error for server in started for error in server.errors] == []
 
 
 # --- every route feature -----------------------------------------------------------------------

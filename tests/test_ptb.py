@@ -10,7 +10,7 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,11 +25,9 @@ from botsession import ConfigError, ProxyHopError, load_config
 from botsession.ptb import BotSessionRequest, build_ptb_request, configure_application
 
 from .conftest import ProxyFactory
-from .faultproxy import Fault, FaultProxy, Protocol, Step
-from .servers import BackgroundLoop, BotApiStandIn, SilentServer
+from .faultproxy import Fault, FaultProxyFactory, Protocol, Step
+from .servers import BotApiStandIn, SilentServer
 from .support import BOT_USER, SENTINEL, TOKEN, free_port
-
-FaultProxyFactory = Callable[..., FaultProxy]
 
 CONNECT_TIMEOUT = 0.5
 """connect_timeout of the clients that meet a silent hop (seconds)."""
@@ -101,22 +99,6 @@ def chain_texts(error: BaseException) -> list[str]:
 
 def elapsed_since(started: float) -> float:
     return time.monotonic() - started
-
-
-@pytest.fixture
-def fault_proxy(background: BackgroundLoop) -> Iterator[FaultProxyFactory]:
-    """Start fault-injection proxies: ``fault_proxy("socks5", step="reply", fault="reset")``."""
-    started: list[FaultProxy] = []
-
-    def start(protocol: Protocol, step: Step = "reply", fault: Fault = "pass") -> FaultProxy:
-        server = FaultProxy(background, protocol, step, fault).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-    assert [error for server in started for error in server.errors] == []
 
 
 # --- routes ----------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,18 +21,13 @@ from botsession.net import routing
 from botsession.ptb import build_ptb_request
 
 from .conftest import ProxyFactory
-from .failover_support import MARGIN, FaultProxyFactory, fault_proxies, states, until
-from .servers import BackgroundLoop, BotApiStandIn
+from .failover_support import MARGIN, states, until
+from .faultproxy import FaultProxyFactory
+from .servers import BotApiStandIn
 from .support import TOKEN, free_port, session_for
 
 RETRY = 0.3
 """fallback_retry_primary_after of most tests here: checks at most this far apart."""
-
-
-@pytest.fixture
-def fault_proxy(background: BackgroundLoop) -> Iterator[FaultProxyFactory]:
-    with fault_proxies(background) as start:
-        yield start
 
 
 def check_tasks() -> list[asyncio.Task[object]]:

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,8 +16,9 @@ from botsession import build_client_session
 from botsession.net import routing
 
 from .conftest import ProxyFactory
-from .failover_support import FaultProxyFactory, Recorded, fault_proxies, recorded, silent, until
-from .servers import BackgroundLoop, BotApiStandIn
+from .failover_support import Recorded, recorded, silent, until
+from .faultproxy import FaultProxyFactory
+from .servers import BotApiStandIn
 from .support import SENTINEL, TOKEN, free_port, session_for
 
 DURATION = "botsession.proxy.connect.duration"
@@ -29,12 +29,6 @@ SWITCHES = "botsession.route.switches"
 def otel() -> Recorded:
     """The SDK's in-memory metric reader and span exporter, emptied for this test."""
     return recorded()
-
-
-@pytest.fixture
-def fault_proxy(background: BackgroundLoop) -> Iterator[FaultProxyFactory]:
-    with fault_proxies(background) as start:
-        yield start
 
 
 def histogram(otel: Recorded) -> dict[tuple[Any, ...], tuple[int, float]]:

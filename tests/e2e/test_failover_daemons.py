@@ -4,7 +4,6 @@ proxy) in front of Dante or microsocks, through aiogram and the plain aiohttp cl
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from aiogram import Bot
@@ -15,23 +14,16 @@ from botsession import build_client_session
 
 from ..failover_support import (
     MARGIN,
-    FaultProxyFactory,
     Recorded,
-    fault_proxies,
     recorded,
     silent,
     states,
     until,
 )
-from ..servers import BackgroundLoop, BotApiStandIn
+from ..faultproxy import FaultProxyFactory
+from ..servers import BotApiStandIn
 from ..support import TOKEN, free_port, session_for
 from .daemons import RunningProxy
-
-
-@pytest.fixture
-def fault_proxy(background: BackgroundLoop) -> Iterator[FaultProxyFactory]:
-    with fault_proxies(background) as start:
-        yield start
 
 
 class Watch:
