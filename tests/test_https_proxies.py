@@ -111,10 +111,28 @@ async def fetch(config: dict[str, Any], url: str) -> int:
         return response.status
 
 
-async def close(server: asyncio.Server) -> None:
-    """Close a server of the background loop (run it there: asyncio is not thread-safe)."""
-    server.close()
-    await server.wait_closed()
+@contextlib.contextmanager
+def answering(background: BackgroundLoop, answer: bytes) -> Iterator[int]:
+    """A server (its port) that answers the first byte of each connection with ``answer`` and
+    hangs up: a "proxy" that does not speak TLS, or refuses it."""
+
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.read(1)
+            writer.write(answer)
+            await writer.drain()
+        finally:
+            writer.close()
+
+    async def close(server: asyncio.Server) -> None:  # on the background loop: not thread-safe
+        server.close()
+        await server.wait_closed()
+
+    server = background.run(asyncio.start_server(reply, LOOPBACK, 0))
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        background.run(close(server))
 
 
 async def failure(config: dict[str, Any], url: str) -> ProxyHopError:
@@ -396,20 +414,9 @@ async def test_a_tls_alert_from_the_proxy_is_reason_tls(
     """A proxy that answers the ClientHello with a TLS alert (no common protocol or cipher) is
     reason tls, quoting the alert."""
 
-    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.read(1)
-            writer.write(bytes.fromhex("15030300020228"))  # fatal alert: handshake_failure
-            await writer.drain()
-        finally:
-            writer.close()
-
-    server = background.run(asyncio.start_server(refuse, LOOPBACK, 0))
-    try:
-        port = server.sockets[0].getsockname()[1]
+    alert = bytes.fromhex("15030300020228")  # fatal alert: handshake_failure
+    with answering(background, alert) as port:
         error = await failure({"proxy": f"https://127.0.0.1:{port}"}, f"{bot_api.base}/")
-    finally:
-        background.run(close(server))
     assert (error.reason, error.detail) == (
         "tls",
         "the TLS handshake with the proxy failed (sslv3 alert handshake failure)",
@@ -465,20 +472,8 @@ async def test_a_plain_http_proxy_written_as_https_says_it_does_not_speak_tls(
     """A proxy that answers the TLS ClientHello in plain HTTP (as squid's http_port does) is
     reason tls: it does not speak TLS, and http:// is named."""
 
-    async def answer_400(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.read(1)
-            writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-            await writer.drain()
-        finally:
-            writer.close()
-
-    server = background.run(asyncio.start_server(answer_400, LOOPBACK, 0))
-    try:
-        port = server.sockets[0].getsockname()[1]
+    with answering(background, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n") as port:
         error = await failure({"proxy": f"https://127.0.0.1:{port}"}, f"{bot_api.base}/")
-    finally:
-        background.run(close(server))
     assert error.reason == "tls"
     assert error.detail == (
         "the TLS handshake with the proxy failed (wrong version number): it does not seem to "
