@@ -423,26 +423,24 @@ class InProcessProxy:
         return handler
 
 
+S = TypeVar("S", bound="StreamServer")
+
+
 @dataclass
-class SilentServer:
-    """Accepts TCP connections and never answers (or, with ``hang_up``, closes them at once)."""
+class StreamServer:
+    """An asyncio server on a loopback port of the background loop; ``handle`` serves each
+    connection (a subclass says how)."""
 
     background: BackgroundLoop
-    hang_up: bool = False
     port: int = 0
-    accepted: int = 0
     _server: asyncio.AbstractServer | None = None
 
-    def start(self) -> SilentServer:
-        async def start() -> None:
-            async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                self.accepted += 1
-                if not self.hang_up:
-                    with contextlib.suppress(Exception):
-                        await reader.read()  # until the client gives up
-                writer.close()
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
 
-            self._server = await asyncio.start_server(hang, LOOPBACK, 0)
+    def start(self: S) -> S:
+        async def start() -> None:
+            self._server = await asyncio.start_server(self.handle, LOOPBACK, 0)
             self.port = self._server.sockets[0].getsockname()[1]
 
         self.background.run(start())
@@ -455,3 +453,18 @@ class SilentServer:
                 await self._server.wait_closed()
 
         self.background.run(stop())
+
+
+@dataclass
+class SilentServer(StreamServer):
+    """Accepts TCP connections and never answers (or, with ``hang_up``, closes them at once)."""
+
+    hang_up: bool = False
+    accepted: int = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        if not self.hang_up:
+            with contextlib.suppress(Exception):
+                await reader.read()  # until the client gives up
+        writer.close()

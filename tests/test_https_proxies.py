@@ -40,7 +40,7 @@ from botsession.config_schema import ProxyHop, ProxyRoute, yaml_json_schema
 from botsession.factory import load_config_with_origins
 
 from .conftest import ProxyFactory
-from .servers import BackgroundLoop, BotApiStandIn, InProcessProxy, SilentServer
+from .servers import BackgroundLoop, BotApiStandIn, InProcessProxy, SilentServer, StreamServer
 from .support import LOOPBACK, SENTINEL, TOKEN, free_port, get_me, session_for
 from .test_cli import botsession
 from .tls_relay import TlsRelay, server_context
@@ -111,28 +111,30 @@ async def fetch(config: dict[str, Any], url: str) -> int:
         return response.status
 
 
-@contextlib.contextmanager
-def answering(background: BackgroundLoop, answer: bytes) -> Iterator[int]:
-    """A server (its port) that answers the first byte of each connection with ``answer`` and
-    hangs up: a "proxy" that does not speak TLS, or refuses it."""
+@dataclass
+class OneAnswer(StreamServer):
+    """Answers the first byte of each connection with ``answer`` and hangs up: a "proxy" that
+    does not speak TLS, or refuses it."""
 
-    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    answer: bytes = b""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await reader.read(1)
-            writer.write(answer)
+            writer.write(self.answer)
             await writer.drain()
         finally:
             writer.close()
 
-    async def close(server: asyncio.Server) -> None:  # on the background loop: not thread-safe
-        server.close()
-        await server.wait_closed()
 
-    server = background.run(asyncio.start_server(reply, LOOPBACK, 0))
+@contextlib.contextmanager
+def answering(background: BackgroundLoop, answer: bytes) -> Iterator[int]:
+    """The port of a ``OneAnswer`` server, stopped afterwards."""
+    server = OneAnswer(background, answer=answer).start()
     try:
-        yield server.sockets[0].getsockname()[1]
+        yield server.port
     finally:
-        background.run(close(server))
+        server.stop()
 
 
 async def failure(config: dict[str, Any], url: str) -> ProxyHopError:

@@ -35,7 +35,7 @@ from botsession.httpx_transport import RouteTransport, build_httpx_client, build
 
 from .conftest import ProxyFactory
 from .faultproxy import Fault, FaultProxy, FaultProxyFactory, Protocol, Step
-from .servers import BackgroundLoop, BotApiStandIn, SilentServer
+from .servers import BackgroundLoop, BotApiStandIn, SilentServer, StreamServer
 from .support import BOT_USER, LOOPBACK, SENTINEL, TOKEN, free_port, leaks, traceback_texts
 
 CONNECT_TIMEOUT = 1.0
@@ -137,43 +137,24 @@ class EchoServer:
 
 
 @dataclass
-class RawServer:
+class RawServer(StreamServer):
     """Reads a request head, answers ``reply`` (any bytes at all) and closes the connection;
     with no reply, reads nothing more and keeps the connection open."""
 
-    background: BackgroundLoop
-    reply: bytes | None
-    port: int = 0
-    _server: asyncio.AbstractServer | None = None
+    reply: bytes | None = None
 
     @property
     def base(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
-    def start(self) -> RawServer:
-        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(Exception):
-                await reader.readuntil(b"\r\n\r\n")
-                if self.reply is None:
-                    await asyncio.sleep(30)  # until the client gives up (or the server stops)
-                writer.write(self.reply or b"")
-                await writer.drain()
-            writer.close()
-
-        async def start() -> None:
-            self._server = await asyncio.start_server(answer, LOOPBACK, 0)
-            self.port = self._server.sockets[0].getsockname()[1]
-
-        self.background.run(start())
-        return self
-
-    def stop(self) -> None:
-        async def stop() -> None:
-            if self._server is not None:
-                self._server.close()
-                await self._server.wait_closed()
-
-        self.background.run(stop())
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            await reader.readuntil(b"\r\n\r\n")
+            if self.reply is None:
+                await asyncio.sleep(30)  # until the client gives up (or the server stops)
+            writer.write(self.reply or b"")
+            await writer.drain()
+        writer.close()
 
 
 @pytest.fixture
@@ -188,7 +169,7 @@ def raw_server(background: BackgroundLoop) -> Iterator[Callable[[bytes | None], 
     started: list[RawServer] = []
 
     def start(reply: bytes | None) -> RawServer:
-        server = RawServer(background, reply).start()
+        server = RawServer(background, reply=reply).start()
         started.append(server)
         return server
 
