@@ -27,14 +27,13 @@ import contextlib
 import ipaddress
 import itertools
 import socket
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from .servers import BackgroundLoop
-from .support import LOOPBACK, proxy_url
+from .support import LOOPBACK, proxy_url, reset
 from .tls_relay import TlsRelay
 
 Protocol = Literal["socks4", "socks4a", "socks5", "http"]
@@ -205,7 +204,7 @@ class FaultProxy:
                 await writer.drain()
             return
         if fault == "reset":
-            _reset(writer)
+            reset(writer.transport)
         elif fault == "truncated":
             writer.write(answer[: max(1, len(answer) // 2)])
             await writer.drain()
@@ -273,8 +272,8 @@ class FaultProxy:
                 pump.cancel()
             outcomes = await asyncio.gather(*pumps, return_exceptions=True)
             if any(isinstance(outcome, ConnectionError) for outcome in outcomes):
-                _reset(writer)
-                _reset(up_writer)
+                reset(writer.transport)
+                reset(up_writer.transport)
             _close(up_writer, self._transports)
 
     # --- SOCKS4 / SOCKS4a ----------------------------------------------------------------------
@@ -504,15 +503,6 @@ def _no_delay(writer: asyncio.StreamWriter) -> None:
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _reset(writer: asyncio.StreamWriter) -> None:
-    """Abort the connection with an RST (SO_LINGER on, timeout 0)."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
 
 
 def _close(writer: asyncio.StreamWriter, transports: set[asyncio.WriteTransport]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import socket
 import ssl
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 import anyio
 import tiny_proxy
 from aiohttp import web
+from tiny_proxy._stream import SocketStream as TinyProxyStream
 
 from .support import BOT_USER, LOOPBACK, proxy_url
 
@@ -318,14 +320,70 @@ def _ok(result: Any) -> web.Response:
 
 
 class _Recording:
-    """Mixin for tiny-proxy's proxies: remember the destination each client asked for."""
+    """Mixin for tiny-proxy's proxies: remember the destination each client asked for, and
+    close the connection to it when the client is gone before the success reply.
+
+    tiny-proxy's own ``connect_to_remote`` drops that connection unclosed when sending the reply
+    fails (the client reset, as botsession does when it gives up) or is cancelled (``stop()``);
+    the garbage collector then warns about it in whichever test happens to run.
+    """
 
     destinations: list[tuple[str, int]]
+    stream: Any
+    """tiny-proxy's stream to the client."""
 
     async def negotiate(self) -> tuple[str, int]:
         host, port = await super().negotiate()  # type: ignore[misc]
         self.destinations.append((host, port))
         return host, port
+
+    async def connect_to_remote(self) -> Any:
+        host, port = await self.negotiate()
+        try:
+            connected = await anyio.connect_tcp(host, port)
+        except OSError as error:
+            await self.refuse()
+            raise ConnectionRefusedError(f"cannot connect to {host}:{port}") from error
+        remote = TinyProxyStream(connected)
+        try:
+            await self.grant(remote)
+        except BaseException:
+            await remote.aclose()
+            raise
+        return remote
+
+    async def grant(self, remote: Any) -> None:
+        raise NotImplementedError
+
+    async def refuse(self) -> None:
+        raise NotImplementedError
+
+
+class _RecordingSocks4(_Recording, tiny_proxy.Socks4Proxy):
+    async def grant(self, remote: Any) -> None:
+        await self.respond(0x5A)  # request granted
+
+    async def refuse(self) -> None:
+        await self.respond(0x5C)  # what tiny-proxy answers when it cannot connect
+
+
+class _RecordingSocks5(_Recording, tiny_proxy.Socks5Proxy):
+    async def grant(self, remote: Any) -> None:
+        host, port = remote.getsockname()[:2]
+        bound = ipaddress.ip_address(host)
+        kind = 0x01 if bound.version == 4 else 0x04
+        await self.stream.send(bytes([5, 0, 0, kind]) + bound.packed + port.to_bytes(2, "big"))
+
+    async def refuse(self) -> None:
+        await self.stream.send(bytes([5, 5, 0, 0, 0, 0]))  # connection refused, as tiny-proxy
+
+
+class _RecordingHttp(_Recording, tiny_proxy.HttpProxy):
+    async def grant(self, remote: Any) -> None:
+        await self.respond(200, "Connection established")
+
+    async def refuse(self) -> None:
+        await self.respond(502, "Bad Gateway", raise_exc=False)
 
 
 @dataclass
@@ -353,6 +411,11 @@ class InProcessProxy:
             self.password,
             credentials=credentials,
         )
+
+    @property
+    def serving(self) -> int:
+        """Client connections not yet over."""
+        return len(self._clients)
 
     def start(self) -> InProcessProxy:
         ready: asyncio.Future[int] = self.background.loop.create_future()
@@ -404,22 +467,28 @@ class InProcessProxy:
         self.background.run(stop())
 
     def _handler(self) -> Any:
-        destinations = self.destinations
+        handler: Any
+        proxy_class: type[_Recording]
         if self.kind in ("socks4", "socks4a"):
-            proxy_class = type("RecordingSocks4", (_Recording, tiny_proxy.Socks4Proxy), {})
-            handler: Any = tiny_proxy.Socks4ProxyHandler(username=self.username)
+            proxy_class = _RecordingSocks4
+            handler = tiny_proxy.Socks4ProxyHandler(username=self.username)
         elif self.kind == "socks5":
-            proxy_class = type("RecordingSocks5", (_Recording, tiny_proxy.Socks5Proxy), {})
+            proxy_class = _RecordingSocks5
             handler = tiny_proxy.Socks5ProxyHandler(self.username, self.password)
         else:
-            proxy_class = type("RecordingHttp", (_Recording, tiny_proxy.HttpProxy), {})
+            proxy_class = _RecordingHttp
             handler = tiny_proxy.HttpProxyHandler(self.username, self.password)
-        proxy_class.destinations = destinations
         make: Callable[..., Any] = proxy_class
         credentials = {"username": self.username}
         if self.kind not in ("socks4", "socks4a"):
             credentials["password"] = self.password
-        handler.create_proxy = lambda stream: make(stream=stream, **credentials)
+
+        def create_proxy(stream: Any) -> Any:
+            proxy = make(stream=stream, **credentials)
+            proxy.destinations = self.destinations
+            return proxy
+
+        handler.create_proxy = create_proxy
         return handler
 
 

@@ -3,9 +3,12 @@ the sentinel password, proxy URLs, and small aiogram helpers."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import dataclasses
 import socket
+import struct
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -32,6 +35,16 @@ BOT_USER = {"id": 42, "is_bot": True, "first_name": "Stand-in", "username": "sta
 
 SENTINEL = "S3NT1NEL-pa55"
 """A password that must never appear in any output."""
+
+
+def reset(transport: asyncio.BaseTransport) -> None:
+    """Abort ``transport``'s connection with an RST rather than a FIN (SO_LINGER on, timeout 0),
+    as a crashed or impatient peer does."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 def basic_auth(login: str, password: str) -> BasicAuth:

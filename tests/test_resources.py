@@ -7,6 +7,7 @@ import gc
 import os
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot
@@ -15,8 +16,8 @@ from aiogram.exceptions import TelegramNetworkError
 from botsession import build_session_from_config, load_config
 
 from .conftest import ProxyFactory
-from .servers import BotApiStandIn
-from .support import TOKEN, session_for
+from .servers import BackgroundLoop, BotApiStandIn, StreamServer
+from .support import LOOPBACK, TOKEN, reset, session_for
 
 
 def open_fds() -> int:
@@ -134,3 +135,46 @@ def test_build_session_is_cheap_and_lazy() -> None:
     sessions = [build_session_from_config(proxy="socks5://127.0.0.1:1") for _ in range(50)]
     assert open_fds() == before
     assert all(session._session is None for session in sessions)
+
+
+@dataclass
+class Destination(StreamServer):
+    """Counts the connections it has, each open until the other side closes it."""
+
+    accepted: int = 0
+    open: int = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        self.open += 1
+        try:
+            await reader.read()
+        except ConnectionError:
+            pass
+        finally:
+            self.open -= 1
+            writer.close()
+
+
+async def test_the_in_process_proxy_closes_onward_when_its_client_resets(
+    background: BackgroundLoop, proxy: ProxyFactory
+) -> None:
+    """The suite's in-process http proxy closes its connection to the destination when its
+    client resets right after the CONNECT request (as botsession does when it gives up); an
+    orphan would be a ResourceWarning in whichever later test the garbage collector runs."""
+    destination = Destination(background).start()
+    server = proxy("http")
+    try:
+        for _ in range(50):
+            _, writer = await asyncio.open_connection(LOOPBACK, server.port)
+            writer.write(f"CONNECT {LOOPBACK}:{destination.port} HTTP/1.1\r\n\r\n".encode())
+            await writer.drain()
+            reset(writer.transport)
+        deadline = time.monotonic() + 5
+        while (server.serving or destination.open) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)  # (the servers run in another thread)
+        assert server.serving == 0
+        assert destination.accepted > 0  # the proxy did connect onward, for some of them at least
+        assert destination.open == 0
+    finally:
+        destination.stop()

@@ -13,16 +13,14 @@ a client leaves right after it: no transport is ever left for the garbage collec
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
-import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import trustme
 
 from .servers import BackgroundLoop
-from .support import LOOPBACK
+from .support import LOOPBACK, reset
 
 
 @dataclass
@@ -178,10 +176,7 @@ class _Upstream(asyncio.Protocol):
         if exc is None:
             client.close()  # after what is buffered; it is aborted at stop() at the latest
             return
-        raw = client.get_extra_info("socket")
-        if raw is not None:  # an RST, not a FIN, when the transport is aborted
-            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        client.abort()
+        reset(client)
 
 
 def server_context(
