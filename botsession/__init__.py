@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .ptb import BotSessionRequest as BotSessionRequest
     from .ptb import build_ptb_request as build_ptb_request
     from .ptb import configure_application as configure_application
+    from .net.routing import RouteStatus as RouteStatus
     from .session import AiohttpSession
 
 __version__ = "0.1.0"
@@ -44,6 +45,7 @@ __all__ = [
     "ProxyHopError",
     "ProxyRoute",
     "RouteError",
+    "RouteStatus",
     "TlsSettings",
     "__version__",
     "build_client_session",
@@ -52,11 +54,13 @@ __all__ = [
 ]
 
 
-# Loaded on first use: each imports its framework (aiogram takes seconds; python-telegram-bot
-# and httpx are optional). They stay out of __all__, so that ``from botsession import *``
-# works without the optional frameworks installed.
-_ADAPTERS = {
+# Loaded on first use: the adapters each import their framework (aiogram takes seconds;
+# python-telegram-bot and httpx are optional), so they stay out of __all__, and ``from
+# botsession import *`` works without the optional frameworks installed. RouteStatus needs no
+# framework, but its module is the connecting machinery, which ``load_config`` never needs.
+_LAZY = {
     "AiohttpSession": "session",
+    "RouteStatus": "net.routing",
     "BotSessionRequest": "ptb",
     "build_httpx_client": "httpx_transport",
     "build_httpx_transport": "httpx_transport",
@@ -66,7 +70,7 @@ _ADAPTERS = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _ADAPTERS.get(name)
+    module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'botsession' has no attribute {name!r}")
     return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -49,7 +49,7 @@ from .net.upload import TimedPayload, write_timeout_in
 
 if TYPE_CHECKING:
     from .config_schema import ProxyRoute
-    from .net.routing import Router
+    from .net.routing import Router, RouteStatus
 
 SKIPPED_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
 """Headers aiohttp would add when httpx's request has none (someone removed them on purpose)."""
@@ -110,6 +110,12 @@ class RouteTransport(httpx.AsyncBaseTransport):
     def route(self) -> ProxyRoute | None:
         """The route new connections go through first; None for direct connections."""
         return None if self.router is None else self.router.route
+
+    def route_status(self) -> tuple[RouteStatus, ...]:
+        """Each route's state (``active``, ``standby``, ``failed``), last error, when that
+        changed and each hop's last connect time, primary first; empty for a direct
+        connection (see ``AiohttpSession.route_status``)."""
+        return () if self.router is None else self.router.route_status()
 
     def __repr__(self) -> str:
         routes = len(self.spec.routes)

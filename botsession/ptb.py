@@ -60,7 +60,7 @@ from .config_schema import BotSessionConfig
 from .errors import ConfigError, ProxyHopError, RouteError
 from .factory import ConfigInput, Loaded, load_outcome, taking_arguments_of
 from .net.connector import connector_arguments
-from .net.routing import ConnectorSpec, Router
+from .net.routing import ConnectorSpec, Router, RouteStatus
 from .net.upload import CHUNK_SIZE, TimedPayload, causes, write_timeout_in
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ class BotSessionRequest(BaseRequest):
         "_media_write_timeout",
         "_pool_timeout",
         "_read_timeout",
+        "_router",
         "_session",
         "_slots",
         "_uses_route",
@@ -140,6 +141,7 @@ class BotSessionRequest(BaseRequest):
         self._pool_timeout = _seconds("pool_timeout", pool_timeout, POOL_TIMEOUT)
         self._uses_route = bool(config.routes)
         self._session: aiohttp.ClientSession | None = None
+        self._router: Router | None = None
         self._slots: asyncio.Semaphore | None = None
 
     @property
@@ -176,6 +178,13 @@ class BotSessionRequest(BaseRequest):
         route = self._config.proxy  # its repr never shows a password
         return f"{type(self).__name__}(proxy={route!r}, limit={self._config.limit})"
 
+    def route_status(self) -> tuple[RouteStatus, ...]:
+        """Each route's state (``active``, ``standby``, ``failed``), last error, when that
+        changed and each hop's last connect time, primary first (see
+        ``AiohttpSession.route_status``). Empty for a direct connection and before
+        ``initialize``; after ``shutdown``, the state the routes were last in."""
+        return () if self._router is None else self._router.route_status()
+
     async def initialize(self) -> None:
         """Make the aiohttp session (inside the running loop, as aiohttp requires)."""
         # No await before the session exists: concurrent calls (PTB initialises a Bot's two
@@ -185,7 +194,7 @@ class BotSessionRequest(BaseRequest):
         connector_type, arguments = connector_arguments(ConnectorSpec.from_config(self._config))
         router = arguments.get("router")
         if isinstance(router, Router):
-            arguments["router"] = _CallTimeoutRouter(
+            self._router = arguments["router"] = _CallTimeoutRouter(
                 router.routes,
                 connect_timeout=router.connect_timeout,  # each request sets its own
                 retry_primary_after=router.retry_primary_after,

@@ -10,21 +10,24 @@ import logging
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import pytest
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError
 
-from botsession import build_client_session
-from botsession.httpx_transport import build_httpx_client
+from botsession import RouteStatus, build_client_session
+from botsession.httpx_transport import build_httpx_client, build_httpx_transport
 from botsession.net import routing
+from botsession.net.connector import RouteConnector
 from botsession.ptb import build_ptb_request
 
 from .conftest import ProxyFactory
 from .failover_support import MARGIN, states, until
 from .faultproxy import FaultProxyFactory
 from .servers import BotApiStandIn
-from .support import TOKEN, free_port, session_for
+from .support import SENTINEL, TOKEN, free_port, session_for
 
 RETRY = 0.3
 """fallback_retry_primary_after of most tests here: checks at most this far apart."""
@@ -274,6 +277,50 @@ async def test_route_status_tells_state_error_time_and_hop_times(
     assert str(statuses[1]).startswith("route 2 (fallback[0]) failed since ")
 
 
+@pytest.mark.parametrize("client", ["aiogram", "aiohttp", "ptb", "httpx"])
+async def test_every_client_reports_route_status(
+    bot_api: BotApiStandIn, proxy: ProxyFactory, client: str
+) -> None:
+    """Every client tells its routes' health the same way, with route_status(): the aiogram
+    session, the plain session's connector, the PTB request and the httpx transport. A refused
+    primary is failed, its error naming the hop with the password masked, and the fallback
+    that served is active."""
+    backup = proxy("socks5")
+    primary = f"socks5://u:{SENTINEL}@127.0.0.1:{free_port()}"
+    settings: dict[str, Any] = {"proxy": primary, "fallback": [backup.url()]}
+    url = f"{bot_api.base}/bot{TOKEN}/getMe"
+    statuses: tuple[RouteStatus, ...]
+    if client == "aiogram":
+        session = session_for(bot_api, primary, fallback=[backup.url()])
+        async with Bot(TOKEN, session=session) as bot:
+            await bot.get_me()
+            statuses = session.route_status()
+    elif client == "aiohttp":
+        async with build_client_session(**settings) as plain:
+            await (await plain.post(url)).read()
+            assert isinstance(plain.connector, RouteConnector)
+            statuses = plain.connector.route_status()
+    elif client == "ptb":
+        request = build_ptb_request(api={"base": bot_api.base}, **settings)
+        assert request.route_status() == ()  # no routes are tried before initialize
+        async with request:
+            await request.post(url)
+            statuses = request.route_status()
+        assert request.route_status() == statuses  # shut down: the state they were last in
+    else:
+        transport = build_httpx_transport(**settings)
+        async with httpx.AsyncClient(transport=transport) as http:
+            (await http.post(url)).raise_for_status()
+            statuses = transport.route_status()
+    assert [status.state for status in statuses] == ["failed", "active"]
+    assert f"proxy hop 1 of 1 (socks5://u:***@127.0.0.1:{primary.rsplit(':', 1)[1]})" in (
+        statuses[0].last_error or ""
+    )
+    assert "refused" in (statuses[0].last_error or "")
+    assert SENTINEL not in repr(statuses) + "".join(map(str, statuses))
+    assert len(bot_api.calls) == 1
+
+
 async def test_all_routes_dead_then_a_fallback_returns_becomes_active(
     bot_api: BotApiStandIn, proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -397,7 +444,7 @@ async def test_check_uses_the_configured_connect_timeout_not_the_call_that_found
     async with request:
         await request.post(f"{bot_api.base}/bot{TOKEN}/getMe", connect_timeout=5)
         primary.fault = "stall"  # the checks now meet a silent primary
-        status = request._session.connector.router.route_status  # type: ignore[union-attr]
+        status = request.route_status
         waited = await until(lambda: "background check" in (status()[0].last_error or ""), 3)
     assert waited < 0.1 + 0.3 + MARGIN
     assert "no answer within the 0.3 s connect timeout" in (status()[0].last_error or "")
