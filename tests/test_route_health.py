@@ -17,7 +17,7 @@ import pytest
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError
 
-from botsession import RouteStatus, build_client_session
+from botsession import AiohttpSession, RouteStatus, build_client_session
 from botsession.httpx_transport import build_httpx_client, build_httpx_transport
 from botsession.net import routing
 from botsession.net.connector import RouteConnector
@@ -26,7 +26,7 @@ from botsession.ptb import build_ptb_request
 from .conftest import ProxyFactory
 from .failover_support import MARGIN, states, until
 from .faultproxy import FaultProxyFactory
-from .servers import BotApiStandIn
+from .servers import BotApiStandIn, InProcessProxy
 from .support import SENTINEL, TOKEN, free_port, session_for
 
 RETRY = 0.3
@@ -55,20 +55,30 @@ async def settle(baseline: int, timeout: float = 5.0) -> int:
     return open_fds()
 
 
-async def test_recovered_primary_takes_the_traffic_back_without_a_request(
-    bot_api: BotApiStandIn, proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A primary that comes back is found by a background check — a tunnel to the Bot API host,
-    no request — within fallback_retry_primary_after, and the next request goes through it."""
-    bot_api.close_connections = True
+def with_a_dead_primary(
+    bot_api: BotApiStandIn, proxy: ProxyFactory, retry_primary_after: float | None = RETRY
+) -> tuple[int, InProcessProxy, AiohttpSession]:
+    """An aiogram session whose primary route is a socks5 proxy on a free port (dead until the
+    test starts one there) and whose fallback is a working socks5 proxy; the port, the fallback
+    proxy and the session."""
     port = free_port()
     backup = proxy("socks5")
     session = session_for(
         bot_api,
         f"socks5://127.0.0.1:{port}",
         fallback=[backup.url()],
-        fallback_retry_primary_after=RETRY,
+        fallback_retry_primary_after=retry_primary_after,
     )
+    return port, backup, session
+
+
+async def test_recovered_primary_takes_the_traffic_back_without_a_request(
+    bot_api: BotApiStandIn, proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A primary that comes back is found by a background check — a tunnel to the Bot API host,
+    no request — within fallback_retry_primary_after, and the next request goes through it."""
+    bot_api.close_connections = True
+    port, backup, session = with_a_dead_primary(bot_api, proxy)
     async with Bot(TOKEN, session=session) as bot:
         await bot.get_me()  # the primary is dead: the fallback serves
         assert states(session) == ["failed", "active"]
@@ -165,14 +175,7 @@ async def test_without_retry_primary_after_traffic_stays_on_the_fallback(
     is reported as standby."""
     monkeypatch.setattr(routing, "FIRST_CHECK_AFTER", 0.1)
     bot_api.close_connections = True
-    port = free_port()
-    backup = proxy("socks5")
-    session = session_for(
-        bot_api,
-        f"socks5://127.0.0.1:{port}",
-        fallback=[backup.url()],
-        fallback_retry_primary_after=None,
-    )
+    port, backup, session = with_a_dead_primary(bot_api, proxy, retry_primary_after=None)
     async with Bot(TOKEN, session=session) as bot:
         await bot.get_me()
         primary = proxy("socks5", port=port)
@@ -188,14 +191,7 @@ async def test_idle_connection_through_the_fallback_is_not_reused_after_the_retu
 ) -> None:
     """When traffic returns to the primary, a kept-alive connection through the fallback is
     closed rather than reused: the very next request goes through the primary."""
-    port = free_port()
-    backup = proxy("socks5")
-    session = session_for(
-        bot_api,
-        f"socks5://127.0.0.1:{port}",
-        fallback=[backup.url()],
-        fallback_retry_primary_after=RETRY,
-    )
+    port, backup, session = with_a_dead_primary(bot_api, proxy)
     async with Bot(TOKEN, session=session) as bot:
         await bot.get_me()  # through the fallback; the connection stays open for reuse
         primary = proxy("socks5", port=port)
@@ -214,14 +210,7 @@ async def test_busy_connection_through_the_old_route_is_closed_after_its_respons
 ) -> None:
     """A request in flight through the fallback when the primary returns completes; its
     connection then goes back to no pool, so later requests all take the primary."""
-    port = free_port()
-    backup = proxy("socks5")
-    session = session_for(
-        bot_api,
-        f"socks5://127.0.0.1:{port}",
-        fallback=[backup.url()],
-        fallback_retry_primary_after=RETRY,
-    )
+    port, backup, session = with_a_dead_primary(bot_api, proxy)
     async with Bot(TOKEN, session=session) as bot:
         await bot.get_me()
         bot_api.delay = 30  # the next answer waits for release()
