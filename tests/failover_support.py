@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .faultproxy import FaultProxy, FaultProxyFactory
-from .servers import BackgroundLoop
+from .servers import BackgroundLoop, Listener, stream_listener
 from .support import LOOPBACK
 
 MARGIN = 0.6
@@ -35,7 +35,7 @@ class SlowProxy:
     port: int = 0
     accepted: int = 0
     relayed: int = 0
-    _server: asyncio.AbstractServer | None = None
+    _listener: Listener | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def url(self) -> str:
@@ -43,16 +43,16 @@ class SlowProxy:
 
     def start(self) -> SlowProxy:
         async def start() -> int:
-            self._server = await asyncio.start_server(self._handle, LOOPBACK, 0)
-            return int(self._server.sockets[0].getsockname()[1])
+            self._listener = await stream_listener(self._handle)
+            return self._listener.port
 
         self.port = self.background.run(start())
         return self
 
     def stop(self) -> None:
         async def stop() -> None:
-            if self._server is not None:
-                self._server.close()
+            if self._listener is not None:
+                await self._listener.close()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from .servers import BackgroundLoop
+from .servers import BackgroundLoop, Listener, stream_listener
 from .support import LOOPBACK, proxy_url, reset
 from .tls_relay import TlsRelay
 
@@ -94,7 +94,7 @@ class FaultProxy:
     """Destinations (as the client named them) connected to and relayed after a handshake."""
     errors: list[BaseException] = field(default_factory=list)
     """Unexpected exceptions in connection handlers (a bug in the proxy, not in the client)."""
-    _server: asyncio.AbstractServer | None = None
+    _listener: Listener | None = None
     _handlers: set[asyncio.Task[None]] = field(default_factory=set)
     _transports: set[asyncio.WriteTransport] = field(default_factory=set)
 
@@ -121,8 +121,8 @@ class FaultProxy:
 
     def start(self) -> FaultProxy:
         async def start() -> int:
-            self._server = await asyncio.start_server(self._handle, LOOPBACK, self.port)
-            return int(self._server.sockets[0].getsockname()[1])
+            self._listener = await stream_listener(self._handle, self.port)
+            return self._listener.port
 
         self.port = self.background.run(start())
         return self
@@ -131,16 +131,14 @@ class FaultProxy:
         """Close the listening socket and every open connection."""
 
         async def stop() -> None:
-            if self._server is not None:
-                self._server.close()
+            if self._listener is not None:
+                await self._listener.close()
             for transport in list(self._transports):
                 transport.abort()
             handlers = list(self._handlers)
             for task in handlers:
                 task.cancel()
             await asyncio.gather(*handlers, return_exceptions=True)
-            if self._server is not None:
-                await self._server.wait_closed()
 
         self.background.run(stop())
 

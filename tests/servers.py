@@ -13,7 +13,7 @@ import json
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -64,6 +64,70 @@ class ApiCall:
     method: str
     token: str
     form: dict[str, str]
+
+
+class Listener:
+    """A listening socket on loopback, on the running loop, that gives each connection a
+    protocol from ``factory``: what the test servers use instead of asyncio's Server.
+
+    With asyncio's Server (Python 3.11), a connection accepted in the same loop iteration as
+    ``close()`` is given a half-made transport that nobody closes (``Server._attach`` asserts
+    once the server is closed), and the garbage collector reports it in whichever test runs
+    later. This happens whenever a client connects just as a test ends and stops the server.
+    Here every accepted socket goes to a task, and ``close()`` waits for those tasks: each
+    connection has its protocol, or is closed.
+    """
+
+    def __init__(self, sock: socket.socket, factory: Callable[[], asyncio.BaseProtocol]) -> None:
+        self.port: int = sock.getsockname()[1]
+        self._sock = sock
+        self._factory = factory
+        self._loop = asyncio.get_running_loop()
+        self._adopting: set[asyncio.Task[None]] = set()
+        self._loop.add_reader(sock.fileno(), self._accept)
+
+    @classmethod
+    async def open(cls, factory: Callable[[], asyncio.BaseProtocol], port: int = 0) -> Listener:
+        """Listen on 127.0.0.1 (``port`` 0: a free one)."""
+        sock = socket.create_server((LOOPBACK, port))
+        sock.setblocking(False)
+        return cls(sock, factory)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # none waiting (BlockingIOError), or one that was gone already
+                return
+            conn.setblocking(False)
+            adopting = self._loop.create_task(self._adopt(conn))
+            self._adopting.add(adopting)
+            adopting.add_done_callback(self._adopting.discard)
+
+    async def _adopt(self, conn: socket.socket) -> None:
+        try:
+            await self._loop.connect_accepted_socket(self._factory, conn)
+        except OSError:
+            conn.close()
+
+    async def close(self) -> None:
+        """Stop accepting; the connections accepted so far get their protocol first."""
+        if self._sock.fileno() != -1:
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+        await asyncio.gather(*self._adopting)
+
+
+async def stream_listener(
+    handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]], port: int = 0
+) -> Listener:
+    """A ``Listener`` that serves each connection as ``asyncio.start_server`` does: with
+    ``handle(reader, writer)`` in a task of its own."""
+
+    def protocol() -> asyncio.BaseProtocol:
+        return asyncio.StreamReaderProtocol(asyncio.StreamReader(), handle)
+
+    return await Listener.open(protocol, port)
 
 
 @dataclass
@@ -502,24 +566,23 @@ class StreamServer:
 
     background: BackgroundLoop
     port: int = 0
-    _server: asyncio.AbstractServer | None = None
+    _listener: Listener | None = None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         raise NotImplementedError
 
     def start(self: S) -> S:
         async def start() -> None:
-            self._server = await asyncio.start_server(self.handle, LOOPBACK, 0)
-            self.port = self._server.sockets[0].getsockname()[1]
+            self._listener = await stream_listener(self.handle)
+            self.port = self._listener.port
 
         self.background.run(start())
         return self
 
     def stop(self) -> None:
         async def stop() -> None:
-            if self._server is not None:
-                self._server.close()
-                await self._server.wait_closed()
+            if self._listener is not None:
+                await self._listener.close()
 
         self.background.run(stop())
 

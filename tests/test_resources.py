@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
+import socket
 import time
 import warnings
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from aiogram.exceptions import TelegramNetworkError
 from botsession import build_session_from_config, load_config
 
 from .conftest import ProxyFactory
-from .servers import BackgroundLoop, BotApiStandIn, StreamServer
+from .servers import BackgroundLoop, BotApiStandIn, Listener, StreamServer
 from .support import LOOPBACK, TOKEN, reset, session_for
 
 
@@ -178,3 +180,44 @@ async def test_the_in_process_proxy_closes_onward_when_its_client_resets(
         assert destination.open == 0
     finally:
         destination.stop()
+
+
+class HangingUp(asyncio.Protocol):
+    """Closes each connection as soon as it has it."""
+
+    made = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        HangingUp.made += 1
+        transport.close()
+
+
+def close_in_the_next_turn(listener: Listener) -> list[asyncio.Future[None]]:
+    """Start ``listener.close()`` in a task made at the start of the next loop turn, the one
+    that accepts the connection just made, as a stop() from another thread does."""
+    closing: list[asyncio.Future[None]] = []
+    asyncio.get_running_loop().call_soon(
+        lambda: closing.append(asyncio.ensure_future(listener.close()))
+    )
+    return closing
+
+
+async def test_a_server_closed_as_a_client_connects_leaves_nothing_behind() -> None:
+    """The test servers' listener, closed in the very loop turn that accepts a connection (a
+    stop() at the end of a test can be), still gives that connection its protocol, so nothing
+    is left for the garbage collector (asyncio's Server leaks a transport every time)."""
+    HangingUp.made = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(20):
+            listener = await Listener.open(HangingUp)
+            with socket.socket() as client:
+                client.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    client.connect((LOOPBACK, listener.port))
+                closing = close_in_the_next_turn(listener)
+                await asyncio.sleep(0.02)
+                await closing[0]
+        gc.collect()
+    assert HangingUp.made == 20
+    assert [str(w.message) for w in caught if "unclosed" in str(w.message)] == []

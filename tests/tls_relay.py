@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import trustme
 
-from .servers import BackgroundLoop
+from .servers import BackgroundLoop, Listener
 from .support import LOOPBACK, reset
 
 
@@ -35,7 +35,7 @@ class TlsRelay:
     """Connections relayed (with TLS: those whose handshake completed)."""
     received: bytearray = field(default_factory=bytearray)
     """Everything clients sent, after TLS (without TLS: the raw bytes)."""
-    _server: asyncio.Server | None = None
+    _listener: Listener | None = None
     _transports: list[asyncio.BaseTransport] = field(default_factory=list)
     errors: list[Exception] = field(default_factory=list)
     """Unexpected exceptions while setting up a connection (a bug in the relay)."""
@@ -44,9 +44,8 @@ class TlsRelay:
 
     def start(self) -> TlsRelay:
         async def start() -> None:
-            loop = asyncio.get_running_loop()
-            self._server = await loop.create_server(lambda: _Client(self), LOOPBACK, 0)
-            self.port = self._server.sockets[0].getsockname()[1]
+            self._listener = await Listener.open(lambda: _Client(self))
+            self.port = self._listener.port
 
         self.background.run(start())
         return self
@@ -54,8 +53,8 @@ class TlsRelay:
     def stop(self) -> None:
         async def stop() -> None:
             self._stopped = True
-            if self._server is not None:
-                self._server.close()
+            if self._listener is not None:
+                await self._listener.close()
             for opening in list(self._openings):
                 opening.cancel()
             await asyncio.gather(*self._openings, return_exceptions=True)
