@@ -78,20 +78,39 @@ class Listener:
     connection has its protocol, or is closed.
     """
 
-    def __init__(self, sock: socket.socket, factory: Callable[[], asyncio.BaseProtocol]) -> None:
+    TLS_HANDSHAKE_LIMIT = 5.0
+    """With ``tls``, how long a connection may take over its handshake (close() waits)."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        factory: Callable[[], asyncio.BaseProtocol],
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """Listen on ``sock`` (bound; it is made to listen here)."""
+        sock.listen()
+        sock.setblocking(False)
         self.port: int = sock.getsockname()[1]
         self._sock = sock
         self._factory = factory
+        self._tls: dict[str, Any] = {}
+        if tls is not None:
+            self._tls = {"ssl": tls, "ssl_handshake_timeout": self.TLS_HANDSHAKE_LIMIT}
         self._loop = asyncio.get_running_loop()
         self._adopting: set[asyncio.Task[None]] = set()
         self._loop.add_reader(sock.fileno(), self._accept)
 
     @classmethod
-    async def open(cls, factory: Callable[[], asyncio.BaseProtocol], port: int = 0) -> Listener:
-        """Listen on 127.0.0.1 (``port`` 0: a free one)."""
-        sock = socket.create_server((LOOPBACK, port))
-        sock.setblocking(False)
-        return cls(sock, factory)
+    async def open(
+        cls,
+        factory: Callable[[], asyncio.BaseProtocol],
+        port: int = 0,
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> Listener:
+        """Listen on 127.0.0.1 (``port`` 0: a free one), with TLS if ``tls`` is given."""
+        return cls(socket.create_server((LOOPBACK, port)), factory, tls=tls)
 
     def _accept(self) -> None:
         while True:
@@ -106,8 +125,8 @@ class Listener:
 
     async def _adopt(self, conn: socket.socket) -> None:
         try:
-            await self._loop.connect_accepted_socket(self._factory, conn)
-        except OSError:
+            await self._loop.connect_accepted_socket(self._factory, conn, **self._tls)
+        except OSError:  # a failed TLS handshake included
             conn.close()
 
     async def close(self) -> None:
@@ -128,6 +147,25 @@ async def stream_listener(
         return asyncio.StreamReaderProtocol(asyncio.StreamReader(), handle)
 
     return await Listener.open(protocol, port)
+
+
+async def app_listener(
+    runner: web.AppRunner, sock: socket.socket | None = None, *, tls: ssl.SSLContext | None = None
+) -> Listener:
+    """Serve the application of ``runner`` (set up) on ``sock`` (bound), or on a free port of
+    127.0.0.1: through a Listener, as aiohttp's own sites listen with asyncio's Server."""
+    server = runner.server
+    assert server is not None, "the runner is not set up"
+    if sock is None:
+        return await Listener.open(server, tls=tls)
+    return Listener(sock, server, tls=tls)
+
+
+async def stop_app(runner: web.AppRunner, listeners: list[Listener]) -> None:
+    """Stop accepting, then close the connections and the application."""
+    for listener in listeners:
+        await listener.close()
+    await runner.cleanup()
 
 
 @dataclass
@@ -169,6 +207,7 @@ class BotApiStandIn:
     dual_stack: bool = False
     """Listen on ::1 as well as 127.0.0.1 (same port), for clients that reach it as localhost."""
     _runner: web.AppRunner | None = None
+    _listeners: list[Listener] = field(default_factory=list)
     _release: asyncio.Event | None = None
     _arrived: asyncio.Event | None = None
     _files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
@@ -224,9 +263,9 @@ class BotApiStandIn:
             app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._download)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
-            site = web.TCPSite(self._runner, LOOPBACK, 0, ssl_context=self.tls)
-            await site.start()
-            self.port = self._runner.addresses[0][1]
+            v4 = await app_listener(self._runner, tls=self.tls)
+            self._listeners = [v4]
+            self.port = v4.port
             if self.dual_stack and socket.has_ipv6:
                 v6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
                 try:
@@ -235,7 +274,7 @@ class BotApiStandIn:
                 except OSError:  # no IPv6 loopback here: IPv4 is enough
                     v6.close()
                 else:
-                    await web.SockSite(self._runner, v6, ssl_context=self.tls).start()
+                    self._listeners.append(await app_listener(self._runner, v6, tls=self.tls))
 
         self.background.run(start())
         return self
@@ -243,7 +282,7 @@ class BotApiStandIn:
     def stop(self) -> None:
         if self._runner is not None:
             self.background.run(self._renew_release())
-            self.background.run(self._runner.cleanup())
+            self.background.run(stop_app(self._runner, self._listeners))
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.in_flight += 1

@@ -35,7 +35,15 @@ from botsession.httpx_transport import RouteTransport, build_httpx_client, build
 
 from .conftest import ProxyFactory
 from .faultproxy import Fault, FaultProxy, FaultProxyFactory, Protocol, Step
-from .servers import BackgroundLoop, BotApiStandIn, SilentServer, StreamServer
+from .servers import (
+    BackgroundLoop,
+    BotApiStandIn,
+    Listener,
+    SilentServer,
+    StreamServer,
+    app_listener,
+    stop_app,
+)
 from .support import BOT_USER, LOOPBACK, SENTINEL, TOKEN, free_port, leaks, traceback_texts
 
 CONNECT_TIMEOUT = 1.0
@@ -76,6 +84,7 @@ class EchoServer:
     port: int = 0
     big_size: int = 4 * 1024 * 1024
     _runner: web.AppRunner | None = None
+    _listener: Listener | None = None
 
     @property
     def base(self) -> str:
@@ -91,16 +100,15 @@ class EchoServer:
             app.router.add_get("/set-cookie", self._set_cookie)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
-            site = web.TCPSite(self._runner, LOOPBACK, 0)
-            await site.start()
-            self.port = self._runner.addresses[0][1]
+            self._listener = await app_listener(self._runner)
+            self.port = self._listener.port
 
         self.background.run(start())
         return self
 
     def stop(self) -> None:
-        if self._runner is not None:
-            self.background.run(self._runner.cleanup())
+        if self._runner is not None and self._listener is not None:
+            self.background.run(stop_app(self._runner, [self._listener]))
 
     async def _echo(self, request: web.Request) -> web.Response:
         body = await request.read()
