@@ -24,10 +24,10 @@ from .factory import build_client_session, build_session_from_config, load_confi
 if TYPE_CHECKING:
     from .httpx_transport import build_httpx_client as build_httpx_client
     from .httpx_transport import build_httpx_transport as build_httpx_transport
+    from .net.routing import RouteStatus as RouteStatus
     from .ptb import BotSessionRequest as BotSessionRequest
     from .ptb import build_ptb_request as build_ptb_request
     from .ptb import configure_application as configure_application
-    from .net.routing import RouteStatus as RouteStatus
     from .session import AiohttpSession
 
 __version__ = "0.1.0"
