@@ -7,8 +7,11 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import gc
+import os
 import socket
 import struct
+import time
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -89,6 +92,21 @@ async def get_me(session: AiohttpSession) -> User:
 
     async with Bot(TOKEN, session=session) as bot:
         return await bot.get_me()
+
+
+def open_fds() -> int:
+    """File descriptors this process has open."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def settle(baseline: int, timeout: float = 5.0) -> int:
+    """Wait (bounded) until the servers' side of closed connections is gone too; the open file
+    descriptors then."""
+    deadline = time.monotonic() + timeout
+    while open_fds() > baseline and time.monotonic() < deadline:
+        gc.collect()
+        await asyncio.sleep(0.05)
+    return open_fds()
 
 
 def free_port() -> int:

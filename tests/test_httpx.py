@@ -14,7 +14,6 @@ import gc
 import gzip
 import json
 import logging
-import os
 import pickle
 import subprocess
 import sys
@@ -44,7 +43,17 @@ from .servers import (
     app_listener,
     stop_app,
 )
-from .support import BOT_USER, LOOPBACK, SENTINEL, TOKEN, free_port, leaks, traceback_texts
+from .support import (
+    BOT_USER,
+    LOOPBACK,
+    SENTINEL,
+    TOKEN,
+    free_port,
+    leaks,
+    open_fds,
+    settle,
+    traceback_texts,
+)
 
 CONNECT_TIMEOUT = 1.0
 """connect_timeout of the clients that meet faulty or silent proxies (seconds)."""
@@ -745,19 +754,6 @@ async def test_stalled_upload_is_a_write_timeout(
 
 
 # --- resources --------------------------------------------------------------------------------
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-async def settle(baseline: int, timeout: float = 5.0) -> int:
-    """Wait (bounded) until the servers' side of closed connections is gone too."""
-    deadline = time.monotonic() + timeout
-    while open_fds() > baseline and time.monotonic() < deadline:
-        gc.collect()
-        await asyncio.sleep(0.05)
-    return open_fds()
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])

@@ -19,25 +19,12 @@ from botsession import build_session_from_config, load_config
 
 from .conftest import ProxyFactory
 from .servers import BackgroundLoop, BotApiStandIn, Listener, StreamServer
-from .support import LOOPBACK, TOKEN, reset, session_for
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+from .support import LOOPBACK, TOKEN, open_fds, reset, session_for, settle
 
 
 def rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-async def settle(baseline: int, timeout: float = 5.0) -> int:
-    """Wait (bounded) until the servers' side of closed connections is gone too."""
-    deadline = time.monotonic() + timeout
-    while open_fds() > baseline and time.monotonic() < deadline:
-        gc.collect()
-        await asyncio.sleep(0.05)
-    return open_fds()
 
 
 class LoopProblems:

@@ -4,10 +4,8 @@ returns to it once it works, and the checks belong to the session: close() ends 
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 import logging
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +25,7 @@ from .conftest import ProxyFactory
 from .failover_support import MARGIN, states, until
 from .faultproxy import FaultProxyFactory
 from .servers import BotApiStandIn, InProcessProxy
-from .support import SENTINEL, TOKEN, free_port, session_for
+from .support import SENTINEL, TOKEN, free_port, open_fds, session_for, settle
 
 RETRY = 0.3
 """fallback_retry_primary_after of most tests here: checks at most this far apart."""
@@ -40,19 +38,6 @@ def check_tasks() -> list[asyncio.Task[object]]:
         for task in asyncio.all_tasks()
         if getattr(task.get_coro(), "__qualname__", "") == "Router._check"
     ]
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-async def settle(baseline: int, timeout: float = 5.0) -> int:
-    """Wait (bounded) until the servers' side of closed connections is gone too."""
-    deadline = time.monotonic() + timeout
-    while open_fds() > baseline and time.monotonic() < deadline:
-        gc.collect()
-        await asyncio.sleep(0.05)
-    return open_fds()
 
 
 def with_a_dead_primary(
