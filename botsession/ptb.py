@@ -307,11 +307,6 @@ class _UploadPayload(TimedPayload):
             filename=filename,
         )
 
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        if isinstance(self._content, bytes):
-            return self._content.decode(encoding, errors)
-        raise TypeError("an upload from a file handle is not decoded")
-
     async def stream_chunks(self) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         while chunk := await loop.run_in_executor(None, self._content.read, CHUNK_SIZE):
