@@ -19,6 +19,10 @@ of ``framework_error``. ``isinstance(error, ProxyHopError)`` holds either way.
 
 ``BotSessionWarning`` (a ``UserWarning``) marks configurations that work but probably do not do
 what was meant. No message, ``str`` or ``repr`` of these contains a password.
+
+``RedactedError`` is never raised: it stands in, in the ``__cause__`` / ``__context__`` chain of
+an error that leaves botsession, for a framework's exception whose text showed a secret that
+could not be removed from it (``botsession.redaction.redact_exception``).
 """
 
 from __future__ import annotations
@@ -147,6 +151,11 @@ class AllRoutesFailedError(RouteError):
         self.failures = tuple(failures)
         parts = [f"route {number} ({routes[number - 1]}): {error}" for number, error in failures]
         super().__init__(f"all {len(routes)} proxy routes failed: " + "; ".join(parts))
+
+
+class RedactedError(Exception):
+    """Stands in, in an exception chain, for an exception whose text showed a secret; its
+    message is that exception's type and text with the secret masked."""
 
 
 class HandshakeError(Exception):

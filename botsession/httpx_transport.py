@@ -43,9 +43,10 @@ from yarl import URL
 
 from .errors import AllRoutesFailedError, ProxyHopError, RouteError, framework_error
 from .factory import Loaded, load_outcome, taking_arguments_of
-from .net.connector import connector_arguments
+from .net.connector import MaskedResponse, connector_arguments
 from .net.routing import ConnectorSpec
 from .net.upload import TimedPayload, write_timeout_in
+from .redaction import Secrets, mask_tokens_in_log, redact_exception, token_secrets
 
 if TYPE_CHECKING:
     from .config_schema import ProxyRoute
@@ -94,6 +95,8 @@ class RouteTransport(httpx.AsyncBaseTransport):
     (directly when it has none), with an aiohttp session made on first use."""
 
     def __init__(self, spec: ConnectorSpec) -> None:
+        # httpx logs each request's URL at INFO ("HTTP Request: POST https://…/bot<token>/…").
+        mask_tokens_in_log("httpx")
         self.spec = spec
         self._connector_type, self._connector_arguments = connector_arguments(spec)
         self._session: aiohttp.ClientSession | None = None
@@ -123,6 +126,17 @@ class RouteTransport(httpx.AsyncBaseTransport):
         return f"RouteTransport({self.route!r}{more}, limit={self.spec.limit})"
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        secrets = Secrets(token_secrets(str(request.url)))
+        try:
+            return await self._send(request)
+        except BaseException as error:
+            # The URL holds the token (…/bot<token>/getMe) and aiohttp's errors quote it, as
+            # the request's repr does: neither may leave here.
+            del request
+            redact_exception(error, secrets)
+            raise
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
         session = self._open_session()
         await self._take_slot(request)
         failure: RouteError | None = None
@@ -175,6 +189,7 @@ class RouteTransport(httpx.AsyncBaseTransport):
                 skip_auto_headers=SKIPPED_AUTO_HEADERS,
                 auto_decompress=False,  # httpx decodes
                 trust_env=False,
+                response_class=MaskedResponse,  # its repr shows the token masked
             )
         return self._session
 
@@ -300,9 +315,13 @@ class _ResponseBody(httpx.AsyncByteStream):
         self._on_close: Callable[[], None] | None = on_close
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _httpx_exceptions(self._request):
-            async for chunk in self._response.content.iter_any():
-                yield chunk
+        try:
+            with _httpx_exceptions(self._request):
+                async for chunk in self._response.content.iter_any():
+                    yield chunk
+        except BaseException as error:
+            redact_exception(error, token_secrets(str(self._request.url)))
+            raise
 
     async def aclose(self) -> None:
         # The connection goes back to the pool if the body was read to its end; otherwise

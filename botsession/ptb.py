@@ -59,9 +59,10 @@ from aiohttp.payload import Payload
 from .config_schema import BotSessionConfig
 from .errors import ConfigError, ProxyHopError, RouteError
 from .factory import ConfigInput, Loaded, load_outcome, taking_arguments_of
-from .net.connector import connector_arguments
+from .net.connector import MaskedResponse, connector_arguments
 from .net.routing import ConnectorSpec, Router, RouteStatus
 from .net.upload import CHUNK_SIZE, TimedPayload, causes, write_timeout_in
+from .redaction import Secrets, mask_tokens_in_log, redact_exception, token_secrets
 
 if TYPE_CHECKING:
     from telegram._utils.types import ODVInput
@@ -80,7 +81,6 @@ POOL_TIMEOUT_MESSAGE = (
 
 _CALL_CONNECT_TIMEOUT: ContextVar[float | None] = ContextVar("botsession_ptb_connect_timeout")
 """The connect timeout of the request being made in this task (unset: the configured one)."""
-_TOKEN_IN_URL = re.compile(r"/bot[^/\s'\"<>]+")
 _HTML5_ESCAPES = {'"': "%22", "\\": "\\\\"} | {
     chr(code): f"%{code:02X}" for code in range(0x20) if code != 0x1B
 }
@@ -131,6 +131,8 @@ class BotSessionRequest(BaseRequest):
                 "BotSessionRequest takes a BotSessionConfig (botsession.load_config); "
                 "build_ptb_request takes a file, settings and keyword arguments"
             )
+        # PTB's Bot logs its Bot API URL, token included, at DEBUG ("Set Bot API URL: …").
+        mask_tokens_in_log("telegram.Bot", "telegram.ext.ExtBot")
         self._config = config
         self._connect_timeout = _seconds("connect_timeout", connect_timeout, config.connect_timeout)
         self._read_timeout = _seconds("read_timeout", read_timeout, config.timeout)
@@ -205,6 +207,7 @@ class BotSessionRequest(BaseRequest):
             # Each request brings its own; nothing is limited in total, as with httpx.
             timeout=aiohttp.ClientTimeout(total=None),
             headers={"User-Agent": self.USER_AGENT},
+            response_class=MaskedResponse,  # its repr shows the token masked
         )
         self._slots = asyncio.Semaphore(self._config.limit)
 
@@ -237,6 +240,9 @@ class BotSessionRequest(BaseRequest):
         else:
             write = _given(write_timeout)
         data = _body(request_data, files, write)
+        # The URL holds the token (…/bot<token>/getMe): what may be shown of it is its host,
+        # and its secret is scrubbed from whatever leaves here.
+        where, secrets = _server_of(url), Secrets(token_secrets(url))
         await _acquire(slots, pool)
         failure: TelegramError | None = None
         cause: BaseException | None = None
@@ -250,15 +256,18 @@ class BotSessionRequest(BaseRequest):
                 allow_redirects=False,  # as httpx: PTB sees a 3xx as the error it is
             ) as response:
                 return response.status, await response.read()
-        except (TimeoutError, aiohttp.ClientError) as error:
-            failure = _telegram_error(error, url, connect=connect, read=read)
+        except BaseException as error:
+            del url, request_data, data  # out of this frame's locals, for tracebacks
+            redact_exception(error, secrets)
+            if not isinstance(error, (TimeoutError, aiohttp.ClientError)):
+                raise
+            failure = _telegram_error(error, where, connect=connect, read=read)
             cause = _cause(error)
         finally:
             _CALL_CONNECT_TIMEOUT.reset(connect_set)
             slots.release()
         # Raised outside the except block, so that the botsession error is the cause and the
         # aiohttp error wrapping it is not also a context dragging its chain along.
-        assert failure is not None
         raise failure from cause
 
     def _aiohttp_timeout(self, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
@@ -455,7 +464,7 @@ def _cause(error: BaseException) -> BaseException:
 
 
 def _telegram_error(
-    error: BaseException, url: str, *, connect: float | None, read: float | None
+    error: BaseException, where: str, *, connect: float | None, read: float | None
 ) -> TelegramError:
     """The PTB error for a request that failed with an aiohttp error or a timeout."""
     chain = list(causes(error))
@@ -469,12 +478,18 @@ def _telegram_error(
             f"Timed out: writing the request did not progress within {written.seconds:g} s"
         )
     if isinstance(error, _CONNECTION_TIMEOUT):
-        where = urlsplit(url).netloc
         return TimedOut(f"Timed out: no connection to {where}{_within(connect, 'connect')}")
     if any(isinstance(e, asyncio.TimeoutError) for e in chain):
         return TimedOut(f"Timed out: no answer{_within(read, 'read')}")
-    said = _TOKEN_IN_URL.sub("/bot<token>", str(error))  # aiohttp may quote the URL
-    return NetworkError(f"aiohttp.{type(error).__name__}: {said}")
+    return NetworkError(f"aiohttp.{type(error).__name__}: {error}")  # redacted already
+
+
+def _server_of(url: str) -> str:
+    """``host:port`` of ``url``, for messages (aiohttp says what is wrong with a bad URL)."""
+    try:
+        return urlsplit(url).netloc
+    except ValueError:
+        return "the Bot API server"
 
 
 def _within(seconds: float | None, kind: str) -> str:

@@ -1,19 +1,26 @@
 """The one place where secrets are masked before anything is shown.
 
-Everything botsession prints, raises or logs about a proxy goes through here: URLs lose the
-password in their userinfo, Telegram proxy links their ``pass=`` (and MTProto links their
-``secret=``), values at a ``password`` key are replaced, and known secrets are scrubbed from
-finished messages as a last line of defence.
+Everything botsession prints, raises or logs goes through here: URLs lose the password in their
+userinfo, Telegram proxy links their ``pass=`` (and MTProto links their ``secret=``), Bot API
+URLs the secret part of the bot token (``/bot123456:***/getMe``: the number before the colon is
+the bot's public id), values at a ``password`` key are replaced, and known secrets are scrubbed
+from finished messages as a last line of defence. ``redact_exception`` does the same to an
+exception and everything chained to it, their tracebacks' local variables included, before a
+framework's error leaves botsession.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import string
 import sys
+import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
+
+from .errors import RedactedError
 
 MASK = "***"
 
@@ -33,6 +40,10 @@ _MAX_SHOWN = 120
 # or a quote. No nested repetition: linear time on any input.
 _LINK_SECRET_OF_VALUE = re.compile(r"([?&](?:pass|secret)=)([^&#]*)", re.IGNORECASE)
 _LINK_SECRET_OF_TEXT = re.compile(r"([?&](?:pass|secret)=)([^&#\s'\"]*)", re.IGNORECASE)
+# A bot token in a Bot API URL: …/bot<id>:<secret>/<method>, …/file/bot<id>:<secret>/<path>
+# (the colon maybe percent-encoded). The secret runs to the end of the path segment; in free
+# text also to whitespace, a quote or a bracket. No nested repetition: linear time.
+_TOKEN_IN_URL = re.compile(r"(/bot[0-9]+(?::|%3[Aa]))([^/?#\s'\"<>()\[\]\\]+)")
 
 
 def redact_url(text: str, *, value: bool = False) -> str:
@@ -46,15 +57,52 @@ def redact_url(text: str, *, value: bool = False) -> str:
     whose user name may hold anything but "@", "/", "[" and "]".
     Linear time: a regular expression for this backtracks quadratically on hostile input.
 
-    The ``pass=`` and ``secret=`` of Telegram proxy links are masked as well.
+    The ``pass=`` and ``secret=`` of Telegram proxy links and the secret part of bot tokens in
+    Bot API URLs (``/bot<id>:***``) are masked as well.
     """
     span = _password_span(text, value=value)
     if span is not None:
         text = text[: span[0]] + MASK + text[span[1] :]
+    if "/bot" in text:
+        text = _TOKEN_IN_URL.sub(lambda match: match[1] + MASK, text)
     if "=" not in text:
         return text
     pattern = _LINK_SECRET_OF_VALUE if value else _LINK_SECRET_OF_TEXT
     return pattern.sub(lambda match: match[1] + (MASK if match[2] else ""), text)
+
+
+def token_secrets(text: str) -> set[str]:
+    """The secret parts of the bot tokens in the Bot API URLs in ``text`` (as written and
+    percent-decoded), to be scrubbed wherever else they appear."""
+    found: set[str] = set()
+    if "/bot" in text:
+        for match in _TOKEN_IN_URL.finditer(text):
+            if match[2] != MASK:
+                found.update({match[2], unquote(match[2])})
+    return found
+
+
+def secret_of_token(token: str) -> set[str]:
+    """The secret part of a bot token ``<id>:<secret>`` (the whole token when it has no
+    colon): what must never be shown of it."""
+    _id, colon, secret = token.partition(":")
+    return {secret if colon else token}
+
+
+class Secrets:
+    """Secrets kept for scrubbing later, in a variable that never shows them: its ``repr`` (all
+    a traceback recorded with local variables shows of it) only counts them."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Iterable[str]) -> None:
+        self._values = frozenset(values)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __repr__(self) -> str:
+        return f"<{len(self._values)} secrets>"
 
 
 def _link_secrets(text: str, *, key: str | None = None) -> Iterator[str]:
@@ -165,11 +213,22 @@ def _collect(value: Any, found: set[str], depth: int) -> None:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace every known secret (long enough to be recognisable) in ``text``."""
+    """Replace every known secret (long enough to be recognisable) in ``text``, then mask what
+    looks like a URL password (``redact_url``): for text that may quote raw input."""
+    return redact_url(scrub_secrets(text, secrets))
+
+
+def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
+    """Replace every known secret (long enough to be recognisable, the longest first) and the
+    bot token of every Bot API URL in ``text``, and nothing else: for text whose URLs are
+    already masked (botsession's own messages name hops as ``socks5://u:***@host``), where
+    guessing at passwords would mask a stretch of a good message."""
     for secret in sorted(secrets, key=len, reverse=True):
         if len(secret) >= _MIN_SCRUB_LENGTH:
             text = text.replace(secret, MASK)
-    return redact_url(text)
+    if "/bot" in text:
+        text = _TOKEN_IN_URL.sub(lambda match: match[1] + MASK, text)
+    return text
 
 
 def _basic_auth_type() -> type[Any] | None:
@@ -177,3 +236,156 @@ def _basic_auth_type() -> type[Any] | None:
     # and importing aiohttp here would slow down ``load_config`` for everyone.
     aiohttp = sys.modules.get("aiohttp")
     return getattr(aiohttp, "BasicAuth", None)
+
+
+# --- log records ---------------------------------------------------------------------------
+
+
+class TokenMask(logging.Filter):
+    """A logging filter that masks bot tokens in a record's message and arguments: for the
+    loggers of the frameworks botsession drives, which log Bot API URLs themselves (httpx each
+    request at INFO, python-telegram-bot its Bot API URL at DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_url(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_masked_argument(argument) for argument in record.args)
+        return True
+
+
+def _masked_argument(value: object) -> object:
+    text = value if isinstance(value, str) else str(value)
+    return redact_url(text) if "/bot" in text else value
+
+
+_TOKEN_MASK = TokenMask()
+
+
+def mask_tokens_in_log(*names: str) -> None:
+    """Put the token mask on the loggers ``names`` (once each)."""
+    for name in names:
+        named = logging.getLogger(name)
+        if _TOKEN_MASK not in named.filters:
+            named.addFilter(_TOKEN_MASK)
+
+
+# --- exceptions ------------------------------------------------------------------------------
+
+_MAX_CHAIN = 64
+"""Exceptions looked at in one chain: real chains have a handful; a cycle or a pathological
+group must not make redaction itself unbounded."""
+
+
+def redact_exception(error: BaseException, secrets: Iterable[str] = ()) -> None:
+    """Make ``error`` and every exception chained to it (``__cause__``, ``__context__``, the
+    members of exception groups) safe to show, in place.
+
+    Their arguments, string attributes (aiogram's ``message``, aiohttp's ``request_info`` URLs,
+    OSError's ``strerror`` and file names) and notes lose ``secrets`` and every bot token of a
+    Bot API URL; a chained exception whose text still shows one (a ``__str__`` computed from
+    state that cannot be reached) is replaced by a ``RedactedError`` saying what it was. The
+    frames of their tracebacks that have finished running lose their local variables, so a
+    traceback recorded with locals (Sentry, rich, ``capture_locals``) cannot show a URL that a
+    framework kept in one; the lines of the traceback stay.
+    """
+    chain = list(_chain(error))
+    known = set(secrets)
+    for exception in chain:
+        known |= token_secrets(_text_of(exception))
+    for exception in chain:
+        _scrub_exception(exception, known)
+    for exception in chain:
+        for name in ("__cause__", "__context__"):
+            linked = getattr(exception, name)
+            if linked is not None and _shows_secret(_text_of(linked), known):
+                setattr(exception, name, _stand_in(linked, known))
+    for exception in chain:
+        traceback.clear_frames(exception.__traceback__)
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    pending = [error]
+    while pending and len(seen) < _MAX_CHAIN:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        if isinstance(current, BaseExceptionGroup):
+            pending += current.exceptions
+
+
+def _text_of(error: BaseException) -> str:
+    try:
+        return f"{error}\n{error!r}\n" + "\n".join(getattr(error, "__notes__", None) or ())
+    except Exception:  # a broken __str__ shows nothing, so it leaks nothing
+        return ""
+
+
+def _shows_secret(text: str, secrets: Iterable[str]) -> bool:
+    if token_secrets(text):
+        return True
+    return any(len(secret) >= _MIN_SCRUB_LENGTH and secret in text for secret in secrets)
+
+
+def _scrub_exception(error: BaseException, secrets: set[str]) -> None:
+    error.args = _scrubbed(error.args, secrets, depth=0)
+    for name, value in list(getattr(error, "__dict__", {}).items()):
+        cleaned = _scrubbed(value, secrets, depth=0)
+        if cleaned is not value:
+            try:
+                setattr(error, name, cleaned)
+            except (AttributeError, TypeError):  # a read-only attribute: checked afterwards
+                continue
+    if isinstance(error, OSError):
+        for name in ("strerror", "filename", "filename2"):
+            value = getattr(error, name)
+            if isinstance(value, str):
+                setattr(error, name, scrub_secrets(value, secrets))
+
+
+def _scrubbed(value: Any, secrets: set[str], *, depth: int) -> Any:
+    """``value`` without ``secrets``: the same object when it shows none, else a copy of the
+    same type where that can be made (text, tuples, lists, named tuples, URL objects)."""
+    if isinstance(value, str):
+        cleaned = scrub_secrets(value, secrets)
+        return value if cleaned == value else cleaned
+    if depth > 4 or isinstance(value, (bytes, bytearray, int, float, type(None))):
+        return value
+    if not isinstance(value, (tuple, list)):
+        return _rebuilt(value, secrets)
+    items = [_scrubbed(item, secrets, depth=depth + 1) for item in value]
+    if all(new is old for new, old in zip(items, value, strict=True)):
+        return value
+    fields = getattr(value, "_fields", None)
+    if fields is not None:  # a named tuple, such as aiohttp's RequestInfo
+        named: Any = value
+        return named._replace(**dict(zip(fields, items, strict=True)))
+    return items if isinstance(value, list) else tuple(items)
+
+
+def _rebuilt(value: Any, secrets: set[str]) -> Any:
+    """An object that shows a secret, rebuilt from its cleaned text (a URL object); else the
+    object itself, for the caller to check again."""
+    try:
+        text = str(value)
+        if not _shows_secret(text, secrets):
+            return value
+        rebuilt = type(value)(scrub_secrets(text, secrets))
+    except Exception:  # it cannot be shown, or not made from its text: checked afterwards
+        return value
+    return value if _shows_secret(str(rebuilt), secrets) else rebuilt
+
+
+def _stand_in(error: BaseException, secrets: set[str]) -> RedactedError:
+    """A ``RedactedError`` for ``error``, whose text could not be cleaned, with its chain."""
+    what = f"{type(error).__module__}.{type(error).__qualname__}"
+    first_line = _text_of(error).split("\n", 1)[0]
+    stand_in = RedactedError(f"{what}: {scrub_secrets(first_line, secrets)}")
+    stand_in.__cause__ = error.__cause__
+    stand_in.__context__ = error.__context__
+    stand_in.__suppress_context__ = error.__suppress_context__
+    return stand_in

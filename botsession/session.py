@@ -5,7 +5,8 @@ This is the only module that imports aiogram.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiogram.client.session.aiohttp import AiohttpSession as _AiogramAiohttpSession
@@ -16,6 +17,7 @@ from .config_schema import BotSessionConfig, ProxyRoute, TlsSettings
 from .errors import ConfigError
 from .net.connector import connector_arguments
 from .net.routing import ConnectorSpec, Router, RouteStatus
+from .redaction import Secrets, redact_exception, secret_of_token, token_secrets
 from .sources import LoadedConfig, Reading, collect
 
 if TYPE_CHECKING:
@@ -70,6 +72,39 @@ class AiohttpSession(_AiogramAiohttpSession):
         kwargs.setdefault("timeout", config.timeout)
         super().__init__(limit=config.limit, **kwargs)
         self._use(config)
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
+        try:
+            return await super().make_request(bot, method, timeout)
+        except BaseException as error:
+            # aiohttp's errors quote the URL, and the URL holds the token (/bot<token>/getMe):
+            # whatever leaves here, chained errors and their tracebacks' locals included, is
+            # cleaned of it first.
+            redact_exception(error, secret_of_token(bot.token))
+            raise
+
+    async def stream_content(
+        self,
+        url: str,
+        headers: dict[str, Any] | None = None,
+        timeout: int = 30,
+        chunk_size: int = 65536,
+        raise_for_status: bool = True,
+    ) -> AsyncGenerator[bytes, None]:
+        """aiogram's download stream; its errors (a file URL holds the token) are cleaned as
+        ``make_request``'s are."""
+        secrets = Secrets(token_secrets(url))
+        chunks = super().stream_content(url, headers, timeout, chunk_size, raise_for_status)
+        del url  # out of this frame's locals
+        try:
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    yield chunk
+        except BaseException as error:
+            redact_exception(error, secrets)
+            raise
 
     def check_response(
         self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str

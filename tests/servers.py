@@ -23,7 +23,7 @@ import tiny_proxy
 from aiohttp import web
 from tiny_proxy._stream import SocketStream as TinyProxyStream
 
-from .support import BOT_USER, LOOPBACK, proxy_url
+from .support import BOT_USER, LOOPBACK, proxy_url, reset
 
 T = TypeVar("T")
 SERVER_THREADS = "test-servers"
@@ -638,4 +638,72 @@ class SilentServer(StreamServer):
         if not self.hang_up:
             with contextlib.suppress(Exception):
                 await reader.read()  # until the client gives up
+        writer.close()
+
+
+@dataclass
+class MisbehavingApi(StreamServer):
+    """A Bot API server that reads each request's head and then fails the way ``mode`` says:
+    ``close`` (FIN without an answer), ``reset`` (RST), ``garbage`` (an answer that is not
+    HTTP), ``truncated`` (a body shorter than its Content-Length, then FIN), ``silent`` (no
+    answer until the client leaves), ``html`` (a 502 with an HTML page, as a proxy's error
+    page). With ``tls_ca`` it speaks TLS with a certificate from that CA. ``requests`` counts
+    the request heads read."""
+
+    mode: str = "close"
+    tls_ca: Any = None
+    requests: int = 0
+
+    SILENT_LIMIT = 60.0
+    """``silent`` waits at most this long for the client to leave."""
+
+    @property
+    def base(self) -> str:
+        return f"{'https' if self.tls_ca else 'http'}://{LOOPBACK}:{self.port}"
+
+    def start(self) -> MisbehavingApi:
+        async def start() -> None:
+            tls = None
+            if self.tls_ca is not None:
+                tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                self.tls_ca.issue_cert(LOOPBACK).configure_cert(tls)
+
+            def protocol() -> asyncio.BaseProtocol:
+                return asyncio.StreamReaderProtocol(asyncio.StreamReader(), self.handle)
+
+            self._listener = await Listener.open(protocol, tls=tls)
+            self.port = self._listener.port
+
+        self.background.run(start())
+        return self
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.SILENT_LIMIT)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            writer.close()
+            return
+        self.requests += 1
+        mode = self.mode
+        if mode == "reset":
+            reset(writer.transport)
+            return
+        if mode == "garbage":
+            writer.write(b"SSH-2.0-OpenSSH_9.2p1\r\n")
+        elif mode == "truncated":
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 100\r\n\r\n{"ok": true, "res'
+            )
+        elif mode == "html":
+            page = b"<html><body>502 Bad Gateway</body></html>"
+            writer.write(
+                b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(page), page)
+            )
+        elif mode == "silent":
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(reader.read(), self.SILENT_LIMIT)
+        with contextlib.suppress(OSError):
+            await writer.drain()
         writer.close()

@@ -346,12 +346,13 @@ async def test_direct_silent_server_times_out_without_showing_the_token(
 
 
 async def test_token_is_masked_in_aiohttp_messages() -> None:
-    """aiohttp quotes a bad URL in its message; the NetworkError shows the token as <token>."""
+    """aiohttp quotes a bad URL in its message; the NetworkError shows the token as
+    ``bot<id>:***``."""
     async with build_ptb_request() as request:
         bot = Bot(TOKEN, base_url="http://[::1/bot", request=request)
         with pytest.raises(NetworkError) as caught:
             await bot.get_me()
-    assert str(caught.value) == "aiohttp.InvalidUrlClientError: http://[::1/bot<token>/getMe"
+    assert str(caught.value) == "aiohttp.InvalidUrlClientError: http://[::1/bot42:***/getMe"
 
 
 async def test_bad_configuration_is_a_config_error_without_the_password() -> None:

@@ -24,15 +24,18 @@ from typing import TYPE_CHECKING, Any, Literal
 import aiohttp
 import certifi
 from aiohttp_socks import ChainProxyConnector
+from yarl import URL
 
 from ..errors import RouteError, framework_error
+from ..redaction import Secrets, redact_exception, redact_url, token_secrets
 from .routing import ConnectorSpec, Router
 
 if TYPE_CHECKING:
     import asyncio
 
+    from aiohttp.client_middlewares import ClientHandlerType
     from aiohttp.client_proto import ResponseHandler
-    from aiohttp.client_reqrep import ClientRequest, ConnectionKey
+    from aiohttp.client_reqrep import ClientRequest, ConnectionKey, RequestInfo
     from aiohttp.connector import Connection
     from aiohttp.tracing import Trace
 
@@ -76,12 +79,51 @@ def connector_arguments(spec: ConnectorSpec) -> tuple[type[aiohttp.TCPConnector]
 
 
 def client_session(spec: ConnectorSpec, *, timeout: float) -> aiohttp.ClientSession:
-    """A plain aiohttp session over the routes of ``spec``."""
+    """A plain aiohttp session over the routes of ``spec``, whose errors never show the bot
+    token of a Bot API URL (see ``MaskedResponse`` and ``masking_errors``)."""
     connector_type, arguments = connector_arguments(spec)
     return aiohttp.ClientSession(
         connector=connector_type(**arguments),
         timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=spec.connect_timeout),
+        response_class=MaskedResponse,
+        middlewares=(masking_errors,),
     )
+
+
+async def masking_errors(
+    request: ClientRequest, handler: ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """An aiohttp client middleware: errors of connecting, sending and reading the head of a
+    response ("Connection timeout to host https://…/bot<token>/getMe", "Can not write request
+    body for …") leave without the token's secret."""
+    try:
+        return await handler(request)
+    except BaseException as error:
+        redact_exception(error, Secrets(token_secrets(str(request.url))))
+        raise
+
+
+class MaskedResponse(aiohttp.ClientResponse):
+    """aiohttp's response whose ``request_info`` and ``repr`` show the bot token's secret as
+    ``***``: the errors built from them later (``raise_for_status()``, a ``json()`` of an HTML
+    page) and the "Unclosed response" report do not show it. ``url`` stays the real URL."""
+
+    @property
+    def request_info(self) -> RequestInfo:
+        info = self._request_info
+        url, real_url = _masked(info.url), _masked(info.real_url)
+        if url is info.url and real_url is info.real_url:
+            return info
+        return info._replace(url=url, real_url=real_url)
+
+    def __repr__(self) -> str:
+        return redact_url(super().__repr__())
+
+
+def _masked(url: URL) -> URL:
+    text = str(url)
+    masked = redact_url(text)
+    return url if masked == text else URL(masked, encoded=True)
 
 
 class RouteConnector(ChainProxyConnector):
