@@ -3,6 +3,7 @@ real entry points as subprocesses), and against the real daemons for probe."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -14,13 +15,15 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import trustme
 import yaml
 
 from botsession.cli import main
 
 from .faultproxy import FaultProxy
-from .servers import BackgroundLoop, BotApiStandIn
+from .servers import BackgroundLoop, BotApiStandIn, StreamServer
 from .support import SENTINEL, TOKEN, free_port
+from .tls_relay import TlsRelay, server_context
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_configs"
 
@@ -406,3 +409,47 @@ def test_probe_names_the_hop_that_hangs_up_on_the_next_hop(
         f"to hop 2 of 2 (http://127.0.0.1:{second.port}): either that hop is unreachable from it "
         "or it refuses the request"
     )
+
+
+@dataclass
+class RefusingHttpProxy(StreamServer):
+    """An HTTP proxy that answers every CONNECT with 502 Bad Gateway (it cannot reach the
+    address asked for)."""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_probe_says_the_target_is_unreachable_when_an_http_or_https_proxy_cannot_reach_it(
+    scheme: str,
+    *,
+    background: BackgroundLoop,
+    ca: trustme.CA,
+    ca_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A proxy's 502 to the CONNECT for the target is "the target is unreachable" (exit 3),
+    for an https proxy as for an http one."""
+    refusing = RefusingHttpProxy(background).start()
+    relay = TlsRelay(background, refusing.port, server_context(ca)).start()
+    target = f"http://127.0.0.1:{free_port()}"
+    try:
+        if scheme == "http":
+            hop: dict[str, object] = {"url": f"http://127.0.0.1:{refusing.port}"}
+        else:
+            hop = {"url": f"https://127.0.0.1:{relay.port}", "ca_file": str(ca_file)}
+        monkeypatch.setenv("BOT_PROXY", json.dumps(hop))
+        assert main(["probe", "--url", target]) == 3
+    finally:
+        relay.stop()
+        refusing.stop()
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert err.startswith("probe failed: the target is unreachable: hop 1 could not connect to it")
+    assert "502 Bad Gateway" in err

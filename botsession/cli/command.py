@@ -20,6 +20,7 @@ from .. import __version__
 from ..config_schema import BotSessionConfig, yaml_json_schema
 from ..errors import BotSessionWarning, ConfigError
 from ..factory import load_config_with_origins
+from ..redaction import redact_url
 from ..sources import LoadedConfig
 from . import report
 
@@ -221,9 +222,14 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _http_url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a bad port or IPv6 address; argparse would print the text as it is
+        valid = False
+    if not valid:
+        shown = redact_url(text, value=True)  # it may hold a token or a password
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {shown!r}")
     return text
 
 

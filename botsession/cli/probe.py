@@ -22,6 +22,7 @@ from ..net.connector import client_session
 from ..net.handshake import ProxyTls
 from ..net.routing import ConnectorSpec
 from ..net.tunnel import open_tunnel
+from ..redaction import redact_url
 
 EXPIRY_WARNING_DAYS = 14
 """probe warns when an https hop's certificate expires within this many days."""
@@ -32,6 +33,7 @@ _UNREACHABLE = {
     "socks4": {0x5B, 0x5C},  # "rejected or failed": SOCKS4 does not say which
     "socks4a": {0x5B, 0x5C},
     "http": {500, 502, 503, 504},
+    "https": {500, 502, 503, 504},
 }
 
 
@@ -71,7 +73,7 @@ async def _probe_route(
     host = target.hostname or ""
     port = target.port or (443 if target.scheme == "https" else 80)
     steps = len(hops) + 1
-    out.write(f"probing {_describe(route, url)}\n")
+    out.write(f"probing {_describe(route, redact_url(url))}\n")
     for number in range(1, len(hops) + 1):
         last = number == len(hops)
         reach = (host, port) if last else (hops[number].host, hops[number].port)
@@ -96,7 +98,8 @@ async def _request(
     hops = route.hops if route is not None else ()
     steps = len(hops) + 1
     how = "through the route" if route is not None else "directly"
-    _begin(out, f"[{steps}/{steps}] GET {url} {how}")
+    shown = redact_url(url)  # a token in a Bot API URL, a password in its userinfo
+    _begin(out, f"[{steps}/{steps}] GET {shown} {how}")
     started = time.perf_counter()
     # Only this route: the session's fallback logic must not hide which route works.
     spec = replace(
@@ -115,8 +118,8 @@ async def _request(
         return _diagnose(error, hops, len(hops))
     except Exception as error:
         _end(out, f"FAILED after {_ms(started)}")
-        detail = str(error) or f"no answer within {timeout:g} s"
-        return Diagnosis(len(hops) + 1, "request", f"the request to {url} failed: {detail}")
+        detail = redact_url(str(error)) or f"no answer within {timeout:g} s"
+        return Diagnosis(len(hops) + 1, "request", f"the request to {shown} failed: {detail}")
     _end(out, f"HTTP {status} in {_ms(started)}")
     return None
 
