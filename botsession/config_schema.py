@@ -11,6 +11,7 @@ Every model hides the input in pydantic's error text (``hide_input_in_errors``):
 
 from __future__ import annotations
 
+import base64
 import itertools
 import ssl
 import sys
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -57,7 +58,7 @@ from .proxy_url import (
     normalise_http_base,
     parse_proxy_url,
 )
-from .redaction import MASK, redact_url
+from .redaction import MASK, Secrets, redact_url
 from .sources import (
     DotEnvSource,
     EnvironmentSource,
@@ -264,6 +265,18 @@ class ProxyHop(BaseModel):
     def secret(self) -> str | None:
         """The plain password, for the connector only."""
         return None if self.password is None else self.password.get_secret_value()
+
+    def secret_forms(self) -> Secrets:
+        """The password as it may show up in a proxy's reply or an error: as written,
+        percent-encoded, and (http, https) inside the Basic credentials sent to the proxy."""
+        password = self.secret()
+        if password is None:
+            return Secrets(())
+        forms = {password, quote(password, safe="")}
+        if self.scheme in ("http", "https"):
+            basic = f"{self.username or ''}:{password}".encode("utf-8", "surrogatepass")
+            forms.add(base64.b64encode(basic).decode("ascii"))
+        return Secrets(forms)
 
     def __repr__(self) -> str:
         dns = "" if self.rdns == (self.scheme != "socks4") else f", rdns={self.rdns}"

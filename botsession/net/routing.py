@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .. import telemetry
 from ..errors import AllRoutesFailedError, ProxyHopError
-from ..redaction import scrub
+from ..redaction import Secrets, scrub
 from .tunnel import Tunnel, open_tunnel
 
 if TYPE_CHECKING:
@@ -180,8 +180,8 @@ class Router:
             _Health(len(route), "active" if index == 0 else "standby")
             for index, route in enumerate(routes)
         ]
-        self._secrets = frozenset(
-            secret for route in routes for hop in route if (secret := hop.secret())
+        self._secrets = Secrets(
+            form for route in routes for hop in route for form in hop.secret_forms()
         )
         self._target: _Target | None = None
         self._checks: dict[int, asyncio.Task[None]] = {}

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import HandshakeError, ProxyHopError, Reason, reason_of
 from ..proxy_url import is_ip_address
+from ..redaction import scrub_secrets
 from .handshake import HANDSHAKES, PROXY_TLS_STEP, HandshakeStream, ProxyTls
 
 if TYPE_CHECKING:
@@ -186,7 +187,9 @@ class _Attempt:
             number += 1  # the name that did not resolve is the next hop's
         hop = self.route[number - 1]
         code = error.code if isinstance(error, HandshakeError) else None
-        detail = self._explain(reason, number, error)
+        # A proxy's reply is quoted, and a proxy may echo the credentials it was sent.
+        secrets = (form for hop in self.route for form in hop.secret_forms())
+        detail = scrub_secrets(self._explain(reason, number, error), secrets)
         return ProxyHopError(number, len(self.route), hop.label(), reason, detail, code=code)
 
     def _explain(  # noqa: PLR0911 - one sentence per reason
