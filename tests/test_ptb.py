@@ -21,7 +21,7 @@ from telegram.error import InvalidToken, NetworkError, TimedOut
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes
 from telegram.request import BaseRequest, HTTPXRequest
 
-from botsession import ConfigError, ProxyHopError, load_config
+from botsession import AllRoutesFailedError, ConfigError, ProxyHopError, load_config
 from botsession.ptb import BotSessionRequest, build_ptb_request, configure_application
 
 from .conftest import ProxyFactory
@@ -818,3 +818,35 @@ def test_missing_python_telegram_bot_names_the_extra() -> None:
     assert result.returncode == 1
     assert "ImportError: botsession.ptb needs python-telegram-bot 22: " in result.stderr
     assert "pip install 'botsession[ptb]'" in result.stderr
+
+
+async def test_every_route_timing_out_is_timed_out(
+    bot_api: BotApiStandIn, silent_server: SilentServer
+) -> None:
+    """When every route times out, PTB gets TimedOut with the AllRoutesFailedError as cause."""
+    route = f"socks5://127.0.0.1:{silent_server.port}"
+    settings = {"proxy": route, "fallback": [route], "connect_timeout": 0.3}
+    async with ptb_bot(bot_api, **settings) as bot:
+        with pytest.raises(TimedOut) as caught:
+            await bot.get_me()
+    cause = caught.value.__cause__
+    assert isinstance(cause, AllRoutesFailedError)
+    assert [error.reason for _number, error in cause.failures] == ["timeout", "timeout"]
+
+
+async def test_routes_failing_differently_are_a_network_error_not_timed_out(
+    bot_api: BotApiStandIn, silent_server: SilentServer
+) -> None:
+    """A refused route and a silent one are NetworkError (PTB retries a TimedOut differently)."""
+    settings = {
+        "proxy": f"http://127.0.0.1:{free_port()}",
+        "fallback": [f"http://127.0.0.1:{silent_server.port}"],
+        "connect_timeout": 0.3,
+    }
+    async with ptb_bot(bot_api, **settings) as bot:
+        with pytest.raises(NetworkError) as caught:
+            await bot.get_me()
+    assert not isinstance(caught.value, TimedOut)
+    cause = caught.value.__cause__
+    assert isinstance(cause, AllRoutesFailedError)
+    assert [error.reason for _number, error in cause.failures] == ["refused", "timeout"]
