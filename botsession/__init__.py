@@ -18,6 +18,7 @@ from .errors import (
     Problem,
     ProxyHopError,
     RouteError,
+    SessionClosedError,
 )
 from .factory import build_client_session, build_session_from_config, load_config
 
@@ -46,6 +47,7 @@ __all__ = [
     "ProxyRoute",
     "RouteError",
     "RouteStatus",
+    "SessionClosedError",
     "TlsSettings",
     "__version__",
     "build_client_session",

@@ -10,8 +10,9 @@ Error tree::
         │                            phase fails this way, so no request was sent.
         ├── ProxyHopError            one hop of a route failed: ``hop_number`` (from 1),
         │                            ``reason`` (see ``Reason``) and a ``detail`` for people.
-        └── AllRoutesFailedError     the primary route and every fallback route failed;
-                                     ``failures`` lists each route's ProxyHopError.
+        ├── AllRoutesFailedError     the primary route and every fallback route failed;
+        │                            ``failures`` lists each route's ProxyHopError.
+        └── SessionClosedError       the session was closed while the request was connecting.
 
 A framework sees a ``RouteError`` as its own network error: the aiohttp connector raises it as
 an ``aiohttp.ClientConnectionError`` too (aiogram then raises ``TelegramNetworkError``), by way
@@ -156,6 +157,17 @@ class AllRoutesFailedError(RouteError):
 class RedactedError(Exception):
     """Stands in, in an exception chain, for an exception whose text showed a secret; its
     message is that exception's type and text with the secret masked."""
+
+
+class SessionClosedError(RouteError):
+    """The session was closed (``close()``, PTB's ``shutdown()``, httpx's ``aclose()``) while
+    a request was connecting through its routes: the attempts were given up, nothing was
+    sent."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the session was closed while connecting through the proxy routes; nothing was sent"
+        )
 
 
 class HandshakeError(Exception):

@@ -201,6 +201,7 @@ class BotSessionRequest(BaseRequest):
                 connect_timeout=router.connect_timeout,  # each request sets its own
                 retry_primary_after=router.retry_primary_after,
                 hedge_after=router.hedge_after,
+                limit=router.sockets.limit,
             )
         self._session = aiohttp.ClientSession(
             connector=connector_type(**arguments),

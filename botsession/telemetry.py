@@ -222,6 +222,7 @@ class Attempt:
         "elapsed",
         "error_hop",
         "error_type",
+        "has_socket",
         "health_check",
         "hedged",
         "hop_seconds",
@@ -249,6 +250,14 @@ class Attempt:
         self.error_hop: int | None = None
         """The 0-based hop a ``ProxyHopError`` blamed."""
         self.description = ""
+        self.has_socket = False
+        """Whether it holds one of the router's sockets (it may have to wait for one)."""
+
+    def begin(self) -> None:
+        """The attempt has its socket (it may have waited for one): count from now."""
+        self.has_socket = True
+        self.started = time.perf_counter()
+        self.started_ns = time.time_ns()
 
     def end(self) -> None:
         self.elapsed = time.perf_counter() - self.started

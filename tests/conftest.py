@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
 
+from .failover_support import script_tunnels
 from .faultproxy import (
     FAULT_AUTH,
     Fault,
@@ -154,3 +156,9 @@ def silent_server(background: BackgroundLoop) -> Iterator[SilentServer]:
     server = SilentServer(background).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def scripted_tunnels(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """open_tunnel replaced by a script (``failover_support.script_tunnels``)."""
+    return script_tunnels(monkeypatch)

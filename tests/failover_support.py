@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import pytest
+
+from botsession import ProxyHopError, load_config
+from botsession.net import routing
+from botsession.net.routing import Router
 
 from .faultproxy import FaultProxy, FaultProxyFactory
 from .servers import BackgroundLoop, Listener, stream_listener
@@ -24,10 +31,50 @@ def silent(start: FaultProxyFactory) -> FaultProxy:
 
 
 @dataclass
+class Gauge:
+    """Client connections open now, and the most open at once, over the relays that share it.
+
+    A client that closes one connection and opens the next at once is not counted twice: at
+    each new connection, those whose client has already closed (a FIN or RST waiting in the
+    socket) are dropped before counting, as the relay may not have read that yet.
+    """
+
+    peak: int = 0
+    _open: set[Any] = field(default_factory=set)
+
+    @property
+    def open(self) -> int:
+        return len(self._open)
+
+    def enter(self, sock: Any) -> None:
+        self._open = {known for known in self._open if not _closed_by_peer(known)}
+        self._open.add(sock)
+        self.peak = max(self.peak, len(self._open))
+
+    def leave(self, sock: Any) -> None:
+        self._open.discard(sock)
+
+
+def _closed_by_peer(sock: Any) -> bool:
+    """Whether the other side of the transport's socket ``sock`` has closed it (looked at on
+    a duplicate of the descriptor: asyncio's socket wrapper does not read)."""
+    if sock.fileno() == -1:
+        return True
+    with socket.fromfd(sock.fileno(), socket.AF_INET, socket.SOCK_STREAM) as peek:
+        try:
+            return peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False  # open, nothing to read
+        except OSError:
+            return True  # reset
+
+
+@dataclass
 class SlowProxy:
     """A TCP forwarder that holds each new connection ``delay`` seconds before relaying it to
     ``upstream`` (a working proxy): a route that works, slowly. ``accepted`` counts connections,
-    ``relayed`` those that got as far as the upstream proxy."""
+    ``relayed`` those that got as far as the upstream proxy; ``gauge`` (shared by several
+    forwarders) counts the client connections open at once."""
 
     background: BackgroundLoop
     upstream: int
@@ -35,6 +82,7 @@ class SlowProxy:
     port: int = 0
     accepted: int = 0
     relayed: int = 0
+    gauge: Gauge = field(default_factory=Gauge)
     _listener: Listener | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -64,6 +112,8 @@ class SlowProxy:
         assert task is not None
         self._tasks.add(task)
         self.accepted += 1
+        client = writer.get_extra_info("socket")
+        self.gauge.enter(client)
         try:
             await asyncio.sleep(self.delay)
             # The client went away meanwhile (its FIN is read: what it sent is still buffered).
@@ -79,6 +129,7 @@ class SlowProxy:
             pass
         finally:
             writer.close()
+            self.gauge.leave(client)
             self._tasks.discard(task)
 
 
@@ -103,6 +154,84 @@ async def until(condition: Callable[[], bool], timeout: float, step: float = 0.0
     while not condition() and time.monotonic() < deadline:  # noqa: ASYNC110 - state of another thread
         await asyncio.sleep(step)
     return time.monotonic() - started
+
+
+# --- scripted tunnels: what a race does, without the network --------------------------------
+
+
+class FakeTunnel:
+    """Stands for a tunnel: records whether it was closed, and gives its socket back then."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.closed = False
+        self._release: Any = None
+
+    def on_release(self, callback: Any) -> None:
+        self._release = callback
+
+    def close(self) -> None:
+        self.closed = True
+        if self._release is not None:
+            self._release()
+            self._release = None
+
+
+def script_tunnels(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Replace open_tunnel: route N is ready after ``ready[N]`` seconds (never if None, when
+    ``gate`` is set if "gate", refused at once if "fail", and only when cancelled if
+    "stubborn")."""
+    script: dict[str, Any] = {"ready": {}, "opened": [], "cancelled": [], "gate": asyncio.Event()}
+    routes: dict[int, int] = {}
+
+    async def fake_open_tunnel(route: Any, host: str, port: int, **_: Any) -> FakeTunnel:
+        index = routes[route[0].port]
+        delay = script["ready"][index]
+        try:
+            if delay == "fail":
+                raise ProxyHopError(1, 1, route[0].label(), "refused", "connection refused")
+            if delay == "gate":
+                await script["gate"].wait()
+            else:
+                await asyncio.sleep(3600 if delay in (None, "stubborn") else delay)
+        except asyncio.CancelledError:
+            script["cancelled"].append(index)
+            if delay != "stubborn":
+                raise
+            # As asyncio.wait_for on Python 3.11 when the tunnel was ready as it was cancelled.
+        tunnel = FakeTunnel(index)
+        script["opened"].append(tunnel)
+        return tunnel
+
+    monkeypatch.setattr(routing, "open_tunnel", fake_open_tunnel)
+    script["routes"] = routes
+    return script
+
+
+def fake_router(
+    script: dict[str, Any],
+    count: int,
+    hedge: float | None,
+    retry: float | None = None,
+    *,
+    limit: int | None = None,
+    connect_timeout: float = 5,
+) -> Router:
+    """A router over ``count`` routes whose tunnels ``script`` (``scripted_tunnels``) makes; its
+    timing settings as given, unchecked (the router takes what the configuration validated)."""
+    config = load_config(
+        proxy="socks5://127.0.0.1:1001",
+        fallback=[f"socks5://127.0.0.1:{1001 + n}" for n in range(1, count)],
+    )
+    for index in range(count):
+        script["routes"][1001 + index] = index
+    return Router(
+        config.routes,
+        connect_timeout=connect_timeout,
+        hedge_after=hedge,
+        retry_primary_after=retry,
+        limit=limit,
+    )
 
 
 # --- OpenTelemetry's SDK, in memory ---------------------------------------------------------

@@ -13,16 +13,17 @@ import pytest
 from aiogram import Bot
 from telegram import Bot as PtbBot
 
-from botsession import ProxyHopError, build_client_session, load_config
+from botsession import build_client_session, load_config
 from botsession.httpx_transport import build_httpx_client
 from botsession.net import routing
-from botsession.net.routing import Router
 from botsession.ptb import build_ptb_request
 
 from .conftest import ProxyFactory
 from .failover_support import (
     MARGIN,
+    FakeTunnel,
     SlowProxy,
+    fake_router,
     silent,
     states,
     until,
@@ -277,59 +278,6 @@ async def test_httpx_transport_hedges(
 
 
 # --- the race itself, with tunnels that are ready exactly when a test says -------------------
-
-
-class FakeTunnel:
-    """Stands for a tunnel: records whether it was closed."""
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.closed = False
-
-    def close(self) -> None:
-        self.closed = True
-
-
-@pytest.fixture
-def scripted_tunnels(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Replace open_tunnel: route N is ready after ``ready[N]`` seconds (never if None, when
-    ``gate`` is set if "gate", refused at once if "fail")."""
-    script: dict[str, Any] = {"ready": {}, "opened": [], "cancelled": [], "gate": asyncio.Event()}
-    routes: dict[int, int] = {}
-
-    async def fake_open_tunnel(route: Any, host: str, port: int, **_: Any) -> FakeTunnel:
-        index = routes[route[0].port]
-        delay = script["ready"][index]
-        try:
-            if delay == "fail":
-                raise ProxyHopError(1, 1, route[0].label(), "refused", "connection refused")
-            if delay == "gate":
-                await script["gate"].wait()
-            else:
-                await asyncio.sleep(3600 if delay is None else delay)
-        except asyncio.CancelledError:
-            script["cancelled"].append(index)
-            raise
-        tunnel = FakeTunnel(index)
-        script["opened"].append(tunnel)
-        return tunnel
-
-    monkeypatch.setattr(routing, "open_tunnel", fake_open_tunnel)
-    script["routes"] = routes
-    return script
-
-
-def fake_router(
-    script: dict[str, Any], count: int, hedge: float | None, retry: float | None = None
-) -> Router:
-    config = load_config(
-        proxy="socks5://127.0.0.1:1001",
-        fallback=[f"socks5://127.0.0.1:{1001 + n}" for n in range(1, count)],
-        fallback_hedge_after=hedge,
-    )
-    for index in range(count):
-        script["routes"][1001 + index] = index
-    return Router(config.routes, connect_timeout=5, hedge_after=hedge, retry_primary_after=retry)
 
 
 async def test_tunnels_ready_at_the_same_moment_only_one_is_used(

@@ -15,14 +15,17 @@ a plain aiohttp session) closes its connector when it is closed.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import weakref
+from collections.abc import Callable
 from ssl import SSLContext, create_default_context
 from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 import certifi
+from aiohttp.client_proto import ResponseHandler
 from aiohttp_socks import ChainProxyConnector
 from yarl import URL
 
@@ -31,10 +34,7 @@ from ..redaction import Secrets, redact_exception, redact_url, token_secrets
 from .routing import ConnectorSpec, Router
 
 if TYPE_CHECKING:
-    import asyncio
-
     from aiohttp.client_middlewares import ClientHandlerType
-    from aiohttp.client_proto import ResponseHandler
     from aiohttp.client_reqrep import ClientRequest, ConnectionKey, RequestInfo
     from aiohttp.connector import Connection
     from aiohttp.tracing import Trace
@@ -73,6 +73,7 @@ def connector_arguments(spec: ConnectorSpec) -> tuple[type[aiohttp.TCPConnector]
         connect_timeout=spec.connect_timeout,
         retry_primary_after=spec.retry_primary_after,
         hedge_after=spec.hedge_after,
+        limit=spec.limit,
     )
     arguments["router"] = router
     return RouteConnector, arguments
@@ -134,6 +135,8 @@ class RouteConnector(ChainProxyConnector):
         # its own proxy list stays empty (the routes, with their passwords, live in router).
         super().__init__(proxy_infos=(), **kwargs)
         self.router = router
+        # The router's sockets include idle connections: it may ask for one to be closed.
+        router.sockets.reclaim = self._close_an_idle_connection
         self._route_of: weakref.WeakKeyDictionary[ResponseHandler, int] = (
             weakref.WeakKeyDictionary()
         )
@@ -181,6 +184,21 @@ class RouteConnector(ChainProxyConnector):
                 if self._route_of.get(protocol, active) != active:
                     protocol.close()
 
+    def _close_an_idle_connection(self) -> bool:
+        """Close the idle connection that has waited longest, if there is one."""
+        pools: Any = getattr(self, "_conns", {})
+        oldest: tuple[float, Any, Any] | None = None
+        for pool in pools.values():
+            for entry in pool:
+                if oldest is None or entry[1] < oldest[0]:
+                    oldest = (entry[1], pool, entry)
+        if oldest is None:
+            return False
+        _, pool, (protocol, _since) = oldest
+        pool.remove(oldest[2])
+        protocol.close()
+        return True
+
     def _close(self, *args: Any, **kwargs: Any) -> Any:
         self.router.stop()  # aiohttp's close, in every version, comes through here at once
         return super()._close(*args, **kwargs)
@@ -204,6 +222,23 @@ class RouteConnector(ChainProxyConnector):
         if failure is not None:
             # Raised outside the except block so that the error is not its own context.
             raise framework_error(failure, aiohttp.ClientConnectionError)
-        protocol: ResponseHandler = self._factory()
+        protocol = _TunnelHandler(self._loop, tunnel.release)
         self._route_of[protocol] = index
         return tunnel.hand_over(protocol), protocol
+
+
+class _TunnelHandler(ResponseHandler):
+    """aiohttp's protocol for a connection through a tunnel: when the connection is gone, the
+    tunnel gives its socket back to the router's ``limit``."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, release: Callable[[], None]) -> None:
+        super().__init__(loop)
+        self._release: Callable[[], None] | None = release
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            super().connection_lost(exc)
+        finally:
+            release, self._release = self._release, None
+            if release is not None:
+                release()

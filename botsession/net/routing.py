@@ -12,6 +12,15 @@ the route is healthy again and, if it comes before the active one (or the active
 traffic returns to it. The checks are tasks of the running event loop, started on the first
 failure and stopped by ``close()`` (the connector's close calls it).
 
+A router with a ``limit`` holds at most that many sockets to proxies at once: open tunnels
+(until their connection closes), attempts to connect, background checks. An attempt that finds
+none free first has an idle connection closed (the connector's ``reclaim``), else gives up the
+oldest attempt that has had its full ``hedge_after`` (another route is being tried for it, so
+it would be marked failed if that one wins), and waits; a check that finds none free is skipped.
+
+``close()`` (``stop()``) ends connecting too: attempts in progress are given up and their
+requests fail at once with ``SessionClosedError``; nothing more is dialled for them.
+
 ``route_status()`` tells, for each route, its state — ``active`` (new connections go through
 it first), ``standby`` (healthy or not tried, ready to take over) or ``failed`` (its last
 attempt failed; checked in the background) — the last error, when the state last changed and
@@ -24,12 +33,14 @@ import asyncio
 import contextvars
 import logging
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import telemetry
-from ..errors import AllRoutesFailedError, ProxyHopError
+from ..errors import AllRoutesFailedError, ProxyHopError, SessionClosedError
 from ..redaction import Secrets, scrub
 from .tunnel import Tunnel, open_tunnel
 
@@ -48,6 +59,10 @@ interval between checks is shorter)."""
 LONGEST_CHECK_INTERVAL = 60.0
 """Checks of a failed route are at most this far apart when ``retry_primary_after`` is None
 (traffic then does not return by itself; the checks keep ``route_status`` true)."""
+
+SOCKET_WAIT_STEP = 0.1
+"""While an attempt waits for a free socket, how often it asks again for an idle connection to
+be closed or a hedged attempt to be given up (seconds)."""
 
 RouteState = Literal["active", "standby", "failed"]
 """``active``: new connections go through this route first. ``standby``: healthy (or not tried
@@ -157,6 +172,7 @@ class Router:
     on the next route as well (None: only after a failure). ``retry_primary_after``: the longest
     interval between background checks of a failed route, and so the longest a route that
     works again stays unused (None: traffic stays on the route in use; checks still run).
+    ``limit``: the most sockets to proxies held at once (see the module).
     """
 
     def __init__(
@@ -166,6 +182,7 @@ class Router:
         connect_timeout: float,
         retry_primary_after: float | None = None,
         hedge_after: float | None = None,
+        limit: int | None = None,
     ) -> None:
         if not routes:
             raise ValueError("a router needs at least one route")
@@ -186,6 +203,9 @@ class Router:
         self._target: _Target | None = None
         self._checks: dict[int, asyncio.Task[None]] = {}
         self._stopped = False
+        self.sockets = Sockets(limit)
+        """The proxy sockets this router may hold at once (``limit``; None: no bound)."""
+        self._races: set[_Race] = set()
 
     @property
     def route(self) -> ProxyRoute:
@@ -222,9 +242,12 @@ class Router:
         self._target = target
         if self._stopped:
             self._resume()
-        if len(self.routes) == 1:
-            return 0, await self._only(target)
-        return await self._race(target)
+        race = _Race(self, target)
+        self._races.add(race)
+        try:
+            return await self._run(race)
+        finally:
+            self._races.discard(race)
 
     def order(self) -> list[int]:
         """Route indexes to try, in order: the active one, then the others that have not failed,
@@ -234,29 +257,30 @@ class Router:
         failed = [index for index in others if self._health[index].failed]
         return [self.active, *healthy, *failed]
 
-    async def _only(self, target: _Target) -> Tunnel:
-        attempt = telemetry.Attempt(0, target.host, target.port)
-        try:
-            tunnel = await self._attempt(attempt, target)
-        except ProxyHopError as error:
-            self._route_failed(0, self._text(error), attempt.hop_seconds)
-            raise
-        self._route_worked(0, attempt.hop_seconds)
-        return tunnel
-
-    async def _race(self, target: _Target) -> tuple[int, Tunnel]:
-        race = _Race(self, target)
+    async def _run(self, race: _Race) -> tuple[int, Tunnel]:
+        closed = False
         try:
             while race.running and race.winner is None:
+                waited: set[asyncio.Future[Any]] = {*race.running, race.closing}
                 done, _ = await asyncio.wait(
-                    race.running, timeout=race.until_hedge(), return_when=asyncio.FIRST_COMPLETED
+                    waited,
+                    timeout=race.until_hedge(),
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
+                if race.closing.done():
+                    closed = True
+                    break
                 race.collect(done)
         except BaseException:
             await race.abandon(None)
             raise
+        if closed:
+            await race.abandon(None)
+            raise SessionClosedError
         if race.winner is None:
             failures = race.failures
+            if len(self.routes) == 1:
+                raise failures[0][1]
             numbered = [(index + 1, error) for index, error in failures]
             raise AllRoutesFailedError(self.routes, numbered) from failures[-1][1]
         attempt, tunnel = race.winner
@@ -266,23 +290,34 @@ class Router:
         return attempt.index, tunnel
 
     async def _attempt(
-        self, attempt: telemetry.Attempt, target: _Target, timeout: float | None = None
+        self,
+        attempt: telemetry.Attempt,
+        target: _Target,
+        timeout: float | None = None,
+        *,
+        has_socket: bool = False,
     ) -> Tunnel:
         """One tunnel through route ``attempt.index`` within ``timeout`` (default: the connect
-        timeout), reported to telemetry when it ends."""
+        timeout), reported to telemetry when it ends. It first takes one of the ``limit``
+        sockets (unless ``has_socket``), which the tunnel gives back when it is closed."""
         route = self.routes[attempt.index]
+        limit = self.connect_timeout if timeout is None else timeout
+        if not has_socket:
+            await self.sockets.take(self._shed, limit)
+        attempt.begin()
         recorder = telemetry.current()
         try:
             tunnel = await open_tunnel(
                 route,
                 target.host,
                 target.port,
-                timeout=self.connect_timeout if timeout is None else timeout,
+                timeout=limit,
                 ssl=target.ssl,
                 server_hostname=target.server_hostname,
                 hop_seconds=attempt.hop_seconds,
             )
         except ProxyHopError as error:
+            self.sockets.give_back()
             attempt.end()
             if recorder is not None:
                 attempt.error_type = error.reason
@@ -291,15 +326,37 @@ class Router:
                 recorder.attempt_ended(attempt, route)
             raise
         except asyncio.CancelledError:
+            self.sockets.give_back()
             attempt.end()
             if recorder is not None and not attempt.health_check:  # a check stopped by close()
                 attempt.error_type = telemetry.CANCELLED
                 recorder.attempt_ended(attempt, route)
             raise
+        tunnel.on_release(self.sockets.give_back)
         attempt.end()
         if recorder is not None:
             recorder.attempt_ended(attempt, route)
         return tunnel
+
+    def _shed(self) -> bool:
+        """Give up the attempt that has waited longest beyond ``hedge_after`` (another route
+        is tried for its request: it would be marked failed if that one wins), to free its
+        socket for an attempt that needs one. Whether there was one."""
+        hedge = self.hedge_after
+        if hedge is None:
+            return False
+        candidates = [
+            (attempt.running_for, race, task)
+            for race in self._races
+            for task, attempt in race.running.items()
+            if attempt.has_socket and attempt.running_for >= hedge and task not in race.shed
+        ]
+        if not candidates:
+            return False
+        _, race, task = max(candidates, key=lambda candidate: candidate[0])
+        race.shed.add(task)
+        task.cancel()
+        return True
 
     # --- what the outcome of a connect says about the routes ---------------------------
 
@@ -439,6 +496,18 @@ class Router:
         health, target = self._health[index], self._target
         if not health.failed or target is None:
             return  # it worked meanwhile, for a real connection
+        if not self.sockets.try_take():
+            # Every socket the limit allows is in use: this check waits for its next turn, and
+            # an idle connection is closed so that there is one then.
+            if self.sockets.reclaim is not None:
+                self.sockets.reclaim()
+            logger.debug(
+                "proxy route %d not checked: all %s sockets in use", index + 1, self.sockets.limit
+            )
+            if self._checks.get(index) is asyncio.current_task():
+                del self._checks[index]
+            self._schedule_check(index)
+            return
         attempt = telemetry.Attempt(index, target.host, target.port, health_check=True)
         # With hedging, a route must be ready within the hedge delay to count as healthy (it
         # would lose every race otherwise): a silent route costs a check no more than that.
@@ -446,7 +515,7 @@ class Router:
         timeout = self.connect_timeout if hedge is None else min(hedge, self.connect_timeout)
         failure: str | None = None
         try:
-            tunnel = await self._attempt(attempt, target, timeout)
+            tunnel = await self._attempt(attempt, target, timeout, has_socket=True)
         except ProxyHopError as error:
             failure = f"background check: {self._text(error)}"
         else:
@@ -475,11 +544,14 @@ class Router:
                 self._schedule_check(index)
 
     def stop(self) -> None:
-        """Cancel the background checks (at once; ``close`` also waits for them to end)."""
+        """Cancel the background checks and give up the connects in progress, whose requests
+        fail with ``SessionClosedError`` (at once; ``close`` also waits for the checks)."""
         self._stopped = True
         for task in self._checks.values():
             if not task.done() and not task.get_loop().is_closed():
                 task.cancel()
+        for race in self._races:
+            race.close()
 
     async def close(self) -> None:
         """Stop the background checks and wait until they have ended (their sockets closed)."""
@@ -520,6 +592,10 @@ class _Race:
         self.failures: list[tuple[int, ProxyHopError]] = []
         self.winner: tuple[telemetry.Attempt, Tunnel] | None = None
         self.next_hedge = 0.0
+        self.closing: asyncio.Future[None] = self.loop.create_future()
+        """Done when the router is closed while this connect runs."""
+        self.shed: set[asyncio.Task[Tunnel]] = set()
+        """Attempts given up to free their socket for another (see ``Router._shed``)."""
         self.start(hedged=False)
 
     def start(self, *, hedged: bool) -> None:
@@ -531,19 +607,27 @@ class _Race:
         if self.router.hedge_after is not None:
             self.next_hedge = self.loop.time() + self.router.hedge_after
 
+    def close(self) -> None:
+        if not self.closing.done() and not self.loop.is_closed():
+            self.closing.set_result(None)
+
     def until_hedge(self) -> float | None:
         """Seconds until the next route should start as well; None: not before a failure."""
         if not self.waiting or self.router.hedge_after is None:
             return None
         return max(0.0, self.next_hedge - self.loop.time())
 
-    def collect(self, done: set[asyncio.Task[Tunnel]]) -> None:
+    def collect(self, done: set[asyncio.Future[Any]]) -> None:
         """Take the attempts that ended; with none, the time to hedge has come."""
-        if not done:  # the routes tried so far are slow: try the next one as well
+        ended = [task for task in self.running if task in done]
+        if not ended:  # the routes tried so far are slow: try the next one as well
             self.start(hedged=True)
             return
-        for task in sorted(done, key=lambda task: self.running[task].index):
+        for task in sorted(ended, key=lambda task: self.running[task].index):
             attempt = self.running.pop(task)
+            if task.cancelled():  # given up for its socket (Router._shed)
+                self._failed(attempt, self._given_up(attempt))
+                continue
             error = task.exception()
             if error is None:
                 if self.winner is None:
@@ -551,14 +635,28 @@ class _Race:
                 else:  # ready at the same moment: only one is used
                     task.result().close()
             elif isinstance(error, ProxyHopError):
-                # Nothing was sent yet: trying the next route cannot repeat a request.
-                self.failures.append((attempt.index, error))
-                text = self.router._text(error)
-                self.router._route_failed(attempt.index, text, attempt.hop_seconds)
-                if self.waiting and self.winner is None:
-                    self.start(hedged=False)
+                self._failed(attempt, error)
             else:  # pragma: no cover - open_tunnel raises nothing else
                 raise error
+
+    def _failed(self, attempt: telemetry.Attempt, error: ProxyHopError) -> None:
+        # Nothing was sent yet: trying the next route cannot repeat a request.
+        self.failures.append((attempt.index, error))
+        text = self.router._text(error)
+        self.router._route_failed(attempt.index, text, attempt.hop_seconds)
+        if self.waiting and self.winner is None:
+            self.start(hedged=False)
+
+    def _given_up(self, attempt: telemetry.Attempt) -> ProxyHopError:
+        route = self.router.routes[attempt.index]
+        answered = min(len(attempt.hop_seconds), len(route) - 1)
+        detail = (
+            f"no tunnel after {attempt.running_for:.1f} s (fallback_hedge_after: "
+            f"{self.router.hedge_after:g} s); given up so that the session holds no more than "
+            f"its limit of {self.router.sockets.limit} proxy connections"
+        )
+        hop = route[answered]
+        return ProxyHopError(answered + 1, len(route), hop.label(), "timeout", detail)
 
     async def abandon(self, winner: Tunnel | None) -> None:
         """Cancel the attempts still running and wait for them to end (each closes its socket
@@ -576,6 +674,72 @@ class _Race:
             if winner is not None:
                 winner.close()
             raise
+
+
+class Sockets:
+    """The sockets to proxies a router may hold at once: ``limit`` of them, or any number
+    (None). Attempts take one, waiting when none is free; a tunnel gives its one back when
+    its connection closes.
+
+    Waiting is first come, first served; meanwhile ``reclaim`` (set by the connector: close an
+    idle connection) and the router's shedding are asked to free one every
+    ``SOCKET_WAIT_STEP``. Tolerates the event loop changing between uses (a session may be used
+    from several loops one after the other).
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.held = 0
+        self.reclaim: Callable[[], bool] | None = None
+        """Close an idle connection through a route, if there is one (the connector's)."""
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    def try_take(self) -> bool:
+        """Take a socket if one is free and nobody waits for one."""
+        if self._waiting or (self.limit is not None and self.held >= self.limit):
+            return False
+        self.held += 1
+        return True
+
+    async def take(self, shed: Callable[[], bool], patience: float) -> None:
+        """Take a socket, waiting for one when none is free. After ``patience`` seconds
+        (the connect timeout: nothing holds a socket longer without being shed or reclaimed)
+        it is taken anyway and the overrun logged, rather than a request waiting forever."""
+        if self.try_take():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        deadline = time.monotonic() + patience
+        try:
+            while not waiter.done():
+                if not (self.reclaim is not None and self.reclaim()):
+                    shed()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._waiting.remove(waiter)
+                    self.held += 1
+                    logger.warning(
+                        "all %s proxy sockets (limit) stayed in use for %g s; one more opened",
+                        self.limit,
+                        patience,
+                    )
+                    return
+                await asyncio.wait({waiter}, timeout=min(SOCKET_WAIT_STEP, left))
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.give_back()  # it was handed over as this attempt was given up
+            elif waiter in self._waiting:
+                self._waiting.remove(waiter)
+            raise
+
+    def give_back(self) -> None:
+        """Return a socket: to the first attempt waiting, else to the free ones."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done() and not waiter.get_loop().is_closed():
+                waiter.set_result(None)  # the socket passes on: held stays the same
+                return
+        self.held -= 1
 
 
 def _close_unclaimed(task: asyncio.Task[Tunnel]) -> None:

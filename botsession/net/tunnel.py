@@ -13,6 +13,7 @@ import asyncio
 import socket
 import ssl as _ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,17 @@ class Tunnel:
     stream: HandshakeStream
     hop_seconds: tuple[float, ...] = ()
     """How long each hop took to answer (its TCP connect or handshake), in hop order."""
+    _on_release: Callable[[], None] | None = None
+
+    def on_release(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, when the connection is gone (``release``)."""
+        self._on_release = callback
+
+    def release(self) -> None:
+        """The connection is closed (by ``close``, or by whoever it was handed over to)."""
+        callback, self._on_release = self._on_release, None
+        if callback is not None:
+            callback()
 
     @property
     def proxy_tls(self) -> tuple[ProxyTls, ...]:
@@ -50,6 +62,7 @@ class Tunnel:
 
     def close(self) -> None:
         self.transport.abort()
+        self.release()
 
 
 def resolves_locally(hop: ProxyHop) -> bool:

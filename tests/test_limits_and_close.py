@@ -1,0 +1,342 @@
+"""``close()`` means closed, and ``limit`` bounds every socket to the proxies — hedged attempts
+and background checks included — with real sessions and proxies; and the routing rules that
+only a race or a flapping route reaches, pinned on scripted tunnels."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import httpx
+import pytest
+from aiogram import Bot as AiogramBot
+from telegram import Bot as PtbBot
+
+from botsession import (
+    SessionClosedError,
+    build_client_session,
+    build_httpx_transport,
+    build_ptb_request,
+    build_session_from_config,
+)
+from botsession.net import routing
+
+from .conftest import ProxyFactory
+from .failover_support import FakeTunnel, Gauge, SlowProxy, fake_router, states, until
+from .faultproxy import FaultProxyFactory
+from .servers import BackgroundLoop, BotApiStandIn, SilentServer
+from .support import TOKEN
+
+Adapter = Literal["aiogram", "ptb", "httpx", "aiohttp"]
+HEDGE = 0.2
+"""fallback_hedge_after of these tests (seconds)."""
+PATIENT = 30.0
+"""A connect_timeout no test waits out: a failure before it is not a timeout."""
+KEEP_ALIVE = 15.0
+"""How long aiohttp keeps an idle connection open by default (seconds)."""
+
+
+@dataclass
+class Client:
+    """A client of one adapter, reduced to what these tests do with it."""
+
+    get_me: Callable[[], Awaitable[Any]]
+    close: Callable[[], Awaitable[None]]
+    route_status: Callable[[], Any]
+
+
+@asynccontextmanager
+async def client(adapter: Adapter, api: BotApiStandIn, **settings: Any) -> AsyncIterator[Client]:
+    """A client of ``adapter`` over ``settings``, for the stand-in; closed at the end."""
+    config: dict[str, Any] = {"api": {"base": api.base}, **settings}
+    url = f"{api.base}/bot{TOKEN}/getMe"
+    if adapter == "aiogram":
+        session = build_session_from_config(**config)
+        bot = AiogramBot(TOKEN, session=session)
+        yield Client(bot.get_me, session.close, session.route_status)
+        await session.close()
+    elif adapter == "ptb":
+        request = build_ptb_request(**config)
+        await request.initialize()
+        ptb = PtbBot(TOKEN, base_url=f"{api.base}/bot", request=request)
+        yield Client(ptb.get_me, request.shutdown, request.route_status)
+        await request.shutdown()
+    elif adapter == "httpx":
+        transport = build_httpx_transport(**config)
+        http = httpx.AsyncClient(transport=transport)
+
+        async def get_me_httpx() -> Any:
+            return (await http.post(url)).json()
+
+        yield Client(get_me_httpx, http.aclose, transport.route_status)  # type: ignore[attr-defined]
+        await http.aclose()
+    else:
+        plain = build_client_session(**config)
+
+        async def get_me_aiohttp() -> Any:
+            async with plain.post(url) as response:
+                return await response.json()
+
+        connector: Any = plain.connector
+        yield Client(get_me_aiohttp, plain.close, connector.route_status)
+        await plain.close()
+
+
+def relays(background: BackgroundLoop, upstreams: list[int], gauge: Gauge) -> list[SlowProxy]:
+    """Forwarders to ``upstreams`` that count, together, the client connections open at once."""
+    return [SlowProxy(background, port, 0.0, gauge=gauge).start() for port in upstreams]
+
+
+@pytest.mark.parametrize("adapter", get_args(Adapter))
+async def test_close_during_a_hedged_connect_ends_it_at_once_and_dials_nothing_more(
+    adapter: Adapter,
+    bot_api: BotApiStandIn,
+    background: BackgroundLoop,
+    silent_server: SilentServer,
+) -> None:
+    """Closing the client while a request hedges over silent routes fails that request at
+    once with SessionClosedError, closes its attempts and dials none of the later routes."""
+    gauge = Gauge()
+    dead = relays(background, [silent_server.port] * 3, gauge)
+    try:
+        settings = {
+            "proxy": dead[0].url(),
+            "fallback": [dead[1].url(), dead[2].url()],
+            "fallback_hedge_after": HEDGE,
+            "connect_timeout": PATIENT,
+            "timeout": PATIENT * 2,
+        }
+        async with client(adapter, bot_api, **settings) as used:
+            request = asyncio.ensure_future(used.get_me())
+            await until(lambda: dead[1].accepted == 1, PATIENT)
+            assert [relay.accepted for relay in dead] == [1, 1, 0]
+            await used.close()
+            with pytest.raises(Exception) as caught:  # noqa: PT011 - each framework's own
+                await asyncio.wait_for(request, PATIENT / 3)
+            await asyncio.sleep(3 * HEDGE)  # when the next route would have been dialled
+            assert [relay.accepted for relay in dead] == [1, 1, 0]
+            assert await until(lambda: gauge.open == 0, PATIENT) < PATIENT
+    finally:
+        for relay in dead:
+            relay.stop()
+    chain = [caught.value, caught.value.__cause__, caught.value.__context__]
+    assert any(isinstance(error, SessionClosedError) for error in chain), repr(caught.value)
+    assert "the session was closed while connecting" in str(caught.value)
+    assert bot_api.calls == []
+
+
+async def test_a_session_closed_and_used_again_connects_again(
+    bot_api: BotApiStandIn, proxy: ProxyFactory
+) -> None:
+    """close() ends what was connecting, not the session: a later request connects anew."""
+    hop = proxy("socks5")
+    async with client("aiogram", bot_api, proxy=hop.url()) as used:
+        await used.get_me()
+        await used.close()
+        await used.get_me()
+    assert len(bot_api.calls) == 2
+
+
+@pytest.mark.parametrize("adapter", ["aiogram", "aiohttp"])
+async def test_limit_bounds_every_proxy_socket_while_a_silent_primary_is_hedged(
+    adapter: Adapter,
+    *,
+    bot_api: BotApiStandIn,
+    proxy: ProxyFactory,
+    background: BackgroundLoop,
+    silent_server: SilentServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With limit 2, a silent primary and two fallbacks, six simultaneous requests (and the
+    background checks of the primary after them) never hold more than 2 proxy sockets at once;
+    every request arrives once."""
+    monkeypatch.setattr(routing, "FIRST_CHECK_AFTER", 0.05)
+    gauge = Gauge()
+    live = [proxy("socks5"), proxy("socks5")]
+    forwarders = relays(background, [silent_server.port, live[0].port, live[1].port], gauge)
+    try:
+        settings = {
+            "proxy": forwarders[0].url(),
+            "fallback": [forwarders[1].url(), forwarders[2].url()],
+            "fallback_hedge_after": HEDGE,
+            "connect_timeout": PATIENT,
+            "limit": 2,
+        }
+        async with client(adapter, bot_api, **settings) as used:
+            answers = await asyncio.gather(*(used.get_me() for _ in range(6)))
+            checks = forwarders[0].accepted
+            await until(lambda: forwarders[0].accepted >= checks + 2, PATIENT)
+            assert forwarders[0].accepted >= checks + 2, "no background check ran"
+            assert await used.get_me()
+    finally:
+        for forwarder in forwarders:
+            forwarder.stop()
+    assert len(answers) == 6
+    assert len(bot_api.calls) == 7
+    assert gauge.peak == 2
+
+
+async def test_a_check_with_no_free_socket_has_an_idle_connection_closed_first(
+    bot_api: BotApiStandIn,
+    proxy: ProxyFactory,
+    background: BackgroundLoop,
+    fault_proxy: FaultProxyFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With limit 1 held by an idle connection, the check of a failed route has that idle
+    connection closed and runs in its place: never two proxy sockets at once."""
+    monkeypatch.setattr(routing, "FIRST_CHECK_AFTER", 0.05)
+    gauge = Gauge()
+    refusing = fault_proxy("socks5", step="greeting", fault="close")
+    dead, backup = relays(background, [refusing.port, proxy("socks5").port], gauge)
+    try:
+        settings = {"proxy": dead.url(), "fallback": [backup.url()], "limit": 1}
+        async with client("aiohttp", bot_api, **settings) as used:
+            await used.get_me()  # refused by the primary, carried by the backup: idle afterwards
+            checked = dead.accepted
+            # Long before aiohttp's keep-alive (15 s) would close the idle connection itself.
+            assert (
+                await until(lambda: dead.accepted >= checked + 2, KEEP_ALIVE / 3) < KEEP_ALIVE / 3
+            )
+            await used.get_me()
+    finally:
+        dead.stop()
+        backup.stop()
+    assert gauge.peak == 1
+    assert len(bot_api.calls) == 2
+
+
+# --- scripted tunnels: rules a race reaches ---------------------------------------------------
+
+
+async def test_a_loser_that_finishes_while_being_cancelled_is_closed(
+    scripted_tunnels: dict[str, Any],
+) -> None:
+    """A hedged attempt that completes its tunnel although it was cancelled (as asyncio.wait_for
+    does on Python 3.11 when the result is already there) has that tunnel closed, and its
+    socket given back."""
+    scripted_tunnels["ready"].update({0: "stubborn", 1: 0.05})
+    router = fake_router(scripted_tunnels, 2, hedge=0.02, limit=2)
+    tunnel = await router.connect("api.example", 443)
+    opened = scripted_tunnels["opened"]
+    assert isinstance(tunnel, FakeTunnel)
+    assert tunnel.index == 1
+    assert [(t.index, t.closed) for t in opened] == [(1, False), (0, True)]
+    assert router.sockets.held == 1
+    await router.close()
+
+
+async def test_the_socket_limit_sheds_a_hedged_attempt_for_a_new_one(
+    scripted_tunnels: dict[str, Any],
+) -> None:
+    """With limit 1, the hedge of a silent primary gives the primary's attempt up and takes its
+    socket; the primary is failed with a message that says why."""
+    scripted_tunnels["ready"].update({0: None, 1: 0.02})
+    router = fake_router(scripted_tunnels, 2, hedge=0.05, limit=1)
+    tunnel = await router.connect("api.example", 443)
+    assert tunnel.index == 1
+    assert scripted_tunnels["cancelled"] == [0]
+    assert router.sockets.held == 1
+    assert states(router) == ["failed", "active"]
+    error = router.route_status()[0].last_error or ""
+    assert "given up so that the session holds no more than its limit of 1" in error
+    await router.close()
+
+
+async def test_an_attempt_waits_for_a_socket_and_takes_it_when_one_is_given_back(
+    scripted_tunnels: dict[str, Any],
+) -> None:
+    """With limit 1 and no hedging, a second connect waits until the first tunnel is closed."""
+    scripted_tunnels["ready"].update({0: 0.0})
+    router = fake_router(scripted_tunnels, 1, hedge=None, limit=1)
+    first = await router.connect("api.example", 443)
+    second = asyncio.ensure_future(router.connect("api.example", 443))
+    await asyncio.sleep(0.3)
+    assert not second.done()
+    first.close()
+    assert (await asyncio.wait_for(second, PATIENT)).index == 0
+    assert router.sockets.held == 1
+    await router.close()
+
+
+async def test_a_socket_never_given_back_is_overrun_after_the_connect_timeout_with_a_warning(
+    scripted_tunnels: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rather than wait forever, an attempt that found no free socket for a whole connect
+    timeout takes one more and says so."""
+    scripted_tunnels["ready"].update({0: 0.0})
+    router = fake_router(scripted_tunnels, 1, hedge=None, limit=1, connect_timeout=0.3)
+    await router.connect("api.example", 443)
+    second = await router.connect("api.example", 443)
+    assert second.index == 0
+    assert router.sockets.held == 2
+    assert "all 1 proxy sockets (limit) stayed in use for 0.3 s; one more opened" in caplog.text
+    await router.close()
+
+
+async def test_a_closed_router_fails_the_connects_in_progress_and_gives_their_sockets_back(
+    scripted_tunnels: dict[str, Any],
+) -> None:
+    """stop() fails each connect in progress with SessionClosedError, cancels its attempts,
+    and leaves no socket held."""
+    scripted_tunnels["ready"].update({0: None, 1: None})
+    router = fake_router(scripted_tunnels, 2, hedge=0.05, limit=4)
+    connects = [asyncio.ensure_future(router.connect("api.example", 443)) for _ in range(2)]
+    await asyncio.sleep(0.2)
+    router.stop()
+    for connect in connects:
+        with pytest.raises(SessionClosedError):
+            await connect
+    assert sorted(scripted_tunnels["cancelled"]) == [0, 0, 1, 1]
+    assert router.sockets.held == 0
+    await router.close()
+
+
+async def test_health_checks_give_up_after_the_hedge_delay(
+    bot_api: BotApiStandIn,
+    proxy: ProxyFactory,
+    background: BackgroundLoop,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A primary that connects, but only after the hedge delay, stays failed: its checks give
+    up at the hedge delay (it would lose every race), so traffic does not return to it."""
+    monkeypatch.setattr(routing, "FIRST_CHECK_AFTER", 0.05)
+    slow = SlowProxy(background, proxy("socks5").port, delay=3 * HEDGE).start()
+    backup = proxy("socks5")
+    try:
+        settings = {
+            "proxy": slow.url(),
+            "fallback": [backup.url()],
+            "fallback_hedge_after": HEDGE,
+            "fallback_retry_primary_after": 1.0,
+            "connect_timeout": PATIENT,
+        }
+        async with client("aiohttp", bot_api, **settings) as used:
+            await used.get_me()
+            # Each check gives up before the slow primary relays: checks go on.
+            assert await until(lambda: slow.accepted >= 4, PATIENT) < PATIENT
+            failed_for = states(used)
+    finally:
+        slow.stop()
+    assert failed_for == ["failed", "active"]
+
+
+def test_a_route_failing_again_soon_after_it_recovered_is_checked_later(
+    scripted_tunnels: dict[str, Any],
+) -> None:
+    """A route that fails within fallback_retry_primary_after of recovering starts its checks
+    at twice the interval it recovered with; one that fails long after starts anew."""
+    router = fake_router(scripted_tunnels, 2, hedge=None, retry=10.0)
+    health = router._health[0]
+    router._route_failed(0, "down", None)
+    assert health.interval == routing.FIRST_CHECK_AFTER
+    router._route_worked(0, None)
+    router._route_failed(0, "down again", None)
+    assert health.interval == 2 * routing.FIRST_CHECK_AFTER
+    router._route_worked(0, None)
+    health.recovered_at = (health.recovered_at or 0) - 11.0  # recovered long ago
+    router._route_failed(0, "down once more", None)
+    assert health.interval == routing.FIRST_CHECK_AFTER
