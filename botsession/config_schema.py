@@ -102,7 +102,7 @@ def _reject_all(problems: Iterable[tuple[Loc, str, Any]]) -> None:
     """Raise all ``(loc, message, input)`` problems at once as one pydantic ValidationError."""
     details = [
         InitErrorDetails(
-            type=PydanticCustomError("botsession", message.replace("{", "{{").replace("}", "}}")),
+            type=PydanticCustomError("botsession", message),
             loc=loc,
             input=value,
         )
@@ -170,7 +170,7 @@ class HopSpec(BaseModel):
         try:
             parse_proxy_url(url)
         except ProxyUrlError as error:
-            raise PydanticCustomError("proxy_url", str(error).replace("{", "{{")) from None
+            raise PydanticCustomError("proxy_url", str(error)) from None
         return url
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
@@ -220,7 +220,7 @@ class ProxyHop(BaseModel):
         try:
             return normalise_host(host)
         except ValueError as error:
-            raise PydanticCustomError("proxy_url", str(error).replace("{", "{{")) from None
+            raise PydanticCustomError("proxy_url", str(error)) from None
 
     @model_validator(mode="after")
     def _tls_settings_need_tls(self) -> ProxyHop:
@@ -605,7 +605,7 @@ class ApiServer(BaseModel):
         try:
             return normalise_http_base(base)
         except ValueError as error:
-            raise PydanticCustomError("api_base", str(error).replace("{", "{{")) from None
+            raise PydanticCustomError("api_base", str(error)) from None
 
     @property
     def host(self) -> str:
