@@ -70,6 +70,7 @@ from .sources import (
 )
 from .sources.environment import NESTED_DELIMITER
 from .sources.files import UnreadableFile, read_regular_file
+from .sources.providers import validating_given_data
 
 Scheme = Literal["http", "https", "socks4", "socks4a", "socks5"]
 
@@ -649,8 +650,10 @@ class BotSessionConfig(BaseSettings):
     ``BOT_…`` variables, ``.env``, ``bot.yaml`` or ``$BOT_CONFIG``; see
     ``settings_customise_sources``) and raises pydantic's ``ValidationError``.
     ``botsession.load_config`` reads the same sources and raises one ``ConfigError`` that says
-    where each bad value was written. As a field of an application's own settings, it is
-    filled by that application's sources (``MYAPP_TELEGRAM__PROXY=…``).
+    where each bad value was written. As a field of an application's own settings it takes only
+    what that application's sources give it (``MYAPP_TELEGRAM__PROXY=…``), and
+    ``model_validate`` validates the data given: neither reads ``BOT_…`` variables, ``.env`` or
+    ``bot.yaml``.
     """
 
     model_config = SettingsConfigDict(
@@ -728,6 +731,16 @@ class BotSessionConfig(BaseSettings):
         _reject_all(problems)
         self._warn_about_local_lookups()
         return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _given_data_only(cls, value: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        # pydantic validates a mapping by calling this settings class with it (an application's
+        # settings whose field this is, model_validate): that validates the data given, and
+        # reads no BOT_ variable, .env or bot.yaml. Only BotSessionConfig() itself reads them,
+        # in its __init__, before this runs.
+        with validating_given_data():
+            return handler(value)
 
     def _fallback_problems(self) -> list[tuple[Loc, str, Any]]:
         """Settings of fallback behaviour that cannot work; the hedging default filled in."""
