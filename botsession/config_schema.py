@@ -5,8 +5,10 @@ also as ``(url, aiohttp.BasicAuth)`` or any iterable of those; all of them becom
 ``ProxyRoute``, an ordered tuple of canonical ``ProxyHop`` objects. Loading from files and the
 environment lives in ``botsession.sources``; this module only says what is valid.
 
-Every model hides the input in pydantic's error text (``hide_input_in_errors``): a
-``ValidationError`` from validating a model directly never shows a password.
+Every public model hides the input in pydantic's error text (``hide_input_in_errors``) and
+raises its errors with the input already masked (``_masking_errors``): neither a
+``ValidationError`` of the model itself nor one of an application's model that holds it as a
+field shows a password, in its text, ``.errors()`` or ``.json()``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ import ssl
 import sys
 import warnings
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -70,6 +72,7 @@ from .sources import (
 )
 from .sources.environment import NESTED_DELIMITER
 from .sources.files import UnreadableFile, read_regular_file
+from .sources.problems import masked_error
 from .sources.providers import validating_given_data
 
 Scheme = Literal["http", "https", "socks4", "socks4a", "socks5"]
@@ -111,6 +114,33 @@ def _reject_all(problems: Iterable[tuple[Loc, str, Any]]) -> None:
     ]
     if details:
         raise ValidationError.from_exception_data("botsession", details, hide_input=True)
+
+
+T = TypeVar("T")
+
+
+def _masking_errors(value: Any, validate: Callable[[], T]) -> T:
+    """``validate()``, raising its errors with the secrets of ``value`` masked.
+
+    A model's ``hide_input_in_errors`` hides input only from the text of its own errors:
+    pydantic copies each error, raw input included, into the error of a model that encloses this
+    one (an application's settings), which shows it unless that model hides input too, and
+    ``.errors()`` and ``.json()`` hold it either way. An error raised with its input already
+    masked is copied masked (pydantic-core turns a ``ValidationError`` raised by a validator
+    into its line errors, inputs as they are).
+    """
+    try:
+        return validate()
+    except ValidationError as error:
+        failure = error
+    except (PydanticCustomError, PydanticKnownError) as error:
+        detail = InitErrorDetails(type=error.type, loc=(), input=value)
+        if isinstance(error, PydanticCustomError):
+            detail["type"] = error
+        elif error.context:
+            detail["ctx"] = error.context
+        failure = ValidationError.from_exception_data("botsession", [detail])
+    raise masked_error(failure, value)
 
 
 def _refuse_bool(error_type: Literal["int_type", "float_type"]) -> BeforeValidator:
@@ -201,19 +231,7 @@ class ProxyHop(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _from_any_form(cls, value: Any, handler: ModelWrapValidatorHandler[ProxyHop]) -> ProxyHop:
-        if isinstance(value, ProxyHop):
-            return value
-        if isinstance(value, str):
-            return handler(_canonical(HopSpec.model_validate({"url": value})))
-        if _is_url_with_basic_auth(value):
-            url, auth = value
-            spec = {"url": url, "username": auth.login, "password": auth.password or None}
-            return handler(_canonical(HopSpec.model_validate(spec)))
-        if isinstance(value, Mapping) and ("url" in value or "scheme" not in value):
-            return handler(_canonical(HopSpec.model_validate(value)))
-        if not isinstance(value, Mapping):
-            raise PydanticCustomError("proxy_form", "expected a proxy URL or a mapping with url")
-        return handler(value)
+        return _masking_errors(value, lambda: _hop_from_any_form(value, handler))
 
     @field_validator("host")
     @classmethod
@@ -273,6 +291,22 @@ class ProxyHop(BaseModel):
         return f"ProxyHop({self.label()!r}{dns}{ca_file}{verify})"
 
     __str__ = label
+
+
+def _hop_from_any_form(value: Any, handler: ModelWrapValidatorHandler[ProxyHop]) -> ProxyHop:
+    if isinstance(value, ProxyHop):
+        return value
+    if isinstance(value, str):
+        return handler(_canonical(HopSpec.model_validate({"url": value})))
+    if _is_url_with_basic_auth(value):
+        url, auth = value
+        spec = {"url": url, "username": auth.login, "password": auth.password or None}
+        return handler(_canonical(HopSpec.model_validate(spec)))
+    if isinstance(value, Mapping) and ("url" in value or "scheme" not in value):
+        return handler(_canonical(HopSpec.model_validate(value)))
+    if not isinstance(value, Mapping):
+        raise PydanticCustomError("proxy_form", "expected a proxy URL or a mapping with url")
+    return handler(value)
 
 
 def _is_url_with_basic_auth(value: Any) -> bool:
@@ -456,6 +490,13 @@ class ProxyRoute(RootModel[tuple[ProxyHop, ...]]):
 
     model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _errors_masked(
+        cls, value: Any, handler: ModelWrapValidatorHandler[ProxyRoute]
+    ) -> ProxyRoute:
+        return _masking_errors(value, lambda: handler(value))
+
     @model_validator(mode="before")
     @classmethod
     def _as_hop_list(cls, value: Any) -> Any:
@@ -600,6 +641,11 @@ class ApiServer(BaseModel):
     )
     is_local: bool = Field(False, description="A local Bot API server (file paths are local).")
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _errors_masked(cls, value: Any, handler: ModelWrapValidatorHandler[ApiServer]) -> ApiServer:
+        return _masking_errors(value, lambda: handler(value))
+
     @field_validator("base")
     @classmethod
     def _http_url(cls, base: str) -> str:
@@ -638,6 +684,13 @@ class TlsSettings(BaseModel):
                 ("ca_file",), f"not a PEM file of CA certificates ({reason})", str(self.ca_file)
             )
         return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _errors_masked(
+        cls, value: Any, handler: ModelWrapValidatorHandler[TlsSettings]
+    ) -> TlsSettings:
+        return _masking_errors(value, lambda: handler(value))
 
 
 PositiveSeconds = Annotated[Number, Field(gt=0, allow_inf_nan=False)]
@@ -740,7 +793,7 @@ class BotSessionConfig(BaseSettings):
         # reads no BOT_ variable, .env or bot.yaml. Only BotSessionConfig() itself reads them,
         # in its __init__, before this runs.
         with validating_given_data():
-            return handler(value)
+            return _masking_errors(value, lambda: handler(value))
 
     def _fallback_problems(self) -> list[tuple[Loc, str, Any]]:
         """Settings of fallback behaviour that cannot work; the hedging default filled in."""
