@@ -58,6 +58,7 @@ from .proxy_url import (
     normalise_host,
     normalise_http_base,
     parse_proxy_url,
+    unprintable_character,
 )
 from .redaction import MASK, redact_url
 from .sources import (
@@ -242,6 +243,15 @@ class ProxyHop(BaseModel):
             raise PydanticCustomError("proxy_url", str(error)) from None
 
     @model_validator(mode="after")
+    def _sendable_credentials(self) -> ProxyHop:
+        # The canonical mapping form skips _canonical: its credentials get the same checks.
+        user_loc, pass_loc = ("username",), ("password",)
+        _reject_all(
+            _credential_problems(self.scheme, self.username, self.secret(), user_loc, pass_loc)
+        )
+        return self
+
+    @model_validator(mode="after")
     def _tls_settings_need_tls(self) -> ProxyHop:
         if self.scheme != "https" and (self.ca_file is not None or not self.verify):
             field = "ca_file" if self.ca_file is not None else "verify"
@@ -415,15 +425,23 @@ def _rdns(spec: HopSpec, url: ProxyUrl) -> bool:
 def _check_credentials(
     scheme: str, username: str | None, password: str | None, spec: HopSpec
 ) -> None:
-    problems: list[tuple[Loc, str, Any]] = []
-    user_loc: tuple[str, ...] = ("username",) if spec.username is not None else ("url",)
-    pass_loc: tuple[str, ...] = (
+    user_loc: Loc = ("username",) if spec.username is not None else ("url",)
+    pass_loc: Loc = (
         ("password",)
         if spec.password is not None
         else ("password_file",)
         if spec.password_file is not None
         else ("url",)
     )
+    _reject_all(_credential_problems(scheme, username, password, user_loc, pass_loc))
+
+
+def _credential_problems(
+    scheme: str, username: str | None, password: str | None, user_loc: Loc, pass_loc: Loc
+) -> list[tuple[Loc, str, Any]]:
+    """What the scheme's authentication cannot send: a missing half, a socks4 password, and
+    user names and passwords that its wire format cannot carry."""
+    problems: list[tuple[Loc, str, Any]] = []
     if scheme in ("socks4", "socks4a"):
         if password is not None:
             problems.append(
@@ -438,20 +456,49 @@ def _check_credentials(
         problems.append((pass_loc, f"{scheme} authentication needs a password too", None))
     elif password is not None and username is None:
         problems.append((pass_loc, "a password was given without a user name", None))
+    unprintable = None if username is None else _unprintable_user_name(scheme, username)
+    if unprintable is not None:
+        # Checked first: the other rules' messages would not say what is wrong with it.
+        problems.append((user_loc, unprintable, username))
+    elif scheme in ("http", "https") and username is not None and ":" in username:
+        problems.append((user_loc, f"an {scheme} proxy user name cannot contain ':'", username))
+    elif scheme in ("socks4", "socks4a") and username is not None and not username.isascii():
+        problems.append((user_loc, f"a {scheme} user id must be ASCII", username))
     if scheme == "socks5":
-        for loc, name, value in (
-            (user_loc, "user name", username),
-            (pass_loc, "password", password),
-        ):
+        checked = [(pass_loc, "password", password)]
+        if unprintable is None:
+            checked.insert(0, (user_loc, "user name", username))
+        for loc, name, value in checked:
             if value is not None and not (value.isascii() and 1 <= len(value) <= 255):
                 problems.append(
                     (loc, f"a socks5 {name} must be 1 to 255 ASCII characters (RFC 1929)", MASK)
                 )
-    if scheme in ("http", "https") and username is not None and ":" in username:
-        problems.append((user_loc, f"an {scheme} proxy user name cannot contain ':'", username))
-    if scheme in ("socks4", "socks4a") and username is not None and not username.isascii():
-        problems.append((user_loc, f"a {scheme} user id must be ASCII", username))
-    _reject_all(problems)
+    return problems
+
+
+def _unprintable_user_name(scheme: str, username: str) -> str | None:
+    """Why ``username`` cannot be used, if it holds a character that acts instead of being
+    shown (a control character, a line separator, a bidirectional override): it would be
+    printed raw in messages and logs, and a NUL ends a SOCKS4 user id early."""
+    found = unprintable_character(username)
+    if found is None:
+        return None
+    if scheme in ("socks4", "socks4a"):
+        subject = f"a {scheme} user id"
+    elif scheme == "socks5":
+        subject = "a socks5 user name"
+    else:
+        subject = f"an {scheme} proxy user name"
+    message = f"{subject} cannot contain {found}"
+    if found.char == "\0" and scheme in ("socks4", "socks4a"):
+        # The request is ... USERID NUL [HOST NUL]: the proxy reads the id up to the first NUL.
+        rest = (
+            "the host to connect to" if scheme == "socks4a" else "data to send through the tunnel"
+        )
+        message += (
+            f": the user id ends at the first NUL, so the proxy would take the rest for {rest}"
+        )
+    return message
 
 
 @dataclass(frozen=True)
