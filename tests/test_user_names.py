@@ -198,6 +198,21 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+def test_a_variable_that_is_not_utf_8(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user name variable holding bytes that are not UTF-8 (Python reads them as lone
+    surrogates) is refused at load rather than failing to encode at the first connection."""
+    monkeypatch.setenv("BOT_PROXY", "http://127.0.0.1:3128")
+    monkeypatch.setenv("BOT_PROXY__USERNAME", "ab\udcff")  # the byte 0xff, surrogate-escaped
+    monkeypatch.setenv("BOT_PROXY__PASSWORD", "pw")
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert_shown_escaped(
+        caught.value,
+        "an http proxy user name cannot contain the lone surrogate '\\udcff' (U+DCFF) at "
+        "character 3",
+    )
+
+
 def test_a_dotenv_line(tmp_path: Path) -> None:
     """BOT_PROXY in .env with a percent-encoded NUL."""
     (tmp_path / ".env").write_text("BOT_PROXY=socks4a://ab%00evil.example@127.0.0.1:1080\n")
