@@ -47,7 +47,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from .errors import BotSessionWarning
+from .errors import BotSessionWarning, ConfigError
 from .proxy_url import (
     SUPPORTED_TEXT,
     TELEGRAM_LINK_SHAPE,
@@ -935,10 +935,22 @@ class BotSessionConfig(BaseSettings):
         # pydantic-settings would merge the sources with deep_update, which cannot tell a route
         # that replaces a route (BOT_PROXY over a YAML chain) from hop settings that complete it
         # (BOT_PROXY__PASSWORD); botsession's merge does both and keeps where values came from.
-        stack, _ = merge_sources(sources_to_read(sources), default_api_base(cls))
-        if stack.problems:
-            raise redacted_error(stack.problems, stack.data)
-        return stack.data
+        merged = _merged_data(sources_to_read(sources), default_api_base(cls))
+        del sources, init_kwargs  # raw input stays out of the locals of a traceback from here
+        if isinstance(merged, ConfigError):
+            raise merged
+        return merged
+
+
+def _merged_data(
+    sources: tuple[PydanticBaseSettingsSource, ...], api_base: str
+) -> dict[str, Any] | ConfigError:
+    """The sources' data merged, or the error listing their problems (returned, not raised:
+    raised here, it would carry this frame, whose locals hold every value read)."""
+    stack, _ = merge_sources(sources, api_base)
+    if stack.problems:
+        return redacted_error(stack.problems, stack.data)
+    return stack.data
 
 
 _LOOKUPS_CHECKED: weakref.WeakValueDictionary[int, BotSessionConfig] = weakref.WeakValueDictionary()

@@ -1,5 +1,6 @@
 """BotSessionConfig as a field of an application's own settings: it reads only the
-application's sources, and no error of the application's model shows a password."""
+application's sources, and no error of the application's model, nor of BotSessionConfig itself,
+shows a password."""
 
 from __future__ import annotations
 
@@ -357,6 +358,19 @@ def test_no_error_of_the_model_itself_shows_the_password(case: str) -> None:
             BotSessionConfig(**{**BAD_VALUES, **KEYWORD_ONLY}[case]())
         found = leaks(texts_of_the_error(caught.value))
         assert not found, found[0][:400]
+
+
+def test_a_source_problem_of_the_model_itself_leaves_no_password_in_the_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BotSessionConfig() with a broken bot.yaml raises ConfigError; no frame of botsession in
+    its traceback holds the BOT_PROXY password it read (nor a copy of the environment)."""
+    (tmp_path / "bot.yaml").write_text("limit: [unclosed\n")
+    monkeypatch.setenv("BOT_PROXY", f"{URL}:1")
+    with pytest.raises(ConfigError, match="YAML syntax error") as caught:
+        BotSessionConfig()
+    found = leaks(traceback_locals_outside_pydantic(caught.value))
+    assert not found, found[0][:400]
 
 
 class Job(BaseModel):
