@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yarl
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -256,6 +257,7 @@ BAD_VALUES: dict[str, Callable[[], Any]] = {
     "not a mapping": lambda: f"{URL}:1",
 }
 KEYWORD_ONLY: dict[str, Callable[[], Any]] = {
+    "a url object as a number": lambda: {"timeout": yarl.URL(f"{URL}:1")},
     "an object that shows the password": lambda: {
         "proxy": {"url": "socks5://u@127.0.0.1:1", "password": SENTINEL},
         "timeout": SimpleNamespace(password=SENTINEL),

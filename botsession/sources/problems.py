@@ -192,13 +192,15 @@ def _masked(value: Any, secrets: set[str], depth: int) -> Any:
     return _described(value, secrets)
 
 
-def _described(value: object, secrets: set[str]) -> str:
-    """An object as its repr with URL passwords masked, or only its type if it shows a secret
-    (a BasicAuth's password)."""
-    shown = describe_value((), value)
+def _described(value: object, secrets: set[str]) -> object:
+    """An object that is not plain data: itself when its repr shows no secret, else its repr
+    with URL passwords masked, or only its type if that still shows one (a BasicAuth's
+    password)."""
+    shown = repr(value)
     if any(secret in shown for secret in secrets):
         return f"a {type(value).__name__} object"
-    return shown
+    masked = redact_url(shown, value=True)
+    return value if masked == shown else masked
 
 
 def _strings_in(value: Any, depth: int) -> Iterable[str]:
