@@ -134,12 +134,8 @@ def _masking_errors(value: Any, validate: Callable[[], T]) -> T:
         return validate()
     except ValidationError as error:
         failure = error
-    except (PydanticCustomError, PydanticKnownError) as error:
-        detail = InitErrorDetails(type=error.type, loc=(), input=value)
-        if isinstance(error, PydanticCustomError):
-            detail["type"] = error
-        elif error.context:
-            detail["ctx"] = error.context
+    except PydanticCustomError as error:  # raised by the validator itself, about all of value
+        detail = InitErrorDetails(type=error, loc=(), input=value)
         failure = ValidationError.from_exception_data("botsession", [detail])
     raise masked_error(failure, value)
 

@@ -256,7 +256,16 @@ BAD_VALUES: dict[str, Callable[[], Any]] = {
     "unknown setting": lambda: {"proxi": f"{URL}:1"},
     "not a mapping": lambda: f"{URL}:1",
 }
+
+
+def nested(value: object, depth: int) -> object:
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 KEYWORD_ONLY: dict[str, Callable[[], Any]] = {
+    "a deeply nested list": lambda: {"timeout": nested(f"{URL}:1", 5000)},
     "a url object as a number": lambda: {"timeout": yarl.URL(f"{URL}:1")},
     "an object that shows the password": lambda: {
         "proxy": {"url": "socks5://u@127.0.0.1:1", "password": SENTINEL},
