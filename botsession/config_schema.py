@@ -5,8 +5,10 @@ also as ``(url, aiohttp.BasicAuth)`` or any iterable of those; all of them becom
 ``ProxyRoute``, an ordered tuple of canonical ``ProxyHop`` objects. Loading from files and the
 environment lives in ``botsession.sources``; this module only says what is valid.
 
-Every model hides the input in pydantic's error text (``hide_input_in_errors``): a
-``ValidationError`` from validating a model directly never shows a password.
+Every public model hides the input in pydantic's error text (``hide_input_in_errors``) and
+raises its errors with the input already masked (``_masking_errors``): neither a
+``ValidationError`` of the model itself nor one of an application's model that holds it as a
+field shows a password, in its text, ``.errors()`` or ``.json()``.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import ssl
 import sys
 import warnings
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit
 
 from pydantic import (
@@ -46,7 +48,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from .errors import BotSessionWarning
+from .errors import BotSessionWarning, ConfigError
 from .proxy_url import (
     SUPPORTED_TEXT,
     TELEGRAM_LINK_SHAPE,
@@ -57,6 +59,7 @@ from .proxy_url import (
     normalise_host,
     normalise_http_base,
     parse_proxy_url,
+    unprintable_character,
 )
 from .redaction import MASK, Secrets, redact_url
 from .sources import (
@@ -71,6 +74,8 @@ from .sources import (
 )
 from .sources.environment import NESTED_DELIMITER
 from .sources.files import UnreadableFile, read_regular_file
+from .sources.problems import masked_error
+from .sources.providers import validating_given_data
 
 Scheme = Literal["http", "https", "socks4", "socks4a", "socks5"]
 
@@ -103,7 +108,7 @@ def _reject_all(problems: Iterable[tuple[Loc, str, Any]]) -> None:
     """Raise all ``(loc, message, input)`` problems at once as one pydantic ValidationError."""
     details = [
         InitErrorDetails(
-            type=PydanticCustomError("botsession", message.replace("{", "{{").replace("}", "}}")),
+            type=PydanticCustomError("botsession", message),
             loc=loc,
             input=value,
         )
@@ -111,6 +116,29 @@ def _reject_all(problems: Iterable[tuple[Loc, str, Any]]) -> None:
     ]
     if details:
         raise ValidationError.from_exception_data("botsession", details, hide_input=True)
+
+
+T = TypeVar("T")
+
+
+def _masking_errors(value: Any, validate: Callable[[], T]) -> T:
+    """``validate()``, raising its errors with the secrets of ``value`` masked.
+
+    A model's ``hide_input_in_errors`` hides input only from the text of its own errors:
+    pydantic copies each error, raw input included, into the error of a model that encloses this
+    one (an application's settings), which shows it unless that model hides input too, and
+    ``.errors()`` and ``.json()`` hold it either way. An error raised with its input already
+    masked is copied masked (pydantic-core turns a ``ValidationError`` raised by a validator
+    into its line errors, inputs as they are).
+    """
+    try:
+        return validate()
+    except ValidationError as error:
+        failure = error
+    except PydanticCustomError as error:  # raised by the validator itself, about all of value
+        detail = InitErrorDetails(type=error, loc=(), input=value)
+        failure = ValidationError.from_exception_data("botsession", [detail])
+    raise masked_error(failure, value)
 
 
 def _refuse_bool(error_type: Literal["int_type", "float_type"]) -> BeforeValidator:
@@ -171,7 +199,7 @@ class HopSpec(BaseModel):
         try:
             parse_proxy_url(url)
         except ProxyUrlError as error:
-            raise PydanticCustomError("proxy_url", str(error).replace("{", "{{")) from None
+            raise PydanticCustomError("proxy_url", str(error)) from None
         return url
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
@@ -201,19 +229,7 @@ class ProxyHop(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _from_any_form(cls, value: Any, handler: ModelWrapValidatorHandler[ProxyHop]) -> ProxyHop:
-        if isinstance(value, ProxyHop):
-            return value
-        if isinstance(value, str):
-            return handler(_canonical(HopSpec.model_validate({"url": value})))
-        if _is_url_with_basic_auth(value):
-            url, auth = value
-            spec = {"url": url, "username": auth.login, "password": auth.password or None}
-            return handler(_canonical(HopSpec.model_validate(spec)))
-        if isinstance(value, Mapping) and ("url" in value or "scheme" not in value):
-            return handler(_canonical(HopSpec.model_validate(value)))
-        if not isinstance(value, Mapping):
-            raise PydanticCustomError("proxy_form", "expected a proxy URL or a mapping with url")
-        return handler(value)
+        return _masking_errors(value, lambda: _hop_from_any_form(value, handler))
 
     @field_validator("host")
     @classmethod
@@ -221,7 +237,16 @@ class ProxyHop(BaseModel):
         try:
             return normalise_host(host)
         except ValueError as error:
-            raise PydanticCustomError("proxy_url", str(error).replace("{", "{{")) from None
+            raise PydanticCustomError("proxy_url", str(error)) from None
+
+    @model_validator(mode="after")
+    def _sendable_credentials(self) -> ProxyHop:
+        # The canonical mapping form skips _canonical: its credentials get the same checks.
+        user_loc, pass_loc = ("username",), ("password",)
+        _reject_all(
+            _credential_problems(self.scheme, self.username, self.secret(), user_loc, pass_loc)
+        )
+        return self
 
     @model_validator(mode="after")
     def _tls_settings_need_tls(self) -> ProxyHop:
@@ -285,6 +310,22 @@ class ProxyHop(BaseModel):
         return f"ProxyHop({self.label()!r}{dns}{ca_file}{verify})"
 
     __str__ = label
+
+
+def _hop_from_any_form(value: Any, handler: ModelWrapValidatorHandler[ProxyHop]) -> ProxyHop:
+    if isinstance(value, ProxyHop):
+        return value
+    if isinstance(value, str):
+        return handler(_canonical(HopSpec.model_validate({"url": value})))
+    if _is_url_with_basic_auth(value):
+        url, auth = value
+        spec = {"url": url, "username": auth.login, "password": auth.password or None}
+        return handler(_canonical(HopSpec.model_validate(spec)))
+    if isinstance(value, Mapping) and ("url" in value or "scheme" not in value):
+        return handler(_canonical(HopSpec.model_validate(value)))
+    if not isinstance(value, Mapping):
+        raise PydanticCustomError("proxy_form", "expected a proxy URL or a mapping with url")
+    return handler(value)
 
 
 def _is_url_with_basic_auth(value: Any) -> bool:
@@ -393,15 +434,23 @@ def _rdns(spec: HopSpec, url: ProxyUrl) -> bool:
 def _check_credentials(
     scheme: str, username: str | None, password: str | None, spec: HopSpec
 ) -> None:
-    problems: list[tuple[Loc, str, Any]] = []
-    user_loc: tuple[str, ...] = ("username",) if spec.username is not None else ("url",)
-    pass_loc: tuple[str, ...] = (
+    user_loc: Loc = ("username",) if spec.username is not None else ("url",)
+    pass_loc: Loc = (
         ("password",)
         if spec.password is not None
         else ("password_file",)
         if spec.password_file is not None
         else ("url",)
     )
+    _reject_all(_credential_problems(scheme, username, password, user_loc, pass_loc))
+
+
+def _credential_problems(
+    scheme: str, username: str | None, password: str | None, user_loc: Loc, pass_loc: Loc
+) -> list[tuple[Loc, str, Any]]:
+    """What the scheme's authentication cannot send: a missing half, a socks4 password, and
+    user names and passwords that its wire format cannot carry."""
+    problems: list[tuple[Loc, str, Any]] = []
     if scheme in ("socks4", "socks4a"):
         if password is not None:
             problems.append(
@@ -416,20 +465,49 @@ def _check_credentials(
         problems.append((pass_loc, f"{scheme} authentication needs a password too", None))
     elif password is not None and username is None:
         problems.append((pass_loc, "a password was given without a user name", None))
+    unprintable = None if username is None else _unprintable_user_name(scheme, username)
+    if unprintable is not None:
+        # Checked first: the other rules' messages would not say what is wrong with it.
+        problems.append((user_loc, unprintable, username))
+    elif scheme in ("http", "https") and username is not None and ":" in username:
+        problems.append((user_loc, f"an {scheme} proxy user name cannot contain ':'", username))
+    elif scheme in ("socks4", "socks4a") and username is not None and not username.isascii():
+        problems.append((user_loc, f"a {scheme} user id must be ASCII", username))
     if scheme == "socks5":
-        for loc, name, value in (
-            (user_loc, "user name", username),
-            (pass_loc, "password", password),
-        ):
+        checked = [(pass_loc, "password", password)]
+        if unprintable is None:
+            checked.insert(0, (user_loc, "user name", username))
+        for loc, name, value in checked:
             if value is not None and not (value.isascii() and 1 <= len(value) <= 255):
                 problems.append(
                     (loc, f"a socks5 {name} must be 1 to 255 ASCII characters (RFC 1929)", MASK)
                 )
-    if scheme in ("http", "https") and username is not None and ":" in username:
-        problems.append((user_loc, f"an {scheme} proxy user name cannot contain ':'", username))
-    if scheme in ("socks4", "socks4a") and username is not None and not username.isascii():
-        problems.append((user_loc, f"a {scheme} user id must be ASCII", username))
-    _reject_all(problems)
+    return problems
+
+
+def _unprintable_user_name(scheme: str, username: str) -> str | None:
+    """Why ``username`` cannot be used, if it holds a character that acts instead of being
+    shown (a control character, a line separator, a bidirectional override): it would be
+    printed raw in messages and logs, and a NUL ends a SOCKS4 user id early."""
+    found = unprintable_character(username)
+    if found is None:
+        return None
+    if scheme in ("socks4", "socks4a"):
+        subject = f"a {scheme} user id"
+    elif scheme == "socks5":
+        subject = "a socks5 user name"
+    else:
+        subject = f"an {scheme} proxy user name"
+    message = f"{subject} cannot contain {found}"
+    if found.char == "\0" and scheme in ("socks4", "socks4a"):
+        # The request is ... USERID NUL [HOST NUL]: the proxy reads the id up to the first NUL.
+        rest = (
+            "the host to connect to" if scheme == "socks4a" else "data to send through the tunnel"
+        )
+        message += (
+            f": the user id ends at the first NUL, so the proxy would take the rest for {rest}"
+        )
+    return message
 
 
 @dataclass(frozen=True)
@@ -467,6 +545,13 @@ class ProxyRoute(RootModel[tuple[ProxyHop, ...]]):
     """An ordered chain of one or more hops; the first hop is the one the client dials."""
 
     model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _errors_masked(
+        cls, value: Any, handler: ModelWrapValidatorHandler[ProxyRoute]
+    ) -> ProxyRoute:
+        return _masking_errors(value, lambda: handler(value))
 
     @model_validator(mode="before")
     @classmethod
@@ -612,13 +697,18 @@ class ApiServer(BaseModel):
     )
     is_local: bool = Field(False, description="A local Bot API server (file paths are local).")
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _errors_masked(cls, value: Any, handler: ModelWrapValidatorHandler[ApiServer]) -> ApiServer:
+        return _masking_errors(value, lambda: handler(value))
+
     @field_validator("base")
     @classmethod
     def _http_url(cls, base: str) -> str:
         try:
             return normalise_http_base(base)
         except ValueError as error:
-            raise PydanticCustomError("api_base", str(error).replace("{", "{{")) from None
+            raise PydanticCustomError("api_base", str(error)) from None
 
     @property
     def host(self) -> str:
@@ -651,6 +741,13 @@ class TlsSettings(BaseModel):
             )
         return self
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _errors_masked(
+        cls, value: Any, handler: ModelWrapValidatorHandler[TlsSettings]
+    ) -> TlsSettings:
+        return _masking_errors(value, lambda: handler(value))
+
 
 PositiveSeconds = Annotated[Number, Field(gt=0, allow_inf_nan=False)]
 
@@ -662,8 +759,10 @@ class BotSessionConfig(BaseSettings):
     ``BOT_…`` variables, ``.env``, ``bot.yaml`` or ``$BOT_CONFIG``; see
     ``settings_customise_sources``) and raises pydantic's ``ValidationError``.
     ``botsession.load_config`` reads the same sources and raises one ``ConfigError`` that says
-    where each bad value was written. As a field of an application's own settings, it is
-    filled by that application's sources (``MYAPP_TELEGRAM__PROXY=…``).
+    where each bad value was written. As a field of an application's own settings it takes only
+    what that application's sources give it (``MYAPP_TELEGRAM__PROXY=…``), and
+    ``model_validate`` validates the data given: neither reads ``BOT_…`` variables, ``.env`` or
+    ``bot.yaml``.
     """
 
     model_config = SettingsConfigDict(
@@ -741,6 +840,16 @@ class BotSessionConfig(BaseSettings):
         _reject_all(problems)
         self._warn_about_local_lookups()
         return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _given_data_only(cls, value: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        # pydantic validates a mapping by calling this settings class with it (an application's
+        # settings whose field this is, model_validate): that validates the data given, and
+        # reads no BOT_ variable, .env or bot.yaml. Only BotSessionConfig() itself reads them,
+        # in its __init__, before this runs.
+        with validating_given_data():
+            return _masking_errors(value, lambda: handler(value))
 
     def _fallback_problems(self) -> list[tuple[Loc, str, Any]]:
         """Settings of fallback behaviour that cannot work; the hedging default filled in."""
@@ -835,10 +944,22 @@ class BotSessionConfig(BaseSettings):
         # pydantic-settings would merge the sources with deep_update, which cannot tell a route
         # that replaces a route (BOT_PROXY over a YAML chain) from hop settings that complete it
         # (BOT_PROXY__PASSWORD); botsession's merge does both and keeps where values came from.
-        stack, _ = merge_sources(sources_to_read(sources), default_api_base(cls))
-        if stack.problems:
-            raise redacted_error(stack.problems, stack.data)
-        return stack.data
+        merged = _merged_data(sources_to_read(sources), default_api_base(cls))
+        del sources, init_kwargs  # raw input stays out of the locals of a traceback from here
+        if isinstance(merged, ConfigError):
+            raise merged
+        return merged
+
+
+def _merged_data(
+    sources: tuple[PydanticBaseSettingsSource, ...], api_base: str
+) -> dict[str, Any] | ConfigError:
+    """The sources' data merged, or the error listing their problems (returned, not raised:
+    raised here, it would carry this frame, whose locals hold every value read)."""
+    stack, _ = merge_sources(sources, api_base)
+    if stack.problems:
+        return redacted_error(stack.problems, stack.data)
+    return stack.data
 
 
 _LOOKUPS_CHECKED: weakref.WeakValueDictionary[int, BotSessionConfig] = weakref.WeakValueDictionary()

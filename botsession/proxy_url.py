@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -246,6 +247,43 @@ def _hostname(text: str) -> str:
 def has_space_or_control(text: str) -> bool:
     """Whether ``text`` holds whitespace or a control character anywhere."""
     return _NOT_IN_URL.search(text) is not None
+
+
+_NAME_HAZARDS = {
+    "Cc": "the control character",  # C0, DEL and C1
+    "Zl": "the line separator",
+    "Zp": "the paragraph separator",
+    "Cs": "the lone surrogate",  # bytes that were not UTF-8, smuggled through os.environ
+}
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+@dataclass(frozen=True)
+class Unprintable:
+    """A character that a name must not hold, found at ``position`` (counted from 1)."""
+
+    char: str
+    position: int
+    kind: str
+
+    def __str__(self) -> str:
+        # Escaped: the raw character would act on the terminal or log that shows the message.
+        return f"{self.kind} {self.char!r} (U+{ord(self.char):04X}) at character {self.position}"
+
+
+def unprintable_character(text: str) -> Unprintable | None:
+    """The first character of ``text`` that would act on a terminal or log instead of being
+    shown: a control character (C0, DEL, C1), a line or paragraph separator, a bidirectional
+    formatting character, or a lone surrogate (not text at all); None when there is none."""
+    for position, char in enumerate(text, start=1):
+        kind = _NAME_HAZARDS.get(unicodedata.category(char))
+        if kind is None and char in _BIDI_CONTROLS:
+            kind = "the bidirectional formatting character"
+        if kind is not None:
+            return Unprintable(char, position, kind)
+    return None
 
 
 def is_ip_address(host: str) -> bool:

@@ -222,3 +222,20 @@ def test_empty_password_file_is_an_error(tmp_path: Path) -> None:
     empty.write_text("\n")
     with pytest.raises(ConfigError, match="the password file is empty"):
         load_config(proxy={"url": "socks5://u@127.0.0.1:1", "password_file": str(empty)})
+
+
+def test_braces_in_a_message_are_shown_as_written() -> None:
+    """A message quoting a value with braces shows them once (pydantic does not format a
+    custom message without context, so nothing needs escaping)."""
+    with pytest.raises(ValidationError) as caught:
+        ProxyRoute.model_validate("socks5://a{b}:1")
+    (error,) = caught.value.errors()
+    assert error["msg"] == (
+        "'a{b}' is not a valid host name: '{' is not allowed (letters, digits, '-', '_' and '.' "
+        "only)"
+    )
+    with pytest.raises(ConfigError) as config_error:
+        load_config(api={"base": "https://a{x}b"})
+    assert "api.base: 'a{x}b' is not a valid host name: '{' is not allowed" in str(
+        config_error.value
+    )

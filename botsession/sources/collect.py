@@ -26,7 +26,7 @@ from .providers import (
     Reading,
     YamlFileSource,
     merge_sources,
-    validating_merged_data,
+    validating_given_data,
 )
 
 S = TypeVar("S", bound=BaseSettings)
@@ -80,7 +80,7 @@ def collect(
     problems += stack.problems
     model: S | None = None
     try:
-        with validating_merged_data():
+        with validating_given_data():
             model = settings_cls.model_validate(stack.data)
     except ValidationError as error:
         problems += [problem_of(d, stack, settings_cls) for d in error.errors(include_url=False)]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from collections.abc import Iterable, Mapping
+from os import PathLike
 from typing import Any
 
-from pydantic import BaseModel
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+from pydantic_core.core_schema import ErrorType
 
 from ..errors import ConfigError, Problem
-from ..redaction import collect_secrets, describe_value, scrub
+from ..redaction import MASK, collect_secrets, describe_value, is_secret_key, redact_url, scrub
 from .provenance import HOP_KEYS, ROUTE_KEYS, Path, Stack, format_path
 
 _CUSTOM_TYPES = {"botsession", "proxy_url", "api_base", "empty_route", "long_route"}
@@ -97,3 +100,115 @@ def redacted_error(problems: Iterable[Problem], data: Any) -> ConfigError:
     return ConfigError(
         Problem(scrub(p.where, secrets), p.path, scrub(p.message, secrets)) for p in problems
     )
+
+
+# --- errors raised inside an enclosing model ---------------------------------------------------
+
+_KNOWN_TYPES = frozenset(typing.get_args(ErrorType))
+_MAX_DEPTH = 20
+
+
+def masked_error(error: ValidationError, raw: Any) -> ValidationError:
+    """``error`` again, with every input and context value that could hold a secret masked.
+
+    pydantic copies each error's input into the error of a model that encloses this one (an
+    application's settings) and shows it there unless that model hides input; ``.errors()`` and
+    ``.json()`` hold it either way. ``raw`` is the input that was validated: the secrets found in
+    it (passwords, URL passwords, values of misspelt keys) are masked wherever they appear.
+    """
+    details = error.errors(include_url=False)
+    secrets = collect_secrets(raw)
+    for detail in details:
+        if detail["type"] == "extra_forbidden":  # a misspelt key: its value may be a password
+            secrets.update(_strings_in(detail["input"], 0))
+    masked = [_masked_detail(detail, secrets) for detail in details]
+    try:
+        return ValidationError.from_exception_data(error.title, masked, hide_input=True)
+    except (KeyError, TypeError, ValueError):  # pragma: no cover - defensive
+        # A known error type whose masked context pydantic refuses to format again: keep the
+        # messages as they were rather than turn a validation error into a TypeError.
+        fallback = [_as_custom(detail, secrets) for detail in details]
+        return ValidationError.from_exception_data(error.title, fallback, hide_input=True)
+
+
+def _masked_detail(detail: ErrorDetails, secrets: set[str]) -> InitErrorDetails:
+    if detail["type"] not in _KNOWN_TYPES:
+        return _as_custom(detail, secrets)
+    masked = InitErrorDetails(
+        type=detail["type"],
+        loc=detail["loc"],
+        input=_masked_input(detail, secrets),
+    )
+    if "ctx" in detail:
+        masked["ctx"] = _masked_context(detail["ctx"], secrets)
+    return masked
+
+
+def _as_custom(detail: ErrorDetails, secrets: set[str]) -> InitErrorDetails:
+    """The error as a custom one: its message as it was, without pydantic formatting it again."""
+    message = scrub(detail["msg"], secrets)
+    context = _masked_context(detail["ctx"], secrets) if "ctx" in detail else None
+    return InitErrorDetails(
+        type=PydanticCustomError(detail["type"], message, context),
+        loc=detail["loc"],
+        input=_masked_input(detail, secrets),
+    )
+
+
+def _masked_input(detail: ErrorDetails, secrets: set[str]) -> Any:
+    loc = detail["loc"]
+    if detail["type"] == "extra_forbidden" or (loc and is_secret_key(loc[-1])):
+        return MASK
+    return _masked(detail["input"], secrets, 0)
+
+
+def _masked_context(context: dict[str, Any], secrets: set[str]) -> dict[str, Any]:
+    # An exception in the context (value_error's "error") becomes its masked message.
+    return {
+        key: _masked(str(value) if isinstance(value, BaseException) else value, secrets, 0)
+        for key, value in context.items()
+    }
+
+
+def _masked(value: Any, secrets: set[str], depth: int) -> Any:
+    """A copy of an input value with the secrets masked; objects that are not plain data become
+    their masked description."""
+    if value is None or isinstance(value, (bool, int, float, SecretStr, SecretBytes, PathLike)):
+        return value
+    if isinstance(value, str):
+        return MASK if value in secrets else scrub(redact_url(value, value=True), secrets)
+    if depth >= _MAX_DEPTH:
+        return MASK
+    if isinstance(value, Mapping):
+        return {
+            _masked(key, secrets, depth + 1): (
+                MASK if is_secret_key(key) else _masked(item, secrets, depth + 1)
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple, set, frozenset)) and not hasattr(value, "_fields"):
+        items = [_masked(item, secrets, depth + 1) for item in value]
+        return tuple(items) if isinstance(value, tuple) else items
+    return _described(value, secrets)
+
+
+def _described(value: object, secrets: set[str]) -> object:
+    """An object that is not plain data: itself when its repr shows no secret, else its repr
+    with URL passwords masked, or only its type if that still shows one (a BasicAuth's
+    password)."""
+    shown = repr(value)
+    if any(secret in shown for secret in secrets):
+        return f"a {type(value).__name__} object"
+    masked = redact_url(shown, value=True)
+    return value if masked == shown else masked
+
+
+def _strings_in(value: Any, depth: int) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif depth < _MAX_DEPTH and isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings_in(item, depth + 1)
+    elif depth < _MAX_DEPTH and isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from _strings_in(item, depth + 1)

@@ -39,28 +39,31 @@ from .yaml_file import read_yaml
 DEFAULT_FILE = "bot.yaml"
 DEFAULT_ENV_FILE = ".env"
 
-_MERGED: ContextVar[bool] = ContextVar("botsession_merged", default=False)
+_GIVEN_DATA_ONLY: ContextVar[bool] = ContextVar("botsession_given_data_only", default=False)
 
 
 @contextlib.contextmanager
-def validating_merged_data() -> Iterator[None]:
-    """While validating data that botsession has already read and merged.
+def validating_given_data() -> Iterator[None]:
+    """While validating data that was read already: by botsession (``load_config``), or by the
+    application whose own settings hold a ``BotSessionConfig`` field.
 
-    pydantic calls a settings class's ``__init__`` from ``model_validate``, and that reads the
-    sources again; inside this block the settings class takes its keyword arguments only.
+    pydantic validates a mapping as a settings class by calling the class with it (for a field
+    of an enclosing model, and in ``model_validate``), and the class's ``__init__`` reads its
+    sources; inside this block it takes its keyword arguments only. So an embedded config never
+    reads ``BOT_…`` variables, ``.env`` or ``bot.yaml``: only ``BotSessionConfig()`` does.
     """
-    token = _MERGED.set(True)
+    token = _GIVEN_DATA_ONLY.set(True)
     try:
         yield
     finally:
-        _MERGED.reset(token)
+        _GIVEN_DATA_ONLY.reset(token)
 
 
 def sources_to_read(
     sources: tuple[PydanticBaseSettingsSource, ...],
 ) -> tuple[PydanticBaseSettingsSource, ...]:
-    """``sources``, or only the keyword arguments when the data was merged already."""
-    if _MERGED.get():
+    """``sources``, or only the keyword arguments when validating data given."""
+    if _GIVEN_DATA_ONLY.get():
         return tuple(source for source in sources if isinstance(source, InitSettingsSource))
     return sources
 
