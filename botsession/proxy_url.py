@@ -25,6 +25,8 @@ from urllib.parse import unquote
 
 import idna
 
+from .redaction import token_secrets
+
 SCHEMES = ("http", "https", "socks4", "socks4a", "socks5")
 """Protocols a hop may use; ``socks5h`` is accepted as socks5 with remote DNS. ``https`` is
 HTTP CONNECT inside TLS to the proxy."""
@@ -436,5 +438,15 @@ def normalise_http_base(text: str) -> str:
     port = ""
     if raw_port is not None:
         port = f":{_port(raw_port)}"
-    path = ("/" + path).rstrip("/") if slash else ""
-    return f"{scheme}://{host}{port}{path}"
+    return f"{scheme}://{host}{port}{_base_path(path) if slash else ''}"
+
+
+def _base_path(path: str) -> str:
+    """The path prefix of ``api.base``, without a trailing slash; never a bot token."""
+    if token_secrets("/" + path):
+        raise ValueError(
+            "the base URL holds a bot token (…/bot<id>:***): give the server's base URL alone, "
+            "such as https://api.telegram.org; the token goes to the Bot, and the session adds "
+            "/bot<token>/<method> to every request itself"
+        )
+    return ("/" + path).rstrip("/")

@@ -41,10 +41,12 @@ from telegram import Bot as PtbBot
 from telegram.error import NetworkError
 
 from botsession import (
+    ConfigError,
     build_client_session,
     build_httpx_client,
     build_ptb_request,
     build_session_from_config,
+    load_config,
 )
 from botsession.cli import main as cli_main
 from botsession.redaction import redact_exception, redact_url, token_secrets
@@ -515,3 +517,27 @@ def test_an_unshown_secret_keeps_its_holder_unchanged() -> None:
     redact_exception(error, {SECRET})
     assert error.args == args
     assert all(new is old for new, old in zip(error.args, args, strict=True))
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        f"https://api.telegram.org/bot{TOKEN}",
+        f"http://127.0.0.1:8081/tg/bot{TOKEN}/",
+        f"https://api.telegram.org/file/bot{TOKEN}",
+    ],
+)
+def test_a_bot_token_written_into_api_base_is_refused_without_showing_it(
+    base: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A token pasted into ``api.base`` is a ConfigError naming the place, in Python and from
+    ``botsession check`` (exit 1), and the secret is in neither."""
+    (tmp_path / "bot.yaml").write_text(f"api:\n  base: {base}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "bot.yaml")
+    assert "bot.yaml:2:9: api.base: the base URL holds a bot token" in str(caught.value)
+    assert not leaked(shown_texts(caught.value, "aiogram"))
+    assert cli_main(["check", str(tmp_path / "bot.yaml")]) == 1
+    out, err = capsys.readouterr()
+    assert "holds a bot token" in err
+    assert SECRET not in out + err
