@@ -180,6 +180,21 @@ class HandshakeError(Exception):
         self.code = code
 
 
+class CertificateMismatch(HandshakeError):
+    """The server's certificate, through the route, is not the one pinned with aiohttp's
+    ``Fingerprint`` (internal: reported as a ``ProxyHopError`` with reason ``tls``)."""
+
+    def __init__(self, expected: bytes, got: bytes) -> None:
+        super().__init__(
+            "tls",
+            f"the server's certificate (sha256 {got.hex()[:16]}…) is not the pinned one "
+            f"(sha256 {expected.hex()[:16]}…): the server changed its certificate, or something "
+            "on this route intercepts the connection",
+        )
+        self.expected = expected
+        self.got = got
+
+
 class ClosedError(EOFError):
     """The other side closed the connection before a reply was complete (internal)."""
 

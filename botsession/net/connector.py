@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import os
 import weakref
 from collections.abc import Callable
 from ssl import SSLContext, create_default_context
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import aiohttp
 import certifi
@@ -29,7 +30,7 @@ from aiohttp.client_proto import ResponseHandler
 from aiohttp_socks import ChainProxyConnector
 from yarl import URL
 
-from ..errors import RouteError, framework_error
+from ..errors import CertificateMismatch, ProxyHopError, RouteError, framework_error
 from ..redaction import Secrets, redact_exception, redact_url, token_secrets
 from .routing import ConnectorSpec, Router
 
@@ -212,19 +213,64 @@ class RouteConnector(ChainProxyConnector):
     ) -> tuple[asyncio.Transport, ResponseHandler]:
         host, port = addr_infos[0][4][:2]
         ssl: SSLContext | None = kwargs.get("ssl") or None
+        request: ClientRequest | None = kwargs.get("req")
+        fingerprint = self._get_fingerprint(request) if request is not None and ssl else None
         failure: RouteError | None = None
         try:
             index, tunnel = await self.router.open(
-                host, port, ssl=ssl, server_hostname=kwargs.get("server_hostname") or host
+                host,
+                port,
+                ssl=ssl,
+                server_hostname=kwargs.get("server_hostname") or host,
+                pin=None if fingerprint is None else _pinned(fingerprint.fingerprint),
             )
         except RouteError as error:
             failure = error
         if failure is not None:
             # Raised outside the except block so that the error is not its own context.
-            raise framework_error(failure, aiohttp.ClientConnectionError)
+            raise _as_aiohttp_error(failure, host, port)
         protocol = _TunnelHandler(self._loop, tunnel.release)
         self._route_of[protocol] = index
         return tunnel.hand_over(protocol), protocol
+
+
+def _pinned(expected: bytes) -> Callable[[asyncio.Transport], None]:
+    """A check of the server's certificate against aiohttp's ``Fingerprint`` (SHA-256), made
+    inside the route's connect phase: a mismatch fails the route (``tls``) like any other TLS
+    failure, and the next route takes over. (aiohttp's own check would blame the proxy's
+    address, which it finds in the socket, and fail to find it among the target's.)"""
+
+    def check(transport: asyncio.Transport) -> None:
+        ssl_object = transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        got = hashlib.sha256(der or b"").digest()
+        if got != expected:
+            raise CertificateMismatch(expected, got)
+
+    return check
+
+
+def _as_aiohttp_error(error: RouteError, host: str, port: int) -> RouteError:
+    """``error`` as aiohttp's network error; aiohttp's ``ServerFingerprintMismatch`` when every
+    route failed on the pinned certificate, with its ``expected``, ``got``, ``host``, ``port``."""
+    hop_errors = _hop_errors(error)
+    mismatches = [
+        cause
+        for hop_error in hop_errors
+        if isinstance(cause := hop_error.__cause__, CertificateMismatch)
+    ]
+    if not mismatches or len(mismatches) != len(hop_errors):
+        return framework_error(error, aiohttp.ClientConnectionError)
+    flavoured: Any = framework_error(error, aiohttp.ServerFingerprintMismatch)
+    flavoured.expected, flavoured.got = mismatches[-1].expected, mismatches[-1].got
+    flavoured.host, flavoured.port = host, port
+    return cast(RouteError, flavoured)
+
+
+def _hop_errors(error: RouteError) -> list[ProxyHopError]:
+    if isinstance(error, ProxyHopError):
+        return [error]
+    return [hop_error for _number, hop_error in getattr(error, "failures", ())]
 
 
 class _TunnelHandler(ResponseHandler):

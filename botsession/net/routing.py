@@ -162,6 +162,8 @@ class _Target:
     port: int
     ssl: ssl.SSLContext | None
     server_hostname: str | None
+    pin: Callable[[asyncio.Transport], None] | None = None
+    """Checks the server's certificate after TLS (a pinned fingerprint)."""
 
 
 class Router:
@@ -224,9 +226,11 @@ class Router:
         *,
         ssl: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        pin: Callable[[asyncio.Transport], None] | None = None,
     ) -> Tunnel:
-        """A tunnel to ``host:port`` through the first route that is ready (see the module)."""
-        _, tunnel = await self.open(host, port, ssl=ssl, server_hostname=server_hostname)
+        """A tunnel to ``host:port`` through the first route that is ready (see the module);
+        ``pin`` checks the server's certificate after TLS, as part of connecting."""
+        _, tunnel = await self.open(host, port, ssl=ssl, server_hostname=server_hostname, pin=pin)
         return tunnel
 
     async def open(
@@ -236,9 +240,10 @@ class Router:
         *,
         ssl: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        pin: Callable[[asyncio.Transport], None] | None = None,
     ) -> tuple[int, Tunnel]:
         """``connect``, also telling which route (its index) the tunnel goes through."""
-        target = _Target(host, port, ssl, server_hostname)
+        target = _Target(host, port, ssl, server_hostname, pin)
         self._target = target
         if self._stopped:
             self._resume()
@@ -315,6 +320,7 @@ class Router:
                 ssl=target.ssl,
                 server_hostname=target.server_hostname,
                 hop_seconds=attempt.hop_seconds,
+                pin=target.pin,
             )
         except ProxyHopError as error:
             self.sockets.give_back()

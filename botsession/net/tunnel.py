@@ -79,9 +79,11 @@ async def open_tunnel(
     ssl: _ssl.SSLContext | None = None,
     server_hostname: str | None = None,
     hop_seconds: list[float] | None = None,
+    pin: Callable[[asyncio.Transport], None] | None = None,
 ) -> Tunnel:
     """A connection to ``host:port`` through every hop of ``route`` within ``timeout`` seconds,
-    with TLS to the server when ``ssl`` is given.
+    with TLS to the server when ``ssl`` is given, whose transport ``pin`` (a certificate
+    check) accepts.
 
     ``hop_seconds``, when given, receives each hop's time as soon as that hop has answered, so
     that a caller can tell how far a failed or cancelled attempt got (``botsession.net.routing``).
@@ -91,7 +93,7 @@ async def open_tunnel(
         route, host, port, timeout, hop_seconds=[] if hop_seconds is None else hop_seconds
     )
     try:
-        return await asyncio.wait_for(attempt.run(ssl, server_hostname or host), timeout)
+        return await asyncio.wait_for(attempt.run(ssl, server_hostname or host, pin), timeout)
     except asyncio.CancelledError:
         attempt.stream.abort()
         raise
@@ -125,7 +127,12 @@ class _Attempt:
     def target(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
-    async def run(self, ssl: _ssl.SSLContext | None, server_hostname: str) -> Tunnel:
+    async def run(
+        self,
+        ssl: _ssl.SSLContext | None,
+        server_hostname: str,
+        pin: Callable[[asyncio.Transport], None] | None,
+    ) -> Tunnel:
         loop = asyncio.get_running_loop()
         first = self.route[0]
         self.stream.step = "the TCP connection to the proxy"
@@ -151,6 +158,8 @@ class _Attempt:
         if ssl is not None:
             self.stream.step = f"the TLS handshake with {self.target}"
             transport = await self._start_tls(transport, ssl, server_hostname)
+            if pin is not None:
+                pin(transport)
         return Tunnel(transport, self.stream, tuple(self.hop_seconds))
 
     def _next_address(self, number: int) -> tuple[str, int]:
