@@ -340,3 +340,17 @@ def test_a_route_failing_again_soon_after_it_recovered_is_checked_later(
     health.recovered_at = (health.recovered_at or 0) - 11.0  # recovered long ago
     router._route_failed(0, "down once more", None)
     assert health.interval == routing.FIRST_CHECK_AFTER
+
+
+def test_sockets_of_a_closed_event_loop_are_not_counted_in_the_next_one(
+    scripted_tunnels: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A router used again from a new event loop does not count the sockets of the old one
+    (they closed with it), so its first connect takes a socket at once."""
+    scripted_tunnels["ready"].update({0: 0.0})
+    router = fake_router(scripted_tunnels, 1, hedge=None, limit=1, connect_timeout=0.5)
+    asyncio.run(router.connect("api.example", 443))  # its tunnel is never closed
+    assert router.sockets.held == 1
+    asyncio.run(router.connect("api.example", 443))
+    assert router.sockets.held == 1
+    assert "one more opened" not in caplog.text

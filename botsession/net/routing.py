@@ -699,13 +699,25 @@ class Sockets:
         self.reclaim: Callable[[], bool] | None = None
         """Close an idle connection through a route, if there is one (the connector's)."""
         self._waiting: deque[asyncio.Future[None]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def try_take(self) -> bool:
         """Take a socket if one is free and nobody waits for one."""
+        self._follow_the_loop()
         if self._waiting or (self.limit is not None and self.held >= self.limit):
             return False
         self.held += 1
         return True
+
+    def _follow_the_loop(self) -> None:
+        # The sockets of an event loop that has been closed are gone with it, whether or not
+        # their connections said so before (a session used again from a new loop).
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None and self._loop.is_closed():
+                self.held = 0
+                self._waiting.clear()
+            self._loop = loop
 
     async def take(self, shed: Callable[[], bool], patience: float) -> None:
         """Take a socket, waiting for one when none is free. After ``patience`` seconds
