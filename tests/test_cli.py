@@ -327,7 +327,7 @@ def test_check_show_schema_do_not_import_aiogram(command: list[str]) -> None:
 
 def test_probe_direct_and_dead_first_hop(bot_api: BotApiStandIn) -> None:
     """Without a proxy probe does one direct request; a dead first hop is 'connection refused'."""
-    direct = botsession("probe", env={"BOT_API__BASE": f"{bot_api.base}/bot{TOKEN}/getMe"})
+    direct = botsession("probe", "--url", f"{bot_api.base}/bot{TOKEN}/getMe")
     assert direct.returncode == 0, direct.stderr
     assert "[1/1] GET" in direct.stdout
     assert "directly … HTTP 200" in direct.stdout

@@ -292,8 +292,8 @@ def test_probe_shows_the_certificates_of_both_https_hops(
     """probe through squid → stunnel reports each hop's TLS version and certificate, and
     exits 0."""
     route = [squid.hop(ca_file), stunnel.hop(ca_file)]
-    env = {"BOT_PROXY": json.dumps(route), "BOT_API__BASE": f"{bot_api.base}/bot{TOKEN}/getMe"}
-    result = botsession("probe", env=env)
+    env = {"BOT_PROXY": json.dumps(route), "BOT_API__BASE": bot_api.base}
+    result = botsession("probe", "--url", f"{bot_api.base}/bot{TOKEN}/getMe", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(
