@@ -11,9 +11,12 @@ from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
 from ..errors import ConfigError, Problem
-from ..redaction import collect_secrets, describe_value, scrub
-from .provenance import HOP_KEYS, ROUTE_KEYS, Path, Stack, format_path
+from ..redaction import collect_secrets, describe_value, scrub_texts
+from .provenance import HOP_KEYS, ROUTE_KEYS, Path, Stack, format_path, shown_key
 
+MAX_PROBLEMS = 100
+"""Problems a ConfigError lists; past that it says how many more there are. A file of
+unknown keys can have tens of thousands, and no one reads beyond the first screens."""
 _CUSTOM_TYPES = {"botsession", "proxy_url", "api_base", "empty_route", "long_route"}
 _INPUT_SHOULD = re.compile(r"^(Input|Value|Tuple|List|String) should (be|have)\b")
 
@@ -26,6 +29,10 @@ def problem_of(detail: ErrorDetails, stack: Stack, settings_cls: type[BaseModel]
         origin = stack.key_origin_of(path)
         return Problem(origin.label, format_path(path), _unknown_key(path, settings_cls))
     origin = stack.origin_of(path)
+    if kind == "missing" and origin.kind == "default":
+        # A mapping made only of values set below it (BOT_PROXY__USERNAME): name the first.
+        below = stack.origins.below(path[:-1])
+        origin = below[0][1] if below else origin
     message = (
         _INPUT_SHOULD.sub("expected", detail["msg"]) if kind not in _CUSTOM_TYPES else detail["msg"]
     )
@@ -73,7 +80,7 @@ def _unknown_key(path: Path, settings_cls: type[BaseModel]) -> str:
     known = _known_keys(path[:-1], settings_cls)
     guess = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f"; did you mean {guess[0]!r}?" if guess else f"; known keys: {', '.join(known)}"
-    return f"unknown setting {key!r}{hint}"
+    return f"unknown setting {shown_key(key)!r}{hint}"
 
 
 def _known_keys(parent: Path, settings_cls: type[BaseModel]) -> list[str]:
@@ -92,8 +99,21 @@ def _known_keys(parent: Path, settings_cls: type[BaseModel]) -> list[str]:
 
 
 def redacted_error(problems: Iterable[Problem], data: Any) -> ConfigError:
-    """A ConfigError of ``problems`` with every secret found in the raw ``data`` masked."""
-    secrets = collect_secrets(data)
-    return ConfigError(
-        Problem(scrub(p.where, secrets), p.path, scrub(p.message, secrets)) for p in problems
-    )
+    """A ConfigError of ``problems`` (the first ``MAX_PROBLEMS``) with every secret found in
+    the raw ``data`` masked."""
+    found = list(problems)
+    shown = found[:MAX_PROBLEMS]
+    texts = [text for problem in shown for text in (problem.where, problem.path, problem.message)]
+    scrubbed = scrub_texts(texts, collect_secrets(data))
+    if scrubbed is None:
+        message = (
+            f"{len(found)} problems, not shown: the configuration holds thousands of passwords "
+            "that resemble the text of the messages"
+        )
+        return ConfigError([Problem("the configuration", "", message)])
+    result = [Problem(*scrubbed[index : index + 3]) for index in range(0, len(scrubbed), 3)]
+    if len(found) > len(shown):
+        more = len(found) - len(shown)
+        message = f"not shown (the first {len(shown)} are above)"
+        result.append(Problem(f"{more} more problem{'s' if more > 1 else ''}", "", message))
+    return ConfigError(result)
