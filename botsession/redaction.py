@@ -11,12 +11,14 @@ framework's error leaves botsession.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
 import re
 import string
 import sys
 import traceback
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -34,6 +36,12 @@ _NOT_IN_USER_OF_TEXT = _NOT_IN_USER | frozenset(" \t\n\r\f\v")
 _MIN_SCRUB_LENGTH = 4
 
 _MAX_SHOWN = 120
+
+_MAX_SCRUB_WORK = 100_000_000
+"""Characters ``scrub_texts`` may compare: enough for hundreds of secrets in a hundred
+messages; only thousands of secrets that resemble the messages' text need more."""
+_PIECES = 8
+"""How many 4-character pieces of a secret are looked up before the secret is searched for."""
 
 # A Telegram proxy link's password (t.me/socks?…&pass=…) and an MTProto link's secret
 # (t.me/proxy?…&secret=…). A value ends at the next parameter; in free text also at whitespace
@@ -174,6 +182,9 @@ def describe_value(path: tuple[str | int, ...], value: Any) -> str:
         shown = "a mapping with keys " + ", ".join(sorted(map(str, value)))
     elif isinstance(value, (list, tuple)):
         shown = f"a list of {len(value)} items"
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 1000:
+        # repr() refuses integers of more than 4,300 digits (sys.get_int_max_str_digits).
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
     else:
         shown = redact_url(repr(value), value=True)
         return shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."
@@ -223,12 +234,60 @@ def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
     bot token of every Bot API URL in ``text``, and nothing else: for text whose URLs are
     already masked (botsession's own messages name hops as ``socks5://u:***@host``), where
     guessing at passwords would mask a stretch of a good message."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= _MIN_SCRUB_LENGTH:
+    return _scrub_longest_first(text, sorted(secrets, key=len, reverse=True))
+
+
+def _scrub_longest_first(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if len(secret) >= _MIN_SCRUB_LENGTH and secret in text:
             text = text.replace(secret, MASK)
     if "/bot" in text:
         text = _TOKEN_IN_URL.sub(lambda match: match[1] + MASK, text)
     return text
+
+
+def scrub_texts(texts: Sequence[str], secrets: Iterable[str]) -> list[str] | None:
+    """``scrub`` of each of ``texts``, in time linear in their length and in the secrets.
+
+    Searching every text for every secret takes their product: a configuration with 30,000
+    passwords and as many problems would take minutes. A secret is searched for only when
+    some of its 4-character pieces (the first, the last and a few between) occur in the texts.
+    Returns None when even that would take over ``_MAX_SCRUB_WORK`` (thousands of secrets that
+    resemble the texts: hostile input): then none of the texts may be shown.
+    """
+    joined = "\x00".join(texts)
+    longest = max(map(len, texts), default=0)
+    wanted = {s for s in secrets if _MIN_SCRUB_LENGTH <= len(s) <= longest}
+    if wanted:
+        size = _MIN_SCRUB_LENGTH
+        pieces = {joined[i : i + size] for i in range(len(joined) - size + 1)}
+        wanted = {secret for secret in wanted if _pieces_occur(secret, pieces)}
+    if len(wanted) * len(joined) > _MAX_SCRUB_WORK:
+        return None
+    # Each secret present is looked up in the texts that hold it only: the work is the texts'
+    # length plus the places where secrets occur, not texts times secrets.
+    starts = list(itertools.accumulate((len(text) + 1 for text in texts[:-1]), initial=0))
+    holding: list[list[str]] = [[] for _ in texts]
+    for secret in wanted:
+        at = joined.find(secret)
+        while at != -1:
+            index = bisect.bisect_right(starts, at) - 1
+            holding[index].append(secret)
+            following = index + 1
+            at = joined.find(secret, starts[following]) if following < len(starts) else -1
+    return [
+        redact_url(_scrub_longest_first(text, sorted(held, key=len, reverse=True)))
+        for text, held in zip(texts, holding, strict=True)
+    ]
+
+
+def _pieces_occur(secret: str, pieces: set[str]) -> bool:
+    size = _MIN_SCRUB_LENGTH
+    last = len(secret) - size
+    steps = min(_PIECES - 1, last) or 1
+    return all(
+        secret[i : i + size] in pieces for i in {last * k // steps for k in range(steps + 1)}
+    )
 
 
 def _basic_auth_type() -> type[Any] | None:

@@ -55,14 +55,22 @@ def test_prefix_and_dotenv_follow_pydantic_settings_own_options(
     assert (config.limit, config.timeout) == (5, 9)
 
 
+VAULT: dict[str, Any] = {
+    "limit": 9,
+    "proxy": {"password": "from-the-vault"},
+    "api": {"base": "http://127.0.0.1:8081"},
+}
+
+
 class Secrets(PydanticBaseSettingsSource):
-    """A user's own source, as the pydantic-settings documentation shows how to add one."""
+    """A user's own source, as the pydantic-settings documentation shows how to add one; it
+    hands out the same mapping every time (a cache, say)."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return {"limit": 9, "proxy": {"password": "from-the-vault"}}
+        return VAULT
 
 
 class WithSecrets(BotSessionConfig):
@@ -94,6 +102,25 @@ def test_a_users_own_source_takes_its_place_in_the_order(
     assert config.proxy[0].secret() == "from-the-vault"
     monkeypatch.setenv("BOT_LIMIT", "3")
     assert WithSecrets().limit == 3
+
+
+def test_merging_leaves_a_sources_own_values_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The merge changes only mappings it made (linear time: it does not copy them for every
+    variable): BOT_API__IS_LOCAL completes the api settings of a user's source without writing
+    into that source's mapping."""
+    Path("bot.yaml").write_text("proxy: socks5://bot@127.0.0.1:1080\n")
+    monkeypatch.setenv("BOT_API__IS_LOCAL", "true")
+    config = WithSecrets()
+    assert (config.api.base, config.api.is_local, config.limit) == (
+        "http://127.0.0.1:8081",
+        True,
+        9,
+    )
+    assert VAULT == {
+        "limit": 9,
+        "proxy": {"password": "from-the-vault"},
+        "api": {"base": "http://127.0.0.1:8081"},
+    }
 
 
 def test_the_sources_are_pydantic_settings_sources() -> None:

@@ -16,7 +16,7 @@ from dotenv import dotenv_values
 from ..errors import Problem
 from .environment import variable_layers
 from .files import UnreadableFile, read_regular_file
-from .provenance import Layer
+from .provenance import Layer, shown_key
 
 MAX_DOTENV_BYTES = 1024 * 1024
 
@@ -34,7 +34,8 @@ def dotenv_layers(
     values = {name: value for name, value in parsed.items() if value is not None}
     lines = _line_numbers(text)
     entries = (
-        (name, value, f"{shown_as}:{lines.get(name, 1)} ({name})") for name, value in values.items()
+        (name, value, f"{shown_as}:{lines.get(name, 1)} ({shown_key(name)})")
+        for name, value in values.items()
     )
     layers = variable_layers(
         entries, prefix, fields, "dotenv", lambda names: f"{shown_as} ({names})"

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import Problem
 from ..redaction import is_secret_key
-from .provenance import Layer, Origin, OriginKind, Path
+from .provenance import MAX_INTEGER_DIGITS, Layer, Origin, OriginKind, Path, shown_key
 
 NESTED_DELIMITER = "__"
 """Separates nested keys in a variable's name (``BOT_PROXY__PASSWORD``)."""
@@ -27,7 +27,9 @@ _DELIMITER = NESTED_DELIMITER
 MAX_VALUE_BYTES = 64 * 1024
 """Bound on one variable's value: a whole chain in JSON is well under a kilobyte."""
 MAX_JSON_DEPTH = 32
-"""As for YAML: a chain of fallbacks is 4 levels deep; thousands would exhaust the stack."""
+"""As for YAML: a chain of fallbacks is 4 levels deep; thousands would exhaust the stack. A
+variable's name nests keys at most as deep (``BOT_PROXY__0__PASSWORD`` is 3 levels)."""
+_MAX_LISTED_NAMES = 5
 _MAX_INDEX_DIGITS = 6
 _LOADER_NAMES = ("CONFIG", "PROFILE")
 """Variables the loader reads itself (``BOT_CONFIG``, ``BOT_PROFILE``)."""
@@ -39,7 +41,10 @@ def environment_layers(
     """One layer per ``<prefix>…`` variable naming one of ``fields`` (the settings), shorter
     keys first so nested ones refine them."""
     return variable_layers(
-        ((name, value, f"environment variable {name}") for name, value in environ.items()),
+        (
+            (name, value, f"environment variable {shown_key(name)}")
+            for name, value in environ.items()
+        ),
         prefix,
         fields,
         "env",
@@ -84,6 +89,10 @@ def variable_layers(
             message = "hop and item numbers are written with the digits 0 to 9"
             layers.append(Layer(kind, problems=[Problem(label, "", message)]))
             continue
+        if len(segments) > MAX_JSON_DEPTH:
+            message = f"the name nests keys more than {MAX_JSON_DEPTH} levels deep"
+            layers.append(Layer(kind, problems=[Problem(label, "", message)]))
+            continue
         path: Path = tuple(_segment(part) for part in segments)
         found.append((path, name, raw, label))
     clashes = {upper: names for upper, names in by_upper.items() if len(names) > 1}
@@ -102,7 +111,11 @@ def _segment(part: str) -> str | int:
 
 
 def _clash(names: list[str], label: Callable[[str], str], kind: OriginKind) -> Layer:
-    listed = ", ".join(names[:-1]) + " and " + names[-1]
+    shown = [shown_key(name) for name in names[:_MAX_LISTED_NAMES]]
+    if len(names) > len(shown):
+        listed = ", ".join(shown) + f" and {len(names) - len(shown)} more"
+    else:
+        listed = ", ".join(shown[:-1]) + " and " + shown[-1]
     message = (
         "these names differ only in case; botsession reads names without regard to case, "
         "so set only one of them"
@@ -139,7 +152,9 @@ def _decode(raw: str, *, text_only: bool) -> Any:
         return raw
     _check_depth(stripped)
     try:
-        return json.loads(stripped, object_pairs_hook=_object_without_duplicates)
+        return json.loads(
+            stripped, object_pairs_hook=_object_without_duplicates, parse_int=_integer
+        )
     except json.JSONDecodeError as error:
         # The document itself is not shown: it may hold a password.
         raise ValueError(
@@ -171,12 +186,23 @@ def _check_depth(text: str) -> None:
             depth -= 1
 
 
+def _integer(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INTEGER_DIGITS:
+        raise ValueError(
+            f"not valid JSON for botsession: a number of {digits} digits; "
+            f"numbers have at most {MAX_INTEGER_DIGITS}"
+        )
+    return int(text)
+
+
 def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            shown = key if len(key) <= 40 else key[:37] + "..."
             # Only the key is named: the values may be passwords.
-            raise ValueError(f"not valid JSON for botsession: the key {shown!r} appears twice")
+            raise ValueError(
+                f"not valid JSON for botsession: the key {shown_key(key)!r} appears twice"
+            )
         result[key] = value
     return result

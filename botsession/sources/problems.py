@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from os import PathLike
 from typing import Any
 
@@ -14,9 +14,19 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ErrorType
 
 from ..errors import ConfigError, Problem
-from ..redaction import MASK, collect_secrets, describe_value, is_secret_key, redact_url, scrub
-from .provenance import HOP_KEYS, ROUTE_KEYS, Path, Stack, format_path
+from ..redaction import (
+    MASK,
+    collect_secrets,
+    describe_value,
+    is_secret_key,
+    redact_url,
+    scrub_texts,
+)
+from .provenance import HOP_KEYS, ROUTE_KEYS, Path, Stack, format_path, shown_key
 
+MAX_PROBLEMS = 100
+"""Problems a ConfigError lists; past that it says how many more there are. A file of
+unknown keys can have tens of thousands, and no one reads beyond the first screens."""
 _CUSTOM_TYPES = {"botsession", "proxy_url", "api_base", "empty_route", "long_route"}
 _INPUT_SHOULD = re.compile(r"^(Input|Value|Tuple|List|String) should (be|have)\b")
 
@@ -29,6 +39,10 @@ def problem_of(detail: ErrorDetails, stack: Stack, settings_cls: type[BaseModel]
         origin = stack.key_origin_of(path)
         return Problem(origin.label, format_path(path), _unknown_key(path, settings_cls))
     origin = stack.origin_of(path)
+    if kind == "missing" and origin.kind == "default":
+        # A mapping made only of values set below it (BOT_PROXY__USERNAME): name the first.
+        below = stack.origins.below(path[:-1])
+        origin = below[0][1] if below else origin
     message = (
         _INPUT_SHOULD.sub("expected", detail["msg"]) if kind not in _CUSTOM_TYPES else detail["msg"]
     )
@@ -76,7 +90,7 @@ def _unknown_key(path: Path, settings_cls: type[BaseModel]) -> str:
     known = _known_keys(path[:-1], settings_cls)
     guess = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f"; did you mean {guess[0]!r}?" if guess else f"; known keys: {', '.join(known)}"
-    return f"unknown setting {key!r}{hint}"
+    return f"unknown setting {shown_key(key)!r}{hint}"
 
 
 def _known_keys(parent: Path, settings_cls: type[BaseModel]) -> list[str]:
@@ -95,11 +109,24 @@ def _known_keys(parent: Path, settings_cls: type[BaseModel]) -> list[str]:
 
 
 def redacted_error(problems: Iterable[Problem], data: Any) -> ConfigError:
-    """A ConfigError of ``problems`` with every secret found in the raw ``data`` masked."""
-    secrets = collect_secrets(data)
-    return ConfigError(
-        Problem(scrub(p.where, secrets), p.path, scrub(p.message, secrets)) for p in problems
-    )
+    """A ConfigError of ``problems`` (the first ``MAX_PROBLEMS``) with every secret found in
+    the raw ``data`` masked."""
+    found = list(problems)
+    shown = found[:MAX_PROBLEMS]
+    texts = [text for problem in shown for text in (problem.where, problem.path, problem.message)]
+    scrubbed = scrub_texts(texts, collect_secrets(data))
+    if scrubbed is None:
+        message = (
+            f"{len(found)} problems, not shown: the configuration holds thousands of passwords "
+            "that resemble the text of the messages"
+        )
+        return ConfigError([Problem("the configuration", "", message)])
+    result = [Problem(*scrubbed[index : index + 3]) for index in range(0, len(scrubbed), 3)]
+    if len(found) > len(shown):
+        more = len(found) - len(shown)
+        message = f"not shown (the first {len(shown)} are above)"
+        result.append(Problem(f"{more} more problem{'s' if more > 1 else ''}", "", message))
+    return ConfigError(result)
 
 
 # --- errors raised inside an enclosing model ---------------------------------------------------
@@ -115,92 +142,111 @@ def masked_error(error: ValidationError, raw: Any) -> ValidationError:
     application's settings) and shows it there unless that model hides input; ``.errors()`` and
     ``.json()`` hold it either way. ``raw`` is the input that was validated: the secrets found in
     it (passwords, URL passwords, values of misspelt keys) are masked wherever they appear.
+
+    The texts to clean are gathered first and cleaned together (``scrub_texts``), so thousands
+    of errors, each with its own password, cost their length, not errors times passwords.
     """
     details = error.errors(include_url=False)
     secrets = collect_secrets(raw)
     for detail in details:
         if detail["type"] == "extra_forbidden":  # a misspelt key: its value may be a password
             secrets.update(_strings_in(detail["input"], 0))
-    masked = [_masked_detail(detail, secrets) for detail in details]
+    gathered: dict[str, str] = {}
+    _Masker(secrets, gathered.setdefault).details(details)  # only gathers the texts
+    texts = list(gathered)
+    cleaned = scrub_texts(texts, secrets)
+    clean = dict(zip(texts, cleaned or [MASK] * len(texts), strict=True))
+    masker = _Masker(secrets, lambda text, _unused: clean[text])
+    masked = masker.details(details)
     try:
         return ValidationError.from_exception_data(error.title, masked, hide_input=True)
     except (KeyError, TypeError, ValueError):  # pragma: no cover - defensive
         # A known error type whose masked context pydantic refuses to format again: keep the
         # messages as they were rather than turn a validation error into a TypeError.
-        fallback = [_as_custom(detail, secrets) for detail in details]
+        fallback = [masker.as_custom(detail) for detail in details]
         return ValidationError.from_exception_data(error.title, fallback, hide_input=True)
 
 
-def _masked_detail(detail: ErrorDetails, secrets: set[str]) -> InitErrorDetails:
-    if detail["type"] not in _KNOWN_TYPES:
-        return _as_custom(detail, secrets)
-    masked = InitErrorDetails(
-        type=detail["type"],
-        loc=detail["loc"],
-        input=_masked_input(detail, secrets),
-    )
-    if "ctx" in detail:
-        masked["ctx"] = _masked_context(detail["ctx"], secrets)
-    return masked
+class _Masker:
+    """Masks the details of a validation error; ``clean(text, text)`` gives a text without
+    the secrets (or, on a first pass, gathers it)."""
 
+    def __init__(self, secrets: set[str], clean: Callable[[str, str], str]) -> None:
+        self.secrets = secrets
+        self.clean = clean
 
-def _as_custom(detail: ErrorDetails, secrets: set[str]) -> InitErrorDetails:
-    """The error as a custom one: its message as it was, without pydantic formatting it again."""
-    message = scrub(detail["msg"], secrets)
-    context = _masked_context(detail["ctx"], secrets) if "ctx" in detail else None
-    return InitErrorDetails(
-        type=PydanticCustomError(detail["type"], message, context),
-        loc=detail["loc"],
-        input=_masked_input(detail, secrets),
-    )
+    def details(self, details: list[ErrorDetails]) -> list[InitErrorDetails]:
+        return [self.detail(detail) for detail in details]
 
+    def detail(self, detail: ErrorDetails) -> InitErrorDetails:
+        if detail["type"] not in _KNOWN_TYPES:
+            return self.as_custom(detail)
+        masked = InitErrorDetails(
+            type=detail["type"],
+            loc=detail["loc"],
+            input=self.input(detail),
+        )
+        if "ctx" in detail:
+            masked["ctx"] = self.context(detail["ctx"])
+        return masked
 
-def _masked_input(detail: ErrorDetails, secrets: set[str]) -> Any:
-    loc = detail["loc"]
-    if detail["type"] == "extra_forbidden" or (loc and is_secret_key(loc[-1])):
-        return MASK
-    return _masked(detail["input"], secrets, 0)
+    def as_custom(self, detail: ErrorDetails) -> InitErrorDetails:
+        """The error as a custom one: its message as it was, without pydantic formatting it
+        again."""
+        message = self.text(detail["msg"])
+        context = self.context(detail["ctx"]) if "ctx" in detail else None
+        return InitErrorDetails(
+            type=PydanticCustomError(detail["type"], message, context),
+            loc=detail["loc"],
+            input=self.input(detail),
+        )
 
+    def input(self, detail: ErrorDetails) -> Any:
+        loc = detail["loc"]
+        if detail["type"] == "extra_forbidden" or (loc and is_secret_key(loc[-1])):
+            return MASK
+        return self.value(detail["input"], 0)
 
-def _masked_context(context: dict[str, Any], secrets: set[str]) -> dict[str, Any]:
-    # An exception in the context (value_error's "error") becomes its masked message.
-    return {
-        key: _masked(str(value) if isinstance(value, BaseException) else value, secrets, 0)
-        for key, value in context.items()
-    }
-
-
-def _masked(value: Any, secrets: set[str], depth: int) -> Any:
-    """A copy of an input value with the secrets masked; objects that are not plain data become
-    their masked description."""
-    if value is None or isinstance(value, (bool, int, float, SecretStr, SecretBytes, PathLike)):
-        return value
-    if isinstance(value, str):
-        return MASK if value in secrets else scrub(redact_url(value, value=True), secrets)
-    if depth >= _MAX_DEPTH:
-        return MASK
-    if isinstance(value, Mapping):
+    def context(self, context: dict[str, Any]) -> dict[str, Any]:
+        # An exception in the context (value_error's "error") becomes its masked message.
         return {
-            _masked(key, secrets, depth + 1): (
-                MASK if is_secret_key(key) else _masked(item, secrets, depth + 1)
-            )
-            for key, item in value.items()
+            key: self.value(str(value) if isinstance(value, BaseException) else value, 0)
+            for key, value in context.items()
         }
-    if isinstance(value, (list, tuple, set, frozenset)) and not hasattr(value, "_fields"):
-        items = [_masked(item, secrets, depth + 1) for item in value]
-        return tuple(items) if isinstance(value, tuple) else items
-    return _described(value, secrets)
 
+    def text(self, text: str) -> str:
+        return self.clean(text, text)
 
-def _described(value: object, secrets: set[str]) -> object:
-    """An object that is not plain data: itself when its repr shows no secret, else its repr
-    with URL passwords masked, or only its type if that still shows one (a BasicAuth's
-    password)."""
-    shown = repr(value)
-    if any(secret in shown for secret in secrets):
-        return f"a {type(value).__name__} object"
-    masked = redact_url(shown, value=True)
-    return value if masked == shown else masked
+    def value(self, value: Any, depth: int) -> Any:
+        """A copy of an input value with the secrets masked; objects that are not plain data
+        become their masked description."""
+        if value is None or isinstance(value, (bool, int, float, SecretStr, SecretBytes, PathLike)):
+            return value
+        if isinstance(value, str):
+            return MASK if value in self.secrets else self.text(redact_url(value, value=True))
+        if depth >= _MAX_DEPTH:
+            return MASK
+        if isinstance(value, Mapping):
+            return {
+                self.value(key, depth + 1): (
+                    MASK if is_secret_key(key) else self.value(item, depth + 1)
+                )
+                for key, item in value.items()
+            }
+        if isinstance(value, (list, tuple, set, frozenset)) and not hasattr(value, "_fields"):
+            items = [self.value(item, depth + 1) for item in value]
+            return tuple(items) if isinstance(value, tuple) else items
+        return self.described(value)
+
+    def described(self, value: object) -> object:
+        """An object that is not plain data: itself when its repr shows no secret, else its
+        repr with URL passwords masked, or only its type if that still shows one (a
+        BasicAuth's password)."""
+        shown = repr(value)
+        masked = redact_url(shown, value=True)
+        if self.text(masked) != masked:
+            return f"a {type(value).__name__} object"
+        return value if masked == shown else masked
 
 
 def _strings_in(value: Any, depth: int) -> Iterable[str]:

@@ -14,12 +14,15 @@ shared top-level keys; the result is one ordinary YAML layer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import Problem
-from .provenance import Layer, Origin, Path, Stack
+from .provenance import Layer, Origin, Path, Stack, format_path, shown_key
 
 PROFILE_KEYS = ("profiles", "default_profile")
+_MAX_LISTED = 10
+"""Profiles named in a message; a file with thousands lists the first ones and a count."""
 
 
 def apply_profile(
@@ -43,14 +46,16 @@ def apply_profile(
         requested = default, layer.origins[("default_profile",)]
     if requested is None:
         message = (
-            f"choose one of the profiles {', '.join(names)}: set default_profile, "
+            f"choose one of the profiles {_listed(names)}: set default_profile, "
             f"${variable} or profile="
         )
         layer.problems.append(Problem(layer.key_origins[("profiles",)].label, "profiles", message))
         return _without_profiles(layer), None, None
     name, chosen_by = requested
     if name not in names:
-        message = f"unknown profile {name!r}; the profiles in {shown_as} are {', '.join(names)}"
+        message = (
+            f"unknown profile {shown_key(name)!r}; the profiles in {shown_as} are {_listed(names)}"
+        )
         layer.problems.append(Problem(chosen_by.label, "profile", message))
         return _without_profiles(layer), None, None
     stack = Stack()
@@ -82,8 +87,14 @@ def _shape_problems(layer: Layer, profiles: Any, default: Any) -> list[Problem]:
             if not isinstance(settings, dict):
                 where = layer.origins[("profiles", name)].label
                 message = "expected a mapping of settings"
-                problems.append(Problem(where, f"profiles.{name}", message))
+                problems.append(Problem(where, format_path(("profiles", name)), message))
     return problems
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(shown_key(name) for name in names[:_MAX_LISTED])
+    more = len(names) - _MAX_LISTED
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _without_profiles(layer: Layer) -> Layer:
@@ -100,7 +111,7 @@ def _without_profiles(layer: Layer) -> Layer:
 
 
 def _rebased(layer: Layer, prefix: Path) -> Layer:
-    def moved(table: dict[Path, Origin]) -> dict[Path, Origin]:
+    def moved(table: Mapping[Path, Origin]) -> dict[Path, Origin]:
         size = len(prefix)
         return {
             path[size:]: o for path, o in table.items() if path[:size] == prefix and path[size:]

@@ -3,15 +3,21 @@
 Each source (YAML file, ``.env``, environment, keyword overrides) yields a ``Layer``: raw data
 plus the ``Origin`` of every value it supplied. ``stack`` merges them, lowest precedence first,
 keeping for every value the origin that won — that is what error messages and ``show`` report.
+
+Merging is linear in the size of the layers, however many there are (a ``.env`` file may hold
+tens of thousands of variables): origins are kept in an ``Origins`` table that finds those at or
+below a path without looking at the others, and the stack changes the mappings and lists it
+made itself in place instead of copying them for every layer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ..errors import Problem
+from ..redaction import redact_url
 
 Path = tuple[str | int, ...]
 OriginKind = Literal["default", "yaml", "dotenv", "env", "override", "object"]
@@ -41,6 +47,90 @@ class Origin:
 
 
 DEFAULT_ORIGIN = Origin("default", "default")
+_Container = TypeVar("_Container", dict[Any, Any], list[Any])
+
+
+class Origins(MutableMapping[Path, Origin]):
+    """Origins by path, which also lists or drops those at or below a path in time
+    proportional to their number (a plain dict would have to look at every path)."""
+
+    def __init__(self, items: Mapping[Path, Origin] | None = None) -> None:
+        self._origins: dict[Path, Origin] = {}
+        self._children: dict[Path, dict[Path, None]] = {}
+        """For each path, the child paths with an origin at or below them (ordered set)."""
+        if items:
+            self.update(items)
+
+    def __getitem__(self, path: Path) -> Origin:
+        return self._origins[path]
+
+    def __setitem__(self, path: Path, origin: Origin) -> None:
+        if path not in self._origins:
+            self._link(path)
+        self._origins[path] = origin
+
+    def __delitem__(self, path: Path) -> None:
+        del self._origins[path]
+        self._unlink(path)
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self._origins)
+
+    def __len__(self) -> int:
+        return len(self._origins)
+
+    def __repr__(self) -> str:
+        return f"Origins({self._origins!r})"
+
+    def below(self, path: Path) -> list[tuple[Path, Origin]]:
+        """The ``(path, origin)`` pairs at ``path`` and below it."""
+        found: list[tuple[Path, Origin]] = []
+        pending = [path]
+        while pending:
+            current = pending.pop()
+            origin = self._origins.get(current)
+            if origin is not None:
+                found.append((current, origin))
+            pending.extend(reversed(self._children.get(current, {})))
+        return found
+
+    def drop_below(self, path: Path) -> None:
+        """Forget the origins at ``path`` and below it."""
+        for known, _ in self.below(path):
+            del self[known]
+
+    def _link(self, path: Path) -> None:
+        while path:
+            parent = path[:-1]
+            children = self._children.setdefault(parent, {})
+            if path in children:
+                return
+            children[path] = None
+            path = parent
+
+    def _unlink(self, path: Path) -> None:
+        while path and path not in self._origins and not self._children.get(path):
+            self._children.pop(path, None)
+            parent = path[:-1]
+            siblings = self._children[parent]
+            del siblings[path]
+            if not siblings:
+                del self._children[parent]
+            path = parent
+
+
+_INDEXED = 8
+"""A layer with more origins than this is indexed (an ``Origins``) before it is merged;
+smaller ones (one per variable) are cheaper to look through."""
+
+
+def _origins_below(layer: Layer, path: Path) -> list[tuple[Path, Origin]]:
+    """The origins the layer supplied at ``path`` and below it."""
+    origins = layer.origins
+    if isinstance(origins, Origins):
+        return origins.below(path)
+    size = len(path)
+    return [(known, origin) for known, origin in origins.items() if known[:size] == path]
 
 
 @dataclass
@@ -49,7 +139,7 @@ class Layer:
 
     kind: OriginKind
     data: dict[str, Any] = field(default_factory=dict)
-    origins: dict[Path, Origin] = field(default_factory=dict)
+    origins: MutableMapping[Path, Origin] = field(default_factory=dict)
     key_origins: dict[Path, Origin] = field(default_factory=dict)
     """Where keys were written (YAML only); an unknown key is reported at its key."""
     problems: list[Problem] = field(default_factory=list)
@@ -57,15 +147,32 @@ class Layer:
     """The variable name, for a layer made from one environment variable."""
 
 
+MAX_INTEGER_DIGITS = 100
+"""Bound on an integer's digits in YAML and in JSON from variables: settings need a few, and
+Python refuses to convert more than 4,300 (``sys.get_int_max_str_digits``)."""
+MAX_SHOWN_KEY = 64
+"""Keys and variable names longer than this are cut short in messages (a 1 MiB key, shown in
+each message about it, would only bury the message)."""
+
+
+def shown_key(key: str) -> str:
+    """A key (or a variable's name) as messages show it: a URL password in it masked, and
+    cut to ``MAX_SHOWN_KEY`` characters (masked first, so no part of the password shows)."""
+    if len(key) <= MAX_SHOWN_KEY:
+        return key  # short: whole messages are masked again before they are shown
+    shown = redact_url(key, value=True)
+    return shown if len(shown) <= MAX_SHOWN_KEY else shown[: MAX_SHOWN_KEY - 3] + "..."
+
+
 def format_path(path: Path) -> str:
-    """``("proxy", 1, "url")`` → ``proxy[1].url``."""
-    text = ""
+    """``("proxy", 1, "url")`` → ``proxy[1].url`` (long keys cut short, see ``shown_key``)."""
+    parts: list[str] = []
     for segment in path:
         if isinstance(segment, int):
-            text += f"[{segment}]"
+            parts.append(f"[{segment}]")
         else:
-            text += f".{segment}" if text else segment
-    return text
+            parts.append(f".{shown_key(segment)}" if parts else shown_key(segment))
+    return "".join(parts)
 
 
 @dataclass
@@ -78,12 +185,17 @@ class Stack:
     """The profile of that file in use, and who chose it."""
     profile_origin: Origin | None = None
     data: dict[str, Any] = field(default_factory=dict)
-    origins: dict[Path, Origin] = field(default_factory=dict)
+    origins: Origins = field(default_factory=Origins)
     key_origins: dict[Path, Origin] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    _made: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The mappings and lists this stack made (by id; held, so no id is reused): those it may
+    change in place. Values taken from a layer are copied before their first change."""
 
     def push(self, layer: Layer) -> None:
         """Lay ``layer`` over what is there: its values win, mappings merge key by key."""
+        if len(layer.origins) > _INDEXED and not isinstance(layer.origins, Origins):
+            layer.origins = Origins(layer.origins)
         self.problems.extend(layer.problems)
         self.key_origins.update(layer.key_origins)
         for key, value in layer.data.items():
@@ -110,7 +222,7 @@ class Stack:
         if isinstance(lower, list) and _indexed(upper):
             return self._merge_by_index(dst, src, lower, upper, layer)
         if isinstance(lower, dict) and isinstance(upper, Mapping):
-            merged = dict(lower)
+            merged = self._own(lower)
             if src in layer.origins:
                 self.origins[dst] = layer.origins[src]
             for key, value in upper.items():
@@ -125,7 +237,7 @@ class Stack:
         self, dst: Path, src: Path, lower: list[Any], upper: Any, layer: Layer
     ) -> list[Any]:
         """``BOT_FALLBACK__1__…`` refines item 1 of a list from below."""
-        merged = list(lower)
+        merged = self._own(lower)
         for index, value in upper.items():
             if 0 <= index < len(merged):
                 merged[index] = self._merge(
@@ -153,7 +265,7 @@ class Stack:
             self._replace_origins(path, path, layer)
             return dict(upper)
         in_list = isinstance(lower, list)
-        hops = list(lower) if in_list else [lower]
+        hops = self._own(lower) if in_list else [lower]
         if not indexed:
             if len(hops) != 1:
                 example = ""
@@ -186,32 +298,37 @@ class Stack:
         if isinstance(lower, str) and isinstance(upper, Mapping):
             # A URL from below takes hop fields from above: it becomes {"url": ...}.
             url_origin = self.origins.get(dst)
-            lower = {"url": lower}
+            lower = self._own({"url": lower})
             if url_origin is not None:
                 url_path: Path = (*dst, "url")
                 self.origins[url_path] = url_origin
         if not (isinstance(lower, dict) and isinstance(upper, Mapping)):
             self._replace_origins(dst, src, layer)
             return upper
-        merged = dict(lower)
+        merged = self._own(lower)
         for key, value in upper.items():
             merged[key] = self._merge(
                 (*dst, key), (*src, key), lower.get(key, _MISSING), value, layer
             )
         return merged
 
+    def _own(self, container: _Container) -> _Container:
+        """``container`` (a dict or list of this stack) to change in place, copied first when
+        it came from a layer: copying on every merge would make merging quadratic."""
+        if id(container) in self._made:  # held there, so the id is not another object's
+            return container
+        copy = container.copy()
+        self._made[id(copy)] = copy
+        return copy
+
     def _replace_origins(self, dst: Path, src: Path, layer: Layer) -> None:
-        for known in [p for p in self.origins if p[: len(dst)] == dst]:
-            del self.origins[known]
-        for supplied, origin in layer.origins.items():
-            if supplied[: len(src)] == src:
-                self.origins[dst + supplied[len(src) :]] = origin
+        self.origins.drop_below(dst)
+        for supplied, origin in _origins_below(layer, src):
+            self.origins[dst + supplied[len(src) :]] = origin
 
     def _problem(self, layer: Layer, path: Path, message: str) -> None:
-        origin = next(
-            (o for p, o in layer.origins.items() if p[: len(path)] == path),
-            Origin(layer.kind, layer.kind),
-        )
+        supplied = _origins_below(layer, path)
+        origin = supplied[0][1] if supplied else Origin(layer.kind, layer.kind)
         self.problems.append(Problem(origin.label, format_path(path), message))
 
 

@@ -2,7 +2,10 @@
 
 The document is composed into nodes (no object construction, so ``!!python`` tags cannot run
 code), then converted by hand: that is where positions are recorded, unsafe tags and duplicate
-keys are refused, alias expansion is bounded and ``${VAR}`` / ``${VAR:-default}`` are expanded.
+keys are refused, alias expansion is bounded and ``${VAR}`` / ``${VAR:-default}`` are expanded
+(each value to at most 64 Ki characters). The document as read — every key and value, aliases
+and ``${VAR}`` expanded — is at most 2 Mi characters: an alias repeats a value without
+repeating its text, so without that bound 10,000 aliases of a 1 MiB value would be 10 GB.
 
 Scalars are read as YAML 1.2 reads them where YAML 1.1 (PyYAML) differs: only ``true`` and
 ``false`` are booleans (``yes``, ``no``, ``on`` and ``off`` are text), and numbers written in
@@ -26,13 +29,18 @@ import yaml
 from ..errors import BotSessionWarning, Problem
 from ..redaction import has_url_password
 from .files import UnreadableFile, read_regular_file
-from .provenance import Layer, Origin, Path, format_path
+from .provenance import MAX_INTEGER_DIGITS, Layer, Origin, Path, format_path, shown_key
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 10_000
 """Bound on values after alias expansion: a config has dozens, a "billion laughs" has billions."""
 MAX_DEPTH = 32
 """Bound on nesting: a config is 4 levels deep; thousands would exhaust Python's stack."""
+MAX_EXPANDED_VALUE = 64 * 1024
+"""Bound, in characters, on a value that uses ``${VAR}`` once expanded (as on a variable)."""
+MAX_DOCUMENT_CHARACTERS = 2 * 1024 * 1024
+"""Bound on the characters of the keys and values read from a document, each time an alias
+uses them and with ``${VAR}`` expanded: what the file (at most 1 MiB) can hold, plus 1 Mi."""
 
 _TAG = "tag:yaml.org,2002:"
 _SAFE_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null", "map", "seq")}
@@ -52,9 +60,15 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _TooLarge(Exception):
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, where: str | None = None, path: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.where = where
+        self.path = path
+
+
+class _ValueTooLong(Exception):
+    """A value grew past ``MAX_EXPANDED_VALUE`` while its ``${VAR}`` were expanded."""
 
 
 class _Skip:
@@ -125,6 +139,8 @@ class _Converter:
         self.pairs: dict[int, list[_Pair]] = {}
         """The effective pairs of each mapping node, merge keys applied (aliases share nodes)."""
         self.merging: set[int] = set()
+        self.characters = 0
+        """Characters of the keys and values read so far (see ``MAX_DOCUMENT_CHARACTERS``)."""
 
     def where(self, node: yaml.Node) -> str:
         mark = node.start_mark
@@ -152,7 +168,8 @@ class _Converter:
         except yaml.YAMLError as error:
             self.layer.problems.append(Problem(self.shown_as, "", f"YAML error: {error}"))
         except _TooLarge as error:
-            self.layer.problems.append(Problem(self.shown_as, "", error.message))
+            where = error.where or self.shown_as
+            self.layer.problems.append(Problem(where, error.path, error.message))
         finally:
             self.loader.dispose()
 
@@ -181,13 +198,15 @@ class _Converter:
         if path:
             self.layer.origins[path] = Origin("yaml", self.where(node))
         if node.tag not in _SAFE_TAGS:
-            self.problem(node, path, f"the YAML tag {node.tag!r} is not allowed in a config")
+            tag = shown_key(node.tag)
+            self.problem(node, path, f"the YAML tag {tag!r} is not allowed in a config")
             return _SKIP
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             items = (self.value(item, (*path, index)) for index, item in enumerate(node.value))
             return [None if item is _SKIP else item for item in items]
+        self.grow(len(node.value), node, path)
         problem = _scalar_problem(node)
         if problem is not None:
             self.problem(node, path, problem)
@@ -199,6 +218,8 @@ class _Converter:
             ):
                 self.plaintext_password = True
             scalar = self.interpolate(scalar, node, path)
+            if scalar is None:
+                return _SKIP
             if path and path[-1] in _PATH_KEYS and scalar and not os.path.isabs(scalar):
                 scalar = str(self.directory / scalar)
         return scalar
@@ -208,10 +229,23 @@ class _Converter:
             return node.value  # YAML 1.2: yes, no, on and off are text
         return self.loader.construct_object(node)
 
+    def grow(self, characters: int, node: yaml.Node, path: Path) -> None:
+        """Count what was read; past ``MAX_DOCUMENT_CHARACTERS`` reading stops."""
+        self.characters += characters
+        if self.characters > MAX_DOCUMENT_CHARACTERS:
+            raise _TooLarge(
+                f"the keys and values of this file add up to more than {MAX_DOCUMENT_CHARACTERS}"
+                " characters with aliases and ${…} expanded (a long value used through many "
+                "aliases?)",
+                self.where(node),
+                format_path(path),
+            )
+
     def mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key, key_node, value_node in self.effective_pairs(node, path, 0):
             sub: Path = (*path, key)
+            self.grow(len(key), key_node, sub)
             self.layer.key_origins[sub] = Origin("yaml", self.where(key_node))
             value = self.value(value_node, sub)
             if value is not _SKIP:
@@ -249,7 +283,7 @@ class _Converter:
                 self.problem(
                     key_node,
                     (*path, key),
-                    f"duplicate key {key!r}; it is also set at {self.where(seen[key])}",
+                    f"duplicate key {shown_key(key)!r}; it is also set at {self.where(seen[key])}",
                 )
                 continue
             seen[key] = key_node
@@ -303,28 +337,73 @@ class _Converter:
         key = self.scalar(node)
         return key if isinstance(key, str) else None
 
-    def interpolate(self, text: str, node: yaml.Node, path: Path) -> str:
+    def interpolate(self, text: str, node: yaml.Node, path: Path) -> str | None:
+        """``text`` with its ``${VAR}`` expanded (None: too long to expand); each missing
+        variable is reported once.
+
+        Linear time: the regular expression runs only up to the last ``}`` (from each ``${``
+        without a ``}`` after it, it would scan to the end: quadratic), and the expansion stops
+        as soon as the value or the document grows past its bound.
+        """
         if "$" not in text:
             return text
+        size = len(text)
+        reported: set[str] = set()
 
-        def replace(match: re.Match[str]) -> str:
-            if match.group(1) is None:
-                return "${"  # "$${" is a literal "${"
-            name, has_default, default = match.group(1).partition(":-")
-            if not _NAME.fullmatch(name):
-                self.problem(
-                    node, path, f"'${{{match.group(1)}}}' is not a valid variable reference"
-                )
-                return ""
-            value = self.variables.get(name)
-            if value is not None and (value or not has_default):
-                return value
-            if has_default:
-                return default  # ":-" also replaces an empty value, as in the shell
-            self.problem(node, path, f"${{{name}}} is not set and has no default (${{{name}:-…}})")
+        def report(key: str, message: str) -> str:
+            if key not in reported:
+                reported.add(key)
+                self.problem(node, path, message)
             return ""
 
-        return _REFERENCE.sub(replace, text)
+        def replace(match: re.Match[str]) -> str:
+            nonlocal size
+            reference = match.group(1)
+            if reference is None:
+                return "${"  # "$${" is a literal "${"
+            name, has_default, default = reference.partition(":-")
+            if not _NAME.fullmatch(name):
+                shown = shown_key(reference)
+                return report(reference, f"'${{{shown}}}' is not a valid variable reference")
+            value = self.variables.get(name)
+            if value is not None and (value or not has_default):
+                piece = value
+            elif has_default:
+                piece = default  # ":-" also replaces an empty value, as in the shell
+            else:
+                shown = shown_key(name)
+                message = f"${{{shown}}} is not set and has no default (${{{shown}:-…}})"
+                return report(name, message)
+            size += len(piece) - len(match[0])
+            if size > MAX_EXPANDED_VALUE:
+                raise _ValueTooLong
+            self.grow(len(piece), node, path)
+            return piece
+
+        end = text.rfind("}") + 1
+        try:
+            expanded = _REFERENCE.sub(replace, text[:end])
+        except _ValueTooLong:
+            self.problem(
+                node,
+                path,
+                f"with its ${{…}} expanded the value is more than {MAX_EXPANDED_VALUE} "
+                "characters long; that is the limit",
+            )
+            return None
+        # After the last "}" only "$${" can match.
+        return expanded + text[end:].replace("$${", "${")
+
+
+def _too_many_digits(text: str) -> str | None:
+    """Why an integer is too long to read (Python would raise ValueError past 4,300 digits)."""
+    digits = len(text.lstrip("+-"))
+    if digits <= MAX_INTEGER_DIGITS:
+        return None
+    return (
+        f"a number of {digits} digits; numbers have at most {MAX_INTEGER_DIGITS} "
+        "(quote the value if it is text)"
+    )
 
 
 def _scalar_problem(node: yaml.Node) -> str | None:
@@ -332,7 +411,7 @@ def _scalar_problem(node: yaml.Node) -> str | None:
     text = node.value
     if node.tag == _TAG + "int":
         if _PLAIN_INT.fullmatch(text):
-            return None
+            return _too_many_digits(text)
     elif node.tag == _TAG + "float":
         if _PLAIN_FLOAT.fullmatch(text):
             return None
