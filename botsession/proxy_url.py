@@ -234,7 +234,14 @@ def _ipv6(text: str) -> str:
     try:
         return str(ipaddress.IPv6Address(text))
     except ValueError:
-        raise ProxyUrlError(f"{text!r} is not an IPv6 address") from None
+        raise ProxyUrlError(f"{_quoted(text)} is not an IPv6 address") from None
+
+
+def _quoted(text: str, longest: int = 60) -> str:
+    """``text`` quoted for a message, cut short when long (input may be megabytes)."""
+    return (
+        repr(text) if len(text) <= longest else repr(text[:longest]) + f"… ({len(text)} characters)"
+    )
 
 
 def _hostname(text: str) -> str:
@@ -306,7 +313,7 @@ def normalise_host(text: str) -> str:
         try:
             return str(ipaddress.IPv6Address(text))
         except ValueError:
-            raise ValueError(f"{text!r} is not an IPv6 address") from None
+            raise ValueError(f"{_quoted(text)} is not an IPv6 address") from None
     return normalise_host_name(text)
 
 
@@ -387,6 +394,9 @@ def _port(text: str) -> int:
     if not text.isascii() or not text.isdigit():
         # Not echoed: in "socks5://user:secret" (no "@host") the "port" is really a password.
         raise ProxyUrlError("the port must be a number from 1 to 65535")
+    if len(text.lstrip("0")) > 5:  # int() of thousands of digits takes time; Python refuses it
+        digits = len(text.lstrip("0"))
+        raise ProxyUrlError(f"the port must be a number from 1 to 65535, found {digits} digits")
     port = int(text)
     if not 1 <= port <= 65535:
         raise ProxyUrlError(f"the port must be a number from 1 to 65535, found {port}")

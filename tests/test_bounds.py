@@ -548,3 +548,38 @@ def test_yaml_booleans_are_read_as_written(written: str, value: object) -> None:
     """The reader gives True for True, False for FALSE, and the text for Yes."""
     Path("bot.yaml").write_text(f"key: {written}\n")
     assert read_yaml(Path("bot.yaml"), "bot.yaml", {}).data == {"key": value}
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            {"proxy": "socks5://127.0.0.1:" + "9" * 5000},
+            "proxy: the port must be a number from 1 to 65535, found 5000 digits",
+        ),
+        (
+            {"api": {"base": "http://127.0.0.1:" + "1" * 5000}},
+            "api.base: the port must be a number from 1 to 65535, found 5000 digits",
+        ),
+        (
+            {"proxy": "socks5://[" + "g" * 100_000 + "]:1080"},
+            "proxy: 'gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg'… (100000 "
+            "characters) is not an IPv6 address",
+        ),
+    ],
+)
+def test_a_huge_port_or_address_is_named_in_a_short_message(
+    settings: dict[str, Any], expected: str
+) -> None:
+    """A port of thousands of digits or an address of 100,000 characters is a problem whose
+    message stays short (it quoted them whole, or failed in Python's int())."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(**settings)
+    [problem] = caught.value.problems
+    assert str(problem).endswith(expected)
+    assert len(str(problem)) < 300
+
+
+def test_a_port_with_leading_zeros_is_still_a_port() -> None:
+    """Leading zeros do not count towards the port's digits."""
+    assert load_config(proxy="socks5://127.0.0.1:0001080").proxy[0].port == 1080

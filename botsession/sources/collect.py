@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from ..errors import ConfigError, Problem
 from .environment import override_layer
-from .problems import problem_of, redacted_error
+from .problems import MAX_PROBLEMS, problem_of, redacted_error
 from .provenance import Layer, Origin, Path, Stack
 from .providers import (
     DotEnvSource,
@@ -83,9 +83,16 @@ def collect(
         with validating_given_data():
             model = settings_cls.model_validate(stack.data)
     except ValidationError as error:
-        problems += [problem_of(d, stack, settings_cls) for d in error.errors(include_url=False)]
+        details = error.errors(include_url=False)
+        # Only the problems a ConfigError lists are worded (each may look for a close match of
+        # a misspelt key); the others are counted.
+        room = max(0, MAX_PROBLEMS - len(problems))
+        problems += [problem_of(d, stack, settings_cls) for d in details[:room]]
+        unworded = len(details) - min(room, len(details))
+    else:
+        unworded = 0
     if problems or model is None:
-        return redacted_error(problems, stack.data)
+        return redacted_error(problems, stack.data, more=unworded)
     return LoadedConfig(model, stack)
 
 

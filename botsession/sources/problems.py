@@ -108,24 +108,24 @@ def _known_keys(parent: Path, settings_cls: type[BaseModel]) -> list[str]:
     return list(model.model_fields)
 
 
-def redacted_error(problems: Iterable[Problem], data: Any) -> ConfigError:
-    """A ConfigError of ``problems`` (the first ``MAX_PROBLEMS``) with every secret found in
-    the raw ``data`` masked."""
+def redacted_error(problems: Iterable[Problem], data: Any, *, more: int = 0) -> ConfigError:
+    """A ConfigError of ``problems`` (the first ``MAX_PROBLEMS``, and a count of the rest and of
+    ``more`` not worded) with every secret found in the raw ``data`` masked."""
     found = list(problems)
     shown = found[:MAX_PROBLEMS]
     texts = [text for problem in shown for text in (problem.where, problem.path, problem.message)]
     scrubbed = scrub_texts(texts, collect_secrets(data))
     if scrubbed is None:
         message = (
-            f"{len(found)} problems, not shown: the configuration holds thousands of passwords "
-            "that resemble the text of the messages"
+            f"{len(found) + more} problems, not shown: the configuration holds thousands of "
+            "passwords that resemble the text of the messages"
         )
         return ConfigError([Problem("the configuration", "", message)])
     result = [Problem(*scrubbed[index : index + 3]) for index in range(0, len(scrubbed), 3)]
-    if len(found) > len(shown):
-        more = len(found) - len(shown)
+    hidden = len(found) - len(shown) + more
+    if hidden:
         message = f"not shown (the first {len(shown)} are above)"
-        result.append(Problem(f"{more} more problem{'s' if more > 1 else ''}", "", message))
+        result.append(Problem(f"{hidden} more problem{'s' if hidden > 1 else ''}", "", message))
     return ConfigError(result)
 
 
