@@ -13,6 +13,24 @@ from tests.support import BOT_USER
 TOKEN = "42:BENCHMARK-TOKEN"  # noqa: S105 - the stand-in accepts any token
 
 
+def pool_size() -> int:
+    """The connections every client may open to one server and keep alive: botsession's
+    default ``limit``. Each client is given the same number, so that no figure measures a
+    smaller pool (python-telegram-bot's default pool is 1 connection, httpx keeps 20 alive)."""
+    from botsession.config_schema import BotSessionConfig
+
+    return int(BotSessionConfig.model_fields["limit"].default)
+
+
+def httpx_limits() -> Any:
+    """httpx's limits for ``pool_size()`` connections, every one of them kept alive (as
+    aiohttp's connector keeps each connection it releases, up to its ``limit``)."""
+    import httpx
+
+    pool = pool_size()
+    return httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+
+
 @dataclass(frozen=True)
 class Route:
     """How the clients reach the server: directly, through one proxy or through a chain."""
@@ -44,6 +62,7 @@ class Route:
     def botsession_options(self, base: str) -> dict[str, Any]:
         """botsession's settings for this route to ``base``."""
         options: dict[str, Any] = {"proxy": self.proxy, "api": {"base": base}}
+        options["limit"] = pool_size()  # the default, said out loud
         if base.startswith("https:") and self.ca_file is not None:
             options["ssl"] = {"ca_file": self.ca_file}
         return options
@@ -112,7 +131,8 @@ class _PlainAiohttp(Client):
 
 class RawConnector(_PlainAiohttp):
     """aiohttp with aiohttp-socks' own connector: the baseline every ratio refers to. An HTTPS
-    proxy, which aiohttp-socks cannot take, goes through aiohttp's own ``proxy=`` instead."""
+    proxy, which aiohttp-socks cannot take, goes through aiohttp's own ``proxy=`` instead.
+    Its connector's ``limit`` is ``pool_size()`` (aiohttp's default too)."""
 
     name = "raw aiohttp-socks connector"
 
@@ -123,14 +143,15 @@ class RawConnector(_PlainAiohttp):
         if self.route.https_proxy:
             (self.proxy,) = self.route.urls
             tls = self.route.tls_context()  # for the proxy and the stand-in alike
-            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls))
+            connector = aiohttp.TCPConnector(ssl=tls, limit=pool_size())
+            self.session = aiohttp.ClientSession(connector=connector)
             return
         if not self.route.urls:
-            connector: aiohttp.TCPConnector = aiohttp.TCPConnector()
+            connector = aiohttp.TCPConnector(limit=pool_size())
         elif len(self.route.urls) == 1:
-            connector = ProxyConnector.from_url(self.route.urls[0])
+            connector = ProxyConnector.from_url(self.route.urls[0], limit=pool_size())
         else:
-            connector = ChainProxyConnector.from_urls(list(self.route.urls))
+            connector = ChainProxyConnector.from_urls(list(self.route.urls), limit=pool_size())
         self.session = aiohttp.ClientSession(connector=connector)
 
 
@@ -157,7 +178,9 @@ class _Aiogram(Client):
 
 
 class AiogramOwn(_Aiogram):
-    """aiogram's own AiohttpSession(proxy=...)."""
+    """aiogram's own AiohttpSession(proxy=..., limit=pool_size()). With a proxy, aiogram drops
+    ``limit`` and its connector takes aiohttp's default, 100; ``start`` checks that this is
+    ``pool_size()`` too."""
 
     name = "aiogram AiohttpSession(proxy=)"
     https_proxies = False
@@ -167,8 +190,11 @@ class AiogramOwn(_Aiogram):
         from aiogram.client.session.aiohttp import AiohttpSession
         from aiogram.client.telegram import TelegramAPIServer
 
-        session = AiohttpSession(proxy=self.route.proxy, api=TelegramAPIServer.from_base(self.base))
+        api = TelegramAPIServer.from_base(self.base)
+        session = AiohttpSession(proxy=self.route.proxy, api=api, limit=pool_size())
         self.bot = Bot(TOKEN, session=session)
+        limit = (await session.create_session()).connector.limit
+        assert limit == pool_size(), f"aiogram's connector allows {limit} connections"
 
 
 class BotsessionAiogram(_Aiogram):
@@ -198,7 +224,9 @@ class _PythonTelegramBot(Client):
 
 
 class PythonTelegramBot(_PythonTelegramBot):
-    """python-telegram-bot with HTTPXRequest(proxy=...) (no proxy chains)."""
+    """python-telegram-bot with HTTPXRequest(proxy=..., connection_pool_size=pool_size()) (no
+    proxy chains). Its default pool is one connection, which would make every concurrent
+    request wait for the one before it."""
 
     name = "python-telegram-bot HTTPXRequest(proxy=)"
     chains = False
@@ -210,11 +238,15 @@ class PythonTelegramBot(_PythonTelegramBot):
         from telegram.request import HTTPXRequest
 
         tls = self.route.tls_context()
+        pool = pool_size()
         if tls is None:
-            request = HTTPXRequest(proxy=self.route.urls[0] if self.route.urls else None)
+            proxy = self.route.urls[0] if self.route.urls else None
+            request = HTTPXRequest(proxy=proxy, connection_pool_size=pool)
         else:  # trust the test CA for the https proxy and the https stand-in
             proxy = httpx.Proxy(self.route.urls[0], ssl_context=tls)
-            request = HTTPXRequest(proxy=proxy, httpx_kwargs={"verify": tls})
+            request = HTTPXRequest(
+                proxy=proxy, connection_pool_size=pool, httpx_kwargs={"verify": tls}
+            )
         self.bot = Bot(TOKEN, base_url=f"{self.base}/bot", request=request)
         await self.bot.initialize()
 
@@ -248,7 +280,8 @@ class _Httpx(Client):
 
 
 class HttpxOwn(_Httpx):
-    """httpx's own proxy support: AsyncClient(proxy="socks5://...") with httpx[socks]."""
+    """httpx's own proxy support: AsyncClient(proxy="socks5://...") with httpx[socks], with
+    ``httpx_limits()`` (httpx's default keeps only 20 of its 100 connections alive)."""
 
     name = "httpx AsyncClient(proxy=)"
     chains = False
@@ -260,11 +293,12 @@ class HttpxOwn(_Httpx):
         # trust_env=False, as botsession's client: no proxy or certificates from the environment.
         proxy: Any = self.route.urls[0] if self.route.urls else None
         tls = self.route.tls_context()
+        options: dict[str, Any] = {"limits": httpx_limits(), "trust_env": False}
         if tls is None:
-            self.client = httpx.AsyncClient(proxy=proxy, trust_env=False)
+            self.client = httpx.AsyncClient(proxy=proxy, **options)
         else:  # trust the test CA for the https proxy and the https stand-in
             proxy = httpx.Proxy(proxy, ssl_context=tls)
-            self.client = httpx.AsyncClient(proxy=proxy, verify=tls, trust_env=False)
+            self.client = httpx.AsyncClient(proxy=proxy, verify=tls, **options)
 
 
 class BotsessionHttpx(_Httpx):
@@ -332,6 +366,19 @@ def silent_primary_bot(kind: str, base: str, silent: str, fallback: str) -> Any:
             proxy=silent, fallback=[fallback], api={"base": base}, **options
         )
     return Bot(TOKEN, session=session)
+
+
+SLICE = 10
+"""Sequential calls timed together: a run's slices show how fast a client can be when the
+machine leaves it alone (its best slice), whatever the rest of the run met."""
+
+
+def slices(mode: str, count: int, width: int) -> list[int]:
+    """The calls of each timed slice of a run: ``SLICE`` at a time sequentially, one batch of
+    ``width`` at a time concurrently (``count // width`` batches, at least one)."""
+    if mode == "sequential":
+        return [min(SLICE, count - done) for done in range(0, count, SLICE)]
+    return [width] * max(1, count // width)
 
 
 async def sequential(client: Client, count: int) -> None:

@@ -9,9 +9,11 @@ client's garbage would be collected in another's run. So each client lives in a 
 It reads the routes as one line of JSON on stdin (they hold proxy passwords, which a command
 line would show to every user of the machine), warms every route up and prints ``ready``. Then
 it answers each further line ``ROUTE MODE CALLS WIDTH`` (``MODE`` is ``sequential`` or
-``concurrent``) with the seconds the run took. Each run builds a fresh client (its own tunnels),
-makes one untimed call (which opens the first tunnel) and closes the client after; only the
-calls are timed.
+``concurrent``) with the time the run took, slice by slice, as one line of JSON: ``[[calls,
+seconds], ...]``. A slice is ``clients.SLICE`` sequential calls, or one batch of ``WIDTH``
+concurrent ones. Each run builds a fresh client (its own tunnels), makes one untimed call (which
+opens the first tunnel; before concurrent calls, one untimed batch of ``WIDTH``, which opens
+the tunnels they use) and closes the client after; only the calls are timed.
 
     python -m benchmarks.worker --first-success KIND BASE
 
@@ -49,17 +51,24 @@ async def serve(kind: type[clients.Client], base: str, routes: list[clients.Rout
         client = kind(routes[int(route)], base)
         await client.start()
         # Untimed, for every client alike: the first request opens the tunnel (two TLS
-        # handshakes on the HTTPS proxy route), as python-telegram-bot's initialize() does.
-        await client.call()
-        gc.collect()  # every run starts from the same garbage-collector state
-        started = time.perf_counter()
+        # handshakes on the HTTPS proxy route), as python-telegram-bot's initialize() does;
+        # before concurrent calls, one batch opens the ``width`` tunnels they keep using.
+        # What is timed is the steady state; opening tunnels has a table of its own.
         if mode == "sequential":
-            await clients.sequential(client, int(calls))
+            await client.call()
         else:
-            await clients.concurrent(client, int(calls), int(width))
-        elapsed = time.perf_counter() - started
+            await clients.concurrent(client, int(width), int(width))
+        gc.collect()  # every run starts from the same garbage-collector state
+        slices = []
+        for size in clients.slices(mode, int(calls), int(width)):
+            started = time.perf_counter()
+            if mode == "sequential":
+                await clients.sequential(client, size)
+            else:
+                await clients.concurrent(client, size, size)
+            slices.append([size, time.perf_counter() - started])
         await client.stop()
-        print(f"{elapsed:.6f}", flush=True)
+        print(json.dumps(slices), flush=True)
 
 
 async def first_success(kind: str, base: str, spec: dict[str, Any]) -> dict[str, Any]:
