@@ -15,19 +15,25 @@ show that the outcome does not depend on how the bytes are cut into reads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
 
-from botsession import ProxyHopError, build_client_session, load_config
+from botsession import BotSessionWarning, ProxyHopError, build_client_session, load_config
+from botsession.config_schema import ProxyRoute
 from botsession.errors import HandshakeError, Reason
-from botsession.net.handshake import MAX_HTTP_REPLY, HandshakeStream, http_connect
+from botsession.net.handshake import HANDSHAKES, MAX_HTTP_REPLY, HandshakeStream, ProxyTls
+from botsession.net.tunnel import open_tunnel
 
 from .faultproxy import FAULT_AUTH, FaultProxy, Protocol, Scripted, Step, TlsFront
 from .servers import SERVER_THREADS, BackgroundLoop, BotApiStandIn
@@ -64,12 +70,12 @@ class Case:
     outcome: Outcome
     credentials: bool = False
     """The client's hop carries a user name and password (the proxy then wants them too)."""
-    split: bool = True
-    """Also run with the reply in small pieces (not for extra bytes after a reply: in pieces
-    they may arrive after the tunnel is handed on)."""
+    unread: int = 0
+    """Bytes after the reply, which the handshake leaves and the tunnel refuses. Such a reply
+    is sent in one write only: in pieces, the extra bytes may come after the tunnel is handed on."""
 
     def cells(self) -> list[Cell]:
-        pieces = [None, 1 if len(self.reply) <= 600 else 4096] if self.split else [None]
+        pieces = [None] if self.unread else [None, 1 if len(self.reply) <= 600 else 4096]
         return [Cell(self, segment) for segment in pieces]
 
 
@@ -181,7 +187,7 @@ SOCKS4_CASES = [
         "reply",
         b"\x00\x5a" + BOUND4 + b"!",
         protocol("sent 1 bytes more than its reply"),
-        split=False,
+        unread=1,
     ),
 ]
 
@@ -374,7 +380,7 @@ SOCKS5_CASES = [
             "reply",
             socks5_reply(bound=bound) + b"!",
             protocol("sent 1 bytes more than its reply"),
-            split=False,
+            unread=1,
         )
         for name, bound in (
             ("ipv4", b"\x01" + bytes(4)),
@@ -769,7 +775,7 @@ HTTP_REFUSALS = [
         "reply",
         OK + b"SSH-2.0-x\r\n",
         protocol("sent 11 bytes more than its reply"),
-        split=False,
+        unread=11,
     ),
     Case(
         "200-with-a-body",
@@ -777,7 +783,7 @@ HTTP_REFUSALS = [
         "reply",
         head("HTTP/1.1 200 OK", "Content-Length: 5") + b"hello",
         protocol("sent 5 bytes more than its reply"),
-        split=False,
+        unread=5,
     ),
     Case(
         "extra-bytes-after-100-and-200",
@@ -785,7 +791,7 @@ HTTP_REFUSALS = [
         "reply",
         CONTINUE + OK + b"x",
         protocol("sent 1 bytes more than its reply"),
-        split=False,
+        unread=1,
     ),
 ]
 
@@ -966,21 +972,32 @@ def test_the_table_covers_every_code_and_form() -> None:
 
 # --- the HTTP head, cut into reads in every way ------------------------------------------------
 
-HTTP_CASES = HTTP_TUNNELS + HTTP_REFUSALS
-EXTRA_BYTES = {
-    "extra-bytes-after-200": 11,
-    "200-with-a-body": 5,
-    "extra-bytes-after-100-and-200": 1,
-}
-"""HTTP cases whose reply is followed by bytes of no reply: how many."""
+SOCKS5_GRANTED = socks5_reply()
 
 
-async def connect_reply(pieces: list[bytes], hop_url: str) -> tuple[Outcome, int]:
-    """What ``http_connect`` makes of ``pieces`` arriving as separate reads: its outcome and
-    how many bytes it left unread."""
-    hop = load_config(proxy=hop_url).proxy[0]  # type: ignore[index]
+def conversation(case: Case) -> tuple[bytes, bytes]:
+    """The proxy's correct answers before the case's reply, and after it when the handshake
+    goes on past it (a SOCKS5 greeting or authentication that succeeds)."""
+    if case.protocol != "socks5":
+        return b"", b""
+    if case.step == "greeting":
+        after = b"\x01\x00" if case.reply == b"\x05\x02" else b""
+        return b"", after + SOCKS5_GRANTED if case.outcome is TUNNEL else b""
+    if case.step == "auth":
+        return b"\x05\x02", SOCKS5_GRANTED if case.outcome is TUNNEL else b""
+    return (b"\x05\x02\x01\x00" if case.credentials else b"\x05\x00"), b""
+
+
+async def handshake_outcome(
+    scheme: str, pieces: list[bytes], *, credentials: bool = False
+) -> tuple[Outcome, int]:
+    """What the handshake of ``scheme`` makes of ``pieces`` arriving as separate reads: its
+    outcome, and how many bytes it left unread."""
+    user, password = FAULT_AUTH if credentials else (None, None)
+    url = proxy_url(scheme, LOOPBACK, 1080, user, password, credentials=True)
+    hop = load_config(proxy=url).proxy[0]  # type: ignore[index]
     stream = HandshakeStream(asyncio.get_running_loop())
-    task = asyncio.ensure_future(http_connect(stream, hop, LOOPBACK, 443))
+    task = asyncio.ensure_future(HANDSHAKES[scheme](stream, hop, LOOPBACK, 443))
     for piece in pieces:
         await asyncio.sleep(0)
         if task.done():
@@ -994,28 +1011,124 @@ async def connect_reply(pieces: list[bytes], hop_url: str) -> tuple[Outcome, int
     return TUNNEL, stream.leftover()
 
 
-@pytest.mark.parametrize("case", HTTP_CASES, ids=lambda case: case.name)
-async def test_http_reply_is_read_alike_in_one_read_or_byte_by_byte(case: Case) -> None:
-    """An HTTP CONNECT reply has one outcome whether it arrives in one read or byte by byte."""
-    user, password = FAULT_AUTH if case.credentials else (None, None)
-    url = proxy_url("http", LOOPBACK, 3128, user, password, credentials=True)
-    whole, unread = await connect_reply([case.reply], url)
-    bytewise, _ = await connect_reply([case.reply[i : i + 1] for i in range(len(case.reply))], url)
-    if case.name in EXTRA_BYTES:  # the handshake succeeds; the tunnel refuses the extra bytes
-        assert (whole, bytewise, unread) == (TUNNEL, TUNNEL, EXTRA_BYTES[case.name])
-        return
-    if whole is TUNNEL:
-        assert unread == 0
-    for outcome in (whole, bytewise):
-        assert outcome_kind(outcome) == outcome_kind(case.outcome), outcome
+@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.protocol}:{case.step}:{case.name}")
+async def test_reply_is_read_alike_in_one_read_or_byte_by_byte(case: Case) -> None:
+    """A reply has one outcome whether it arrives in one read or byte by byte."""
+    before, after = conversation(case)
+    reads = {
+        "one read": [before + case.reply + after],
+        "byte by byte": [before, *(case.reply[i : i + 1] for i in range(len(case.reply))), after],
+    }
+    for how, pieces in reads.items():
+        outcome, unread = await handshake_outcome(
+            case.protocol, pieces, credentials=case.credentials
+        )
+        if case.unread:  # the handshake succeeds; the tunnel refuses the extra bytes
+            assert outcome is TUNNEL, how
+            assert unread == (case.unread if how == "one read" else 0), how
+            continue
+        assert outcome_kind(outcome) == outcome_kind(case.outcome), (how, outcome)
+        if outcome is TUNNEL:
+            assert unread == 0, how
         # The words about credentials are the tunnel's; the rest is the handshake's.
-        if isinstance(outcome, Refused) and outcome.reason != "auth":
+        elif outcome.reason != "auth":
             assert isinstance(case.outcome, Refused)
-            assert case.outcome.says in outcome.says
+            assert case.outcome.says in outcome.says, how
 
 
 def outcome_kind(outcome: Outcome) -> tuple[Any, ...]:
     return ("tunnel",) if outcome is None else (outcome.reason, outcome.code)
+
+
+TLS_HELLO = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(32)
+WRONG_KIND = [
+    (
+        "socks4",
+        b"HTTP/1.1 400 Bad Request\r\n\r\n",
+        "the reply is not SOCKS4: it starts with 'HTTP/1.1 400 Bad Request'; "
+        "it looks like an HTTP proxy (http://)",
+    ),
+    (
+        "socks5",
+        b"SSH-2.0-OpenSSH_9.2p1\r\n",
+        "the reply is not SOCKS5: it starts with 'SSH-2.0-OpenSSH_9.2p1'; "
+        "it looks like an SSH server (ssh -D makes a SOCKS proxy on your side)",
+    ),
+    (
+        "http",
+        b"SSH-2.0-OpenSSH_9.2p1\r\n",
+        "the reply is not HTTP: it starts with 'SSH-2.0-OpenSSH_9.2p1'; "
+        "it looks like an SSH server (ssh -D makes a SOCKS proxy on your side)",
+    ),
+    (
+        "socks4",
+        b"\x15\x03\x03\x00\x02\x02\x28",
+        "the reply is not SOCKS4: it starts with bytes 15 03 03 00 02 02 28; "
+        "it looks like a TLS server",
+    ),
+    (
+        "http",
+        TLS_HELLO,
+        "the reply is not HTTP: it starts with bytes 16 03 01 02 00 01 00 01 fc 03 03 00 00 00 "
+        "00 00 …; it looks like a TLS server",
+    ),
+    (
+        "socks4",
+        b"\x05\x00\x00\x01" + bytes(6),
+        "the reply is not SOCKS4: it starts with bytes 05 00 00 01 00 00 00 00 00 00; "
+        "it looks like a SOCKS5 proxy (socks5://)",
+    ),
+    (
+        "http",
+        b"\x00\x5b" + bytes(6),
+        "the reply is not HTTP: it starts with bytes 00 5b 00 00 00 00 00 00; "
+        "it looks like a SOCKS proxy",
+    ),
+    (
+        "socks5",
+        b"\x00\x5b" + bytes(6),
+        "the reply is not SOCKS5: it starts with bytes 00 5b 00 00 00 00 00 00",
+    ),
+    ("http", b"FOO 200 BAR\r\n\r\n", "the reply is not HTTP: it starts with 'FOO 200 BAR'"),
+    (
+        "socks4",
+        b"http/1.1 200 OK\r\n\r\n",
+        "the reply is not SOCKS4: it starts with 'http/1.1 200 OK'",
+    ),
+    (
+        "socks5",
+        b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n",
+        "the reply is not SOCKS5: it starts with 'SSH-2.0-OpenSSH_9.2p1 De'; "
+        "it looks like an SSH server (ssh -D makes a SOCKS proxy on your side)",
+    ),
+    ("socks5", b"ssh-2.0-x\r\n", "the reply is not SOCKS5: it starts with 'ssh-2.0-x'"),
+    ("http", b"FOO\x7f\r\n", "the reply is not HTTP: it starts with bytes 46 4f 4f 7f 0d 0a"),
+    ("http", b"F\x1fO\r\n", "the reply is not HTTP: it starts with bytes 46 1f 4f 0d 0a"),
+    ("http", b"\r\n\r\n", "the reply is not HTTP: it starts with bytes 0d 0a 0d 0a"),
+    (
+        "socks4",
+        b"\x15" + bytes(15),
+        "the reply is not SOCKS4: it starts with bytes 15"
+        + " 00" * 15
+        + "; it looks like a TLS server",
+    ),
+    (
+        "socks4",
+        b"\x16" + bytes(16),
+        "the reply is not SOCKS4: it starts with bytes 16"
+        + " 00" * 15
+        + " …; it looks like a TLS server",
+    ),
+]
+
+
+@pytest.mark.parametrize(("scheme", "reply", "message"), WRONG_KIND)
+async def test_the_wrong_kind_of_server_is_recognised(
+    scheme: str, reply: bytes, message: str
+) -> None:
+    """A reply from another kind of server says what it starts with and what it looks like."""
+    outcome, _ = await handshake_outcome(scheme, [reply])
+    assert outcome == Refused("protocol", None, message)
 
 
 # --- socks4 resolves a name to IPv4 only -------------------------------------------------------
@@ -1027,12 +1140,15 @@ DUAL_STACK_NAME = "dual-stack.test"
 
 @pytest.fixture
 def dual_stack_name(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Make ``DUAL_STACK_NAME`` resolve as a hosts file listing ::1 and then 127.0.0.1 does;
-    returns the address family of each lookup of it by the client."""
+    """Make ``DUAL_STACK_NAME`` resolve as a hosts file listing ::1 and then 127.0.0.1 does,
+    and names under .invalid fail without asking a DNS server; returns the address family of
+    each lookup of ``DUAL_STACK_NAME`` by the client."""
     real = socket.getaddrinfo
     families: list[int] = []
 
     def resolve(host: Any, port: Any, family: int = 0, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.endswith(".invalid"):  # RFC 6761: never resolves
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         if host != DUAL_STACK_NAME or threading.current_thread().name.startswith(SERVER_THREADS):
             return real(host, port, family, *args, **kwargs)
         families.append(family)
@@ -1071,3 +1187,216 @@ async def test_a_name_after_a_local_dns_hop_is_resolved_for_its_protocol(
     )
     assert dual_stack_name == [family]
     assert server.destinations == [(address, api.port)]
+
+
+async def test_a_failed_lookup_names_the_hop_that_needs_it(
+    dual_stack_name: list[int], scripted: ScriptedProxies
+) -> None:
+    """When the target's name does not resolve after a socks4 hop 2, the error says hop 2 is
+    socks4 and so this machine resolves the name."""
+    route = [scripted.start("socks5").url(), scripted.start("socks4").url()]
+    with pytest.raises(ProxyHopError) as caught:
+        await open_tunnel(load_config(proxy=route).proxy, "api.invalid", 443, timeout=30)  # type: ignore[arg-type]
+    assert (caught.value.hop_number, caught.value.reason) == (2, "dns")
+    assert caught.value.detail == (
+        "the lookup of api.invalid failed on this machine (hop 2 is socks4, so this machine "
+        "resolves the name it connects to): Name or service not known"
+    )
+
+
+# --- a proxy that hangs up -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HangUp:
+    kind: Protocol
+    step: Step
+    awaited: str
+    """What the message says botsession waited for."""
+    hint: bool
+    """Whether the message says that some proxies hang up when they cannot reach the target."""
+
+
+HANG_UPS = [
+    HangUp("socks4", "reply", "the SOCKS4 reply", hint=False),
+    HangUp("socks5", "greeting", "the SOCKS5 greeting reply", hint=False),
+    HangUp("socks5", "auth", "the SOCKS5 authentication reply", hint=False),
+    HangUp("socks5", "reply", "the SOCKS5 connect reply", hint=True),
+    HangUp("http", "reply", "the HTTP CONNECT reply", hint=True),
+]
+
+
+@pytest.mark.parametrize("hop", [1, 2])
+@pytest.mark.parametrize("hang_up", HANG_UPS, ids=lambda h: f"{h.kind}:{h.step}")
+async def test_a_hang_up_says_what_was_awaited(
+    hang_up: HangUp, hop: int, scripted: ScriptedProxies, bot_api: BotApiStandIn
+) -> None:
+    """A proxy that closes instead of answering is reason closed, saying what botsession waited
+    for, when a proxy does that, and that the hop before may have lost the connection."""
+    credentials = hang_up.step == "auth"
+    user, password = FAULT_AUTH if credentials else (None, None)
+    faulty = FaultProxy(scripted.background, hang_up.kind, hang_up.step, "close", user, password)
+    scripted.started.append(faulty.start())
+    route = [hop_of(faulty, credentials=credentials)]
+    if hop == 2:
+        route.insert(0, scripted.start("socks5").url())
+    error = await get_me_through(route, bot_api)
+    assert isinstance(error, ProxyHopError), error
+    assert (error.hop_number, error.reason) == (hop, "closed")
+    expected = f"the proxy closed the connection while botsession waited for {hang_up.awaited}"
+    if hang_up.hint:
+        expected += (
+            "; some proxies (ssh -D among them) do this when they cannot reach or resolve "
+            f"127.0.0.1:{bot_api.port}"
+        )
+    if hop == 2:
+        expected += " (or hop 1 lost its connection to it)"
+    assert error.detail == expected
+    assert bot_api.calls == []
+
+
+# --- credentials at the edges ----------------------------------------------------------------
+
+
+def canonical(server: FaultProxy, username: str | None, password: str | None) -> ProxyRoute:
+    """A route of one hop given in canonical form, which skips the URL form's checks."""
+    hop = {"scheme": server.protocol, "host": LOOPBACK, "port": server.port, "rdns": True}
+    return ProxyRoute.model_validate([{**hop, "username": username, "password": password}])
+
+
+@pytest.mark.parametrize(("username", "password"), [("u" * 255, "p" * 255), ("u", "p")])
+async def test_socks5_credentials_of_1_to_255_bytes_are_sent(
+    username: str, password: str, scripted: ScriptedProxies, bot_api: BotApiStandIn
+) -> None:
+    """RFC 1929 carries a user name and a password of 1 to 255 bytes each."""
+    server = FaultProxy(scripted.background, "socks5", "auth", "pass", username, password)
+    scripted.started.append(server.start())
+    tunnel = await open_tunnel(
+        canonical(server, username, password), LOOPBACK, bot_api.port, timeout=30
+    )
+    tunnel.close()
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("u" * 256, "p"), ("u", "p" * 256), ("", "p"), ("u", "")],
+    ids=["user-256", "password-256", "empty-user", "empty-password"],
+)
+async def test_other_socks5_credentials_are_refused_before_they_are_sent(
+    username: str, password: str, scripted: ScriptedProxies, bot_api: BotApiStandIn
+) -> None:
+    """A socks5 user name or password of 0 or over 255 bytes (a hop given in canonical form
+    skips the URL's checks) is reason request, and the proxy receives no credentials."""
+    server = scripted.start("socks5", "auth")
+    with pytest.raises(ProxyHopError) as caught:
+        await open_tunnel(canonical(server, username, password), LOOPBACK, bot_api.port, timeout=30)
+    assert (caught.value.reason, caught.value.hop_number) == ("request", 1)
+    assert caught.value.detail == (
+        f"cannot make the request for 127.0.0.1:{bot_api.port}: a socks5 user name and "
+        "password are 1 to 255 bytes each"
+    )
+    assert server.destinations == []
+
+
+async def test_an_http_password_that_is_not_unicode_text_is_sent_as_is(
+    scripted: ScriptedProxies, bot_api: BotApiStandIn
+) -> None:
+    """A password holding an undecodable byte (a lone surrogate, as from the environment) is
+    sent, never an encoding error that would carry it."""
+    server = scripted.start("http")
+    tunnel = await open_tunnel(
+        canonical(server, "u", "p\udcff"), LOOPBACK, bot_api.port, timeout=30
+    )
+    tunnel.close()
+    assert server.destinations == [(LOOPBACK, bot_api.port)]
+
+
+# --- the TLS session with an https hop --------------------------------------------------------
+
+
+def certificate_chain(tmp_path: Path) -> tuple[ssl.SSLContext, Path, datetime]:
+    """A CA (its file) and a server context whose certificate names more than trustme does:
+    country, organisation, common name and e-mail address; and when it expires."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    expiry = now + timedelta(days=30)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "Test CA"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example"),
+        ]
+    )
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "ZZ"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "proxy.test"),
+            x509.NameAttribute(NameOID.EMAIL_ADDRESS, "ops@proxy.test"),
+        ]
+    )
+
+    def certificate(subject: x509.Name, public: Any, *, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_name)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(expiry)
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            address = ipaddress.ip_address(LOOPBACK)
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(address)]), critical=False
+            )
+        return builder.sign(ca_key, hashes.SHA256())
+
+    pem = serialization.Encoding.PEM
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(certificate(ca_name, ca_key.public_key(), ca=True).public_bytes(pem))
+    chain = tmp_path / "chain.pem"
+    chain.write_bytes(
+        certificate(name, key.public_key(), ca=False).public_bytes(pem)
+        + key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(chain)
+    return context, ca_file, expiry
+
+
+@pytest.mark.parametrize("verify", [True, False])
+async def test_the_tls_session_with_an_https_hop_is_described(
+    verify: bool, scripted: ScriptedProxies, bot_api: BotApiStandIn, tmp_path: Path
+) -> None:
+    """The tunnel tells the TLS version, the certificate's subject and issuer (most specific
+    part first) and its expiry, whether or not the certificate was checked."""
+    context, ca_file, expiry = certificate_chain(tmp_path)
+    inner = scripted.start("http")
+    relay = TlsRelay(scripted.background, inner.port, context).start()
+    scripted.relays.append(relay)
+    hop: dict[str, Any] = {"url": f"https://{LOOPBACK}:{relay.port}"}
+    hop.update({"ca_file": ca_file} if verify else {"verify": False})
+    with pytest.warns(BotSessionWarning) if not verify else contextlib.nullcontext():
+        route = load_config(proxy=hop).proxy
+    tunnel = await open_tunnel(route, LOOPBACK, bot_api.port, timeout=30)  # type: ignore[arg-type]
+    tunnel.close()
+    # A checked certificate is described from what TLS decoded, an unchecked one by cryptography
+    # (which has no name for the e-mail address but its OID).
+    email = "emailAddress" if verify else "1.2.840.113549.1.9.1"
+    assert tunnel.proxy_tls == (
+        ProxyTls(
+            server_hostname=LOOPBACK,
+            version="TLSv1.3",
+            verified=verify,
+            subject=f"{email}=ops@proxy.test, CN=proxy.test, O=Example, C=ZZ",
+            issuer="O=Example, CN=Test CA",
+            not_after=expiry,
+        ),
+    )

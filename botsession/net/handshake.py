@@ -517,7 +517,17 @@ def _name(rdns: Any) -> str | None:
     """An X.509 name as ``getpeercert`` gives it, as ``CN=…, O=…`` (most specific first)."""
     if isinstance(rdns, str) or rdns is None:
         return rdns
-    short = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU"}
+    short = {  # RFC 4514's names, as cryptography gives them for an unchecked certificate
+        "commonName": "CN",
+        "organizationName": "O",
+        "organizationalUnitName": "OU",
+        "countryName": "C",
+        "stateOrProvinceName": "ST",
+        "localityName": "L",
+        "streetAddress": "STREET",
+        "domainComponent": "DC",
+        "userId": "UID",
+    }
     parts = [f"{short.get(key, key)}={value}" for rdn in reversed(rdns) for key, value in rdn]
     return ", ".join(parts) or None
 
@@ -577,9 +587,9 @@ def _not_a(scheme: str, data: bytes) -> str:
         guess = "; it looks like an HTTP proxy (http://)"
     elif data.startswith(b"SSH-"):
         guess = "; it looks like an SSH server (ssh -D makes a SOCKS proxy on your side)"
-    elif data[:1] == b"\x15" or data[:1] == b"\x16":
+    elif data[:1] in (b"\x15", b"\x16"):  # a TLS alert or handshake record
         guess = "; it looks like a TLS server"
-    elif data[:1] == b"\x05" and scheme != "socks5":
+    elif data[:1] == b"\x05":  # never a SOCKS5 hop's: 5 is the first byte it expects
         guess = "; it looks like a SOCKS5 proxy (socks5://)"
     elif data[:1] == b"\x00" and scheme == "http":
         guess = "; it looks like a SOCKS proxy"
@@ -594,13 +604,13 @@ def _quoted(raw: bytes, limit: int = 80) -> str:
     return f"'{shown}{'…' if len(text) > limit else ''}'"
 
 
-def _shown(data: bytes | str) -> str:
-    """Untrusted bytes as a short quote: text when it reads as text, else hex."""
-    raw = data.encode("latin-1", "replace") if isinstance(data, str) else data
-    line = raw.split(b"\r\n", 1)[0][:80]
+def _shown(data: bytes) -> str:
+    """The first bytes of a reply: its first line quoted when that is ASCII text, else the
+    first 16 bytes in hex."""
+    line = data.split(b"\r\n", 1)[0]
     if line and all(32 <= byte < 127 for byte in line):
-        return repr(line.decode("ascii") + ("…" if len(line) == 80 else ""))
-    return "bytes " + raw[:16].hex(" ") + (" …" if len(raw) > 16 else "")
+        return repr(line.decode("ascii"))
+    return "bytes " + data[:16].hex(" ") + (" …" if len(data) > 16 else "")
 
 
 HANDSHAKES: dict[str, Handshake] = {
