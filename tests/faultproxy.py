@@ -116,6 +116,8 @@ class FaultProxy:
     """TCP connections accepted."""
     destinations: list[tuple[str, int]] = field(default_factory=list)
     """Destinations (as the client named them) connected to and relayed after a handshake."""
+    requested: list[tuple[str, int]] = field(default_factory=list)
+    """Destinations (as the client named them) asked for, whether or not they were reached."""
     errors: list[BaseException] = field(default_factory=list)
     """Unexpected exceptions in connection handlers (a bug in the proxy, not in the client)."""
     _listener: Listener | None = None
@@ -273,6 +275,7 @@ class FaultProxy:
         failure: Callable[[Literal["forbidden", "refused"]], bytes],
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """Connect to ``target`` and answer the client: the "reply" step of every protocol."""
+        self.requested.append(target)
         fault = self._fault_at("reply")
         if fault not in ("pass", "split"):
             await self._answer(reader, writer, success(None), fault)  # raises _Finished

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
+import shutil
 import socket
 import ssl
 import threading
@@ -36,7 +38,7 @@ from botsession.net.handshake import HANDSHAKES, MAX_HTTP_REPLY, HandshakeStream
 from botsession.net.tunnel import open_tunnel
 
 from .faultproxy import FAULT_AUTH, FaultProxy, Protocol, Scripted, Step, TlsFront
-from .servers import SERVER_THREADS, BackgroundLoop, BotApiStandIn
+from .servers import SERVER_THREADS, BackgroundLoop, BotApiStandIn, SilentServer
 from .support import LOOPBACK, TOKEN, proxy_url
 from .tls_relay import TlsRelay, server_context
 
@@ -763,6 +765,20 @@ HTTP_REFUSALS = [
         rejected(403, "'403 Verboten \\xfc\\xff'"),
     ),
     Case(
+        "403-reason-of-80-characters",
+        "http",
+        "reply",
+        head("HTTP/1.1 403 " + "😀" * 76),
+        rejected(403, "'403 " + "😀" * 76 + "'"),
+    ),
+    Case(
+        "403-reason-of-81-characters",
+        "http",
+        "reply",
+        head("HTTP/1.1 403 " + "😀" * 77),
+        rejected(403, "'403 " + "😀" * 76 + "…'"),
+    ),
+    Case(
         "403-long-reason",
         "http",
         "reply",
@@ -853,9 +869,11 @@ def hop_of(server: FaultProxy, *, credentials: bool) -> str:
     return proxy_url(server.protocol, LOOPBACK, server.port, user, password, credentials=True)
 
 
-async def get_me_through(route: list[Any], bot_api: BotApiStandIn) -> BaseException | None:
+async def get_me_through(
+    route: list[Any], bot_api: BotApiStandIn, **settings: Any
+) -> BaseException | None:
     """``getMe`` through ``route``; None when the stand-in answered it, else the error."""
-    settings = {"proxy": route, "connect_timeout": CONNECT_TIMEOUT, "api": {"base": bot_api.base}}
+    settings.update(proxy=route, connect_timeout=CONNECT_TIMEOUT, api={"base": bot_api.base})
     async with build_client_session(**settings) as client:
         try:
             async with client.get(f"{bot_api.base}/bot{TOKEN}/getMe") as response:
@@ -1279,11 +1297,11 @@ async def test_socks5_credentials_of_1_to_255_bytes_are_sent(
 
 @pytest.mark.parametrize(
     ("username", "password"),
-    [("u" * 256, "p"), ("u", "p" * 256), ("", "p"), ("u", "")],
-    ids=["user-256", "password-256", "empty-user", "empty-password"],
+    [("u" * 256, "p"), ("u", "p" * 256), ("", "p"), ("u", ""), ("u", None)],
+    ids=["user-256", "password-256", "empty-user", "empty-password", "no-password"],
 )
 async def test_other_socks5_credentials_are_refused_before_they_are_sent(
-    username: str, password: str, scripted: ScriptedProxies, bot_api: BotApiStandIn
+    username: str, password: str | None, scripted: ScriptedProxies, bot_api: BotApiStandIn
 ) -> None:
     """A socks5 user name or password of 0 or over 255 bytes (a hop given in canonical form
     skips the URL's checks) is reason request, and the proxy receives no credentials."""
@@ -1315,8 +1333,8 @@ async def test_an_http_password_that_is_not_unicode_text_is_sent_as_is(
 
 
 def certificate_chain(tmp_path: Path) -> tuple[ssl.SSLContext, Path, datetime]:
-    """A CA (its file) and a server context whose certificate names more than trustme does:
-    country, organisation, common name and e-mail address; and when it expires."""
+    """A CA (its file) and a server context whose certificate's subject has every attribute
+    RFC 4514 names, and an e-mail address; and when the certificate expires."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -1333,9 +1351,15 @@ def certificate_chain(tmp_path: Path) -> tuple[ssl.SSLContext, Path, datetime]:
     )
     name = x509.Name(
         [
+            x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "test"),
             x509.NameAttribute(NameOID.COUNTRY_NAME, "ZZ"),
+            x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "State"),
+            x509.NameAttribute(NameOID.LOCALITY_NAME, "Town"),
+            x509.NameAttribute(NameOID.STREET_ADDRESS, "1 Road"),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Ops"),
             x509.NameAttribute(NameOID.COMMON_NAME, "proxy.test"),
+            x509.NameAttribute(NameOID.USER_ID, "p1"),
             x509.NameAttribute(NameOID.EMAIL_ADDRESS, "ops@proxy.test"),
         ]
     )
@@ -1395,8 +1419,129 @@ async def test_the_tls_session_with_an_https_hop_is_described(
             server_hostname=LOOPBACK,
             version="TLSv1.3",
             verified=verify,
-            subject=f"{email}=ops@proxy.test, CN=proxy.test, O=Example, C=ZZ",
+            subject=(
+                f"{email}=ops@proxy.test, UID=p1, CN=proxy.test, OU=Ops, O=Example, "
+                "STREET=1 Road, L=Town, ST=State, C=ZZ, DC=test"
+            ),
             issuer="O=Example, CN=Test CA",
             not_after=expiry,
         ),
     )
+
+
+# --- TLS with the Bot API through the tunnel ----------------------------------------------------
+
+
+async def test_tls_with_the_server_checks_its_name_through_the_tunnel(
+    scripted: ScriptedProxies, background: BackgroundLoop, ca: trustme.CA, ca_file: Path
+) -> None:
+    """TLS with the Bot API runs through every hop and checks the server's name: a certificate
+    from a trusted CA but for another name is reason tls, blamed on the last hop."""
+    route = [scripted.start("socks5").url(), scripted.start("http").url()]
+    for name, works in (("127.0.0.1", True), ("api.test", False)):
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert(name).configure_cert(context)
+        api = BotApiStandIn(background, tls=context).start()
+        try:
+            error = await get_me_through(route, api, ssl={"ca_file": ca_file})
+            assert len(api.calls) == (1 if works else 0)
+        finally:
+            api.stop()
+        if works:
+            assert error is None, error
+            continue
+        assert isinstance(error, ProxyHopError), error
+        assert (error.hop_number, error.reason) == (2, "tls")
+        assert error.detail == (
+            f"the TLS handshake with 127.0.0.1:{api.port} failed: certificate verify failed: "
+            "IP address mismatch, certificate is not valid for '127.0.0.1'."
+        )
+
+
+async def test_a_unicode_target_name_is_sent_as_idna(
+    scripted: ScriptedProxies, bot_api: BotApiStandIn
+) -> None:
+    """A target name in Unicode goes to a socks5 proxy as its IDNA form (UTS 46 mapping), and a
+    name IDNA cannot encode is reason request, sent to no proxy."""
+    server = scripted.start("socks5")
+    route = load_config(proxy=server.url()).proxy
+    with pytest.raises(ProxyHopError) as caught:
+        await open_tunnel(route, "Пример.test", 443, timeout=30)  # type: ignore[arg-type]
+    assert (caught.value.reason, caught.value.code) == ("rejected", 0x02)
+    assert server.requested == [("xn--e1afmkfd.test", 443)]
+    with pytest.raises(ProxyHopError) as caught:
+        await open_tunnel(route, "☃.test", 443, timeout=30)  # type: ignore[arg-type]
+    assert caught.value.reason == "request"
+    assert caught.value.detail == (
+        "cannot make the request for ☃.test:443: the host name '☃.test' cannot be encoded"
+    )
+    assert server.requested == [("xn--e1afmkfd.test", 443)]
+
+
+async def test_an_https_hop_that_hangs_up_during_tls_is_explained(
+    background: BackgroundLoop, bot_api: BotApiStandIn
+) -> None:
+    """An https hop that closes the connection instead of answering TLS is reason tls, with a
+    hint that it may not be a TLS proxy."""
+    hanging_up = SilentServer(background, hang_up=True).start()
+    try:
+        route = [f"https://{LOOPBACK}:{hanging_up.port}"]
+        error = await get_me_through(route, bot_api)
+    finally:
+        hanging_up.stop()
+    assert isinstance(error, ProxyHopError), error
+    assert (error.hop_number, error.reason) == (1, "tls")
+    assert error.detail == (
+        "the proxy closed the connection during the TLS handshake; is it a TLS (https://) "
+        "proxy? a plain HTTP proxy is http://, a SOCKS proxy socks5://"
+    )
+
+
+async def test_a_ca_file_that_is_no_longer_pem_is_named(
+    scripted: ScriptedProxies, bot_api: BotApiStandIn, ca_file: Path, tmp_path: Path
+) -> None:
+    """A ca_file whose content is no longer certificates is reason tls, naming the file and
+    what OpenSSL found wrong."""
+    copy = tmp_path / "proxy-ca.pem"
+    shutil.copyfile(ca_file, copy)
+    front = scripted.behind_tls(scripted.start("http"))
+    route = load_config(proxy={"url": front.url()["url"], "ca_file": copy}).proxy
+    copy.write_text("not a certificate\n")
+    with pytest.raises(ProxyHopError) as caught:
+        await open_tunnel(route, LOOPBACK, bot_api.port, timeout=30)  # type: ignore[arg-type]
+    assert (caught.value.reason, caught.value.detail) == (
+        "tls",
+        f"cannot load the ca_file {copy} (NO_CERTIFICATE_OR_CRL_FOUND)",
+    )
+
+
+@pytest.mark.parametrize("changed", ["mtime", "size"])
+async def test_a_ca_file_replaced_in_place_is_read_again(
+    changed: str, scripted: ScriptedProxies, bot_api: BotApiStandIn, tmp_path: Path
+) -> None:
+    """The CAs of a ca_file are read again when the file changes, whether its time or only its
+    size tells: a proxy with a certificate from the new CA is then trusted."""
+    old_ca, new_ca = trustme.CA(), trustme.CA()
+    path = tmp_path / "proxy-ca.pem"
+    old_pem, new_pem = old_ca.cert_pem.bytes(), new_ca.cert_pem.bytes()
+    size = max(len(old_pem), len(new_pem)) + 1
+    old_pem, new_pem = old_pem.ljust(size, b"\n"), new_pem.ljust(size, b"\n")  # same size
+    if changed == "size":
+        new_pem += b"\n"
+    path.write_bytes(old_pem)
+
+    async def through(ca: trustme.CA) -> None:
+        relay = TlsRelay(scripted.background, scripted.start("http").port, server_context(ca))
+        scripted.relays.append(relay.start())
+        hop = {"url": f"https://{LOOPBACK}:{relay.port}", "ca_file": path}
+        tunnel = await open_tunnel(load_config(proxy=hop).proxy, LOOPBACK, bot_api.port, timeout=30)  # type: ignore[arg-type]
+        tunnel.close()
+
+    await through(old_ca)
+    before = path.stat()
+    path.write_bytes(new_pem)
+    if changed == "size":  # the same modification time: only the size tells
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    else:  # the same size: only the time tells
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000))
+    await through(new_ca)

@@ -178,9 +178,7 @@ class HandshakeStream(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    async def start_tls(
-        self, context: ssl.SSLContext, server_hostname: str, timeout: float | None = None
-    ) -> asyncio.Transport:
+    async def start_tls(self, context: ssl.SSLContext, server_hostname: str) -> asyncio.Transport:
         """TLS over the connection as it is now (TLS inside TLS when it is already TLS);
         returns once the handshake, with the certificate check, is complete."""
         if self.transport is None:  # pragma: no cover - a handshake always follows a connection
@@ -190,8 +188,7 @@ class HandshakeStream(asyncio.Protocol):
             self,
             context,
             server_hostname=server_hostname,
-            ssl_handshake_timeout=timeout,
-        )
+        )  # bounded by the route's deadline
         if tls is None:  # pragma: no cover - only when the transport was closed meanwhile
             raise ConnectionResetError("the connection closed before TLS started")
         _carries_tls(tls)
@@ -331,10 +328,7 @@ def _host_bytes(host: str) -> bytes:
 def _idna(host: str) -> bytes:
     import idna
 
-    try:
-        return idna.encode(host, uts46=True)
-    except idna.IDNAError as error:
-        raise UnicodeError(str(error)) from None
+    return idna.encode(host, uts46=True)  # its IDNAError is a UnicodeError
 
 
 # --- HTTP CONNECT ------------------------------------------------------------------------
@@ -599,7 +593,7 @@ def _not_a(scheme: str, data: bytes) -> str:
 def _quoted(raw: bytes, limit: int = 80) -> str:
     """Untrusted text (a reason phrase, a header line) quoted for a message: UTF-8 where it
     decodes, ``\\xNN`` where it does not, every control or invisible character escaped."""
-    text = raw[: limit * 4].decode("utf-8", "backslashreplace")
+    text = raw.decode("utf-8", "backslashreplace")  # a line of the head: at most 64 KiB
     shown = "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text[:limit])
     return f"'{shown}{'…' if len(text) > limit else ''}'"
 
