@@ -298,7 +298,7 @@ def _rfc1929_request(hop: ProxyHop) -> bytes:
 
 def _utf8(text: str | None) -> bytes:
     # surrogatepass cannot fail: an encoding error would carry the password in its arguments.
-    return (text or "").encode("utf-8", "surrogatepass")
+    return (text or "").encode(errors="surrogatepass")  # UTF-8
 
 
 def _with_length(data: bytes) -> bytes:
@@ -593,7 +593,7 @@ def _not_a(scheme: str, data: bytes) -> str:
 def _quoted(raw: bytes, limit: int = 80) -> str:
     """Untrusted text (a reason phrase, a header line) quoted for a message: UTF-8 where it
     decodes, ``\\xNN`` where it does not, every control or invisible character escaped."""
-    text = raw.decode("utf-8", "backslashreplace")  # a line of the head: at most 64 KiB
+    text = raw.decode(errors="backslashreplace")  # UTF-8; a line of the head: at most 64 KiB
     shown = "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text[:limit])
     return f"'{shown}{'…' if len(text) > limit else ''}'"
 
@@ -601,9 +601,9 @@ def _quoted(raw: bytes, limit: int = 80) -> str:
 def _shown(data: bytes) -> str:
     """The first bytes of a reply: its first line quoted when that is ASCII text, else the
     first 16 bytes in hex."""
-    line = data.split(b"\r\n", 1)[0]
+    line = data.partition(b"\r\n")[0]
     if line and all(32 <= byte < 127 for byte in line):
-        return repr(line.decode("ascii"))
+        return repr(line.decode())
     return "bytes " + data[:16].hex(" ") + (" …" if len(data) > 16 else "")
 
 
