@@ -1549,3 +1549,16 @@ async def test_a_ca_file_replaced_in_place_is_read_again(
     else:  # the same size: only the time tells
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000))
     await through(new_ca)
+
+
+async def test_socks4_refuses_an_ipv6_target_before_sending(scripted: ScriptedProxies) -> None:
+    """socks4 carries IPv4 addresses only: an IPv6 target is reason request, and the proxy is
+    asked for nothing."""
+    server = scripted.start("socks4")
+    with pytest.raises(ProxyHopError) as caught:
+        await open_tunnel(load_config(proxy=server.url()).proxy, "::1", 443, timeout=30)  # type: ignore[arg-type]
+    assert (caught.value.reason, caught.value.hop_number) == ("request", 1)
+    assert caught.value.detail == (
+        "cannot make the request for [::1]:443: socks4 reaches IPv4 addresses only, not ::1"
+    )
+    assert server.requested == []
