@@ -15,6 +15,13 @@ Faults, applied after the client's message for that step was read:
 - ``truncated``: send the first half of the correct answer, then close (FIN).
 - ``split``: send the correct answer in several small TCP segments, then work normally.
 
+``reply`` (a ``Scripted``) replaces the answer at ``step`` with any bytes, sent in one write or
+in pieces of a given size: a reply code, a bound address, an HTTP head that a real proxy might
+send. The proxy then goes on as those bytes say: after a scripted ``reply`` it connects to the
+destination and relays (the client decides whether it has a tunnel), after a greeting or an
+auth answer it carries on as the method or status chosen there, and it waits for the client to
+hang up after one it cannot carry on from.
+
 After a successful handshake it connects to the destination (loopback only) and relays both
 ways, passing on a FIN as a half-close and an RST as an RST.
 """
@@ -63,6 +70,8 @@ HTTP_ESTABLISHED = (
 
 SPLIT_PAUSE = 0.015
 """Seconds between the segments of a ``split`` answer."""
+SCRIPT_PAUSE = 0.002
+"""Seconds between the pieces of a ``Scripted`` reply (they may be many one-byte pieces)."""
 HANGUP_LIMIT = 60.0
 """``stall`` and ``garbage`` wait at most this long for the client to go away."""
 RELAY_LIMIT = 300.0
@@ -77,6 +86,19 @@ class _Finished(Exception):
     """The connection is over (answered with a failure, or the fault was injected)."""
 
 
+@dataclass(frozen=True)
+class Scripted:
+    """Bytes a ``FaultProxy`` sends at its ``step`` instead of the correct answer."""
+
+    data: bytes
+    segment: int | None = None
+    """Send ``data`` in pieces of this many bytes, each its own write; None: in one write."""
+
+    def pieces(self) -> list[bytes]:
+        size = self.segment or max(1, len(self.data))
+        return [self.data[start : start + size] for start in range(0, len(self.data), size)]
+
+
 @dataclass
 class FaultProxy:
     """A proxy that is correct except at ``step``, where it injects ``fault``."""
@@ -87,11 +109,15 @@ class FaultProxy:
     fault: Fault = "pass"
     username: str | None = None
     password: str | None = None
+    reply: Scripted | None = None
+    """What to send at ``step`` instead of the correct answer (``fault`` is then ``pass``)."""
     port: int = 0
     accepted: int = 0
     """TCP connections accepted."""
     destinations: list[tuple[str, int]] = field(default_factory=list)
     """Destinations (as the client named them) connected to and relayed after a handshake."""
+    requested: list[tuple[str, int]] = field(default_factory=list)
+    """Destinations (as the client named them) asked for, whether or not they were reached."""
     errors: list[BaseException] = field(default_factory=list)
     """Unexpected exceptions in connection handlers (a bug in the proxy, not in the client)."""
     _listener: Listener | None = None
@@ -107,6 +133,8 @@ class FaultProxy:
             raise ValueError(f"unknown fault {self.fault!r}")
         if self.step == "auth" and (self.username is None or self.password is None):
             raise ValueError("a fault at the auth step needs a username and a password")
+        if self.reply is not None and self.fault != "pass":
+            raise ValueError("a scripted reply is sent as scripted: the fault must be 'pass'")
 
     def url(self, *, credentials: bool = True) -> str:
         """``protocol://user:pass@127.0.0.1:port`` (credentials percent-encoded)."""
@@ -182,6 +210,25 @@ class FaultProxy:
     def _fault_at(self, step: Step) -> Fault:
         return self.fault if self.step == step else "pass"
 
+    def _scripted_at(self, step: Step) -> Scripted | None:
+        return self.reply if self.step == step else None
+
+    async def _say(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answer: bytes, step: Step
+    ) -> bytes:
+        """Send the answer of ``step``: the scripted one if any, else ``answer`` as the fault
+        says. Returns what was sent; raises ``_Finished`` if the connection is over."""
+        scripted = self._scripted_at(step)
+        if scripted is None:
+            await self._answer(reader, writer, answer, self._fault_at(step))
+            return answer
+        for number, piece in enumerate(scripted.pieces()):
+            if number:
+                await asyncio.sleep(SCRIPT_PAUSE)
+            writer.write(piece)
+            await writer.drain()
+        return scripted.data
+
     async def _answer(
         self,
         reader: asyncio.StreamReader,
@@ -228,6 +275,7 @@ class FaultProxy:
         failure: Callable[[Literal["forbidden", "refused"]], bytes],
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """Connect to ``target`` and answer the client: the "reply" step of every protocol."""
+        self.requested.append(target)
         fault = self._fault_at("reply")
         if fault not in ("pass", "split"):
             await self._answer(reader, writer, success(None), fault)  # raises _Finished
@@ -243,7 +291,7 @@ class FaultProxy:
             raise await self._refuse(writer, failure("refused")) from None
         self._transports.add(up_writer.transport)
         try:
-            await self._answer(reader, writer, success(up_writer.get_extra_info("sockname")), fault)
+            await self._say(reader, writer, success(up_writer.get_extra_info("sockname")), "reply")
         except BaseException:
             _close(up_writer, self._transports)
             raise
@@ -314,7 +362,11 @@ class FaultProxy:
         demand_auth = self.username is not None or self.step == "auth"
         wanted = 0x02 if demand_auth else 0x00
         method = wanted if wanted in methods else 0xFF
-        await self._answer(reader, writer, bytes([5, method]), self._fault_at("greeting"))
+        sent = await self._say(reader, writer, bytes([5, method]), "greeting")
+        if sent != bytes([5, method]):  # scripted: carry on as the method it names
+            method = sent[1] if sent in (b"\x05\x00", b"\x05\x02") else 0xFF
+            if method == 0xFF:
+                await _until_hangup(reader)
         if method == 0xFF:
             raise _Finished
         if method == 0x02:
@@ -353,9 +405,12 @@ class FaultProxy:
             and username == (self.username or "").encode()
             and password == (self.password or "").encode()
         )
-        await self._answer(
-            reader, writer, bytes([1, 0x00 if accepted else 0x01]), self._fault_at("auth")
-        )
+        answer = bytes([1, 0x00 if accepted else 0x01])
+        sent = await self._say(reader, writer, answer, "auth")
+        if sent != answer:  # scripted: carry on if it says the credentials were accepted
+            accepted = sent in (b"\x01\x00", b"\x05\x00")
+            if not accepted:
+                await _until_hangup(reader)
         if not accepted:
             raise _Finished
 

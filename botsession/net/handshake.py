@@ -3,8 +3,9 @@ HTTP CONNECT inside TLS to the proxy (https).
 
 Each reply is read to its exact length (HTTP: to the blank line) however the proxy splits it into
 segments, and checked as soon as its first bytes arrive, so a reply of the wrong kind fails at
-once instead of waiting for the timeout. Nothing may follow a reply: the next bytes belong to the
-next hop or to the server, which only speak when spoken to.
+once instead of waiting for the timeout. The outcome never depends on how the reply is cut into
+reads. Nothing may follow a reply: the next bytes belong to the next hop or to the server, which
+only speak when spoken to.
 
 No function here keeps a password in a local variable: the request that carries one is built
 and sent in one expression, so a traceback recorded with its locals cannot show it.
@@ -22,6 +23,7 @@ import base64
 import functools
 import ipaddress
 import os
+import re
 import ssl
 import struct
 from collections.abc import Awaitable, Callable
@@ -39,7 +41,10 @@ if TYPE_CHECKING:
     from ..config_schema import ProxyHop
 
 MAX_HTTP_REPLY = 64 * 1024
-"""A CONNECT reply is a few hundred bytes; a proxy that sends more is not answering CONNECT."""
+"""A CONNECT reply head is a few hundred bytes; a proxy that sends more (interim responses
+included) is not answering CONNECT."""
+MAX_INTERIM = 16
+"""How many interim (1xx) responses may come before the final CONNECT reply."""
 
 SOCKS4_REPLIES = {
     0x5B: "request rejected or failed",
@@ -123,22 +128,28 @@ class HandshakeStream(asyncio.Protocol):
         del self._buffer[:size]
         return data
 
-    async def receive_until(
-        self, separator: bytes, limit: int, check: Callable[[bytes], None]
+    async def receive_line(
+        self, limit: int, check: Callable[[bytes], None], too_long: str
     ) -> bytes:
-        """Everything up to and including ``separator`` (at most ``limit`` bytes)."""
-        start = 0
+        """The next line, with its LF (and the CR before it, if any); ``check`` sees the line
+        so far (up to 64 bytes) each time more arrives. A line longer than ``limit`` bytes
+        fails with ``too_long``, a CR not followed by LF as soon as it is seen."""
+        scanned = 0  # no LF and no bare CR before this offset
         while True:
-            found = self._buffer.find(separator, start)
-            if found != -1:
-                end = found + len(separator)
-                data = bytes(self._buffer[:end])
-                del self._buffer[:end]
-                return data
-            check(bytes(self._buffer[:64]))
-            if len(self._buffer) > limit:
-                raise HandshakeError("protocol", f"the reply is longer than {limit} bytes")
-            start = max(0, len(self._buffer) - len(separator) + 1)
+            if self._buffer:
+                check(bytes(self._buffer[:64]))
+            found = self._buffer.find(b"\n", scanned)
+            end = len(self._buffer) if found == -1 else found
+            carriage = self._buffer.find(b"\r", scanned, end)
+            if carriage != -1 and carriage + 1 < end:
+                raise HandshakeError("protocol", "a bare CR in the reply (a CR not followed by LF)")
+            if found != -1 and found < limit:
+                line = bytes(self._buffer[: found + 1])
+                del self._buffer[: found + 1]
+                return line
+            if len(self._buffer) >= limit:
+                raise HandshakeError("protocol", too_long)
+            scanned = end if carriage == -1 else carriage
             await self._more(None)
 
     async def _more(self, wanted: int | None) -> None:
@@ -167,9 +178,7 @@ class HandshakeStream(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    async def start_tls(
-        self, context: ssl.SSLContext, server_hostname: str, timeout: float | None = None
-    ) -> asyncio.Transport:
+    async def start_tls(self, context: ssl.SSLContext, server_hostname: str) -> asyncio.Transport:
         """TLS over the connection as it is now (TLS inside TLS when it is already TLS);
         returns once the handshake, with the certificate check, is complete."""
         if self.transport is None:  # pragma: no cover - a handshake always follows a connection
@@ -179,8 +188,7 @@ class HandshakeStream(asyncio.Protocol):
             self,
             context,
             server_hostname=server_hostname,
-            ssl_handshake_timeout=timeout,
-        )
+        )  # bounded by the route's deadline
         if tls is None:  # pragma: no cover - only when the transport was closed meanwhile
             raise ConnectionResetError("the connection closed before TLS started")
         _carries_tls(tls)
@@ -260,7 +268,9 @@ async def socks5(stream: HandshakeStream, hop: ProxyHop, host: str, port: int) -
         # RFC 1929 says version 1; a few servers answer with 5.
         _version, status = await stream.receive_exactly(2, _expect_first((0x01, 0x05), hop))
         if status != 0x00:
-            raise HandshakeError("auth", f"rejected the credentials (status {status:#04x})")
+            raise HandshakeError(
+                "auth", f"rejected the credentials (status {status:#04x})", code=status
+            )
     elif method != 0x00:
         raise HandshakeError("protocol", f"chose authentication method {method:#04x}, not offered")
     stream.step = "the SOCKS5 connect reply"
@@ -288,7 +298,7 @@ def _rfc1929_request(hop: ProxyHop) -> bytes:
 
 def _utf8(text: str | None) -> bytes:
     # surrogatepass cannot fail: an encoding error would carry the password in its arguments.
-    return (text or "").encode("utf-8", "surrogatepass")
+    return (text or "").encode(errors="surrogatepass")  # UTF-8
 
 
 def _with_length(data: bytes) -> bytes:
@@ -318,31 +328,90 @@ def _host_bytes(host: str) -> bytes:
 def _idna(host: str) -> bytes:
     import idna
 
-    try:
-        return idna.encode(host, uts46=True)
-    except idna.IDNAError as error:
-        raise UnicodeError(str(error)) from None
+    return idna.encode(host, uts46=True)  # its IDNAError is a UnicodeError
 
 
 # --- HTTP CONNECT ------------------------------------------------------------------------
 
 
 async def http_connect(stream: HandshakeStream, hop: ProxyHop, host: str, port: int) -> None:
-    """An HTTP/1.1 CONNECT tunnel; credentials as Basic auth in UTF-8 (RFC 7617)."""
+    """An HTTP/1.1 CONNECT tunnel; credentials as Basic auth in UTF-8 (RFC 7617).
+
+    The reply is read line by line, a line ending in CRLF or a bare LF (RFC 9112 §2.2). Interim
+    (1xx) responses are skipped (RFC 9110 §15.2), at most ``MAX_INTERIM`` of them; the whole
+    head, interim responses included, is at most ``MAX_HTTP_REPLY`` bytes. A 2xx reply is the
+    tunnel, which starts right after its blank line: its Content-Length or Transfer-Encoding is
+    ignored (RFC 9110 §9.3.6). Any other status fails as soon as its status line is read.
+    """
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     stream.step = "the HTTP CONNECT reply"
     stream.send(_connect_request(authority, hop))
-    head = await stream.receive_until(b"\r\n\r\n", MAX_HTTP_REPLY, _expect_http(hop))
-    status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
-    parts = status_line.split(" ", 2)
-    if len(parts) < 2 or not (len(parts[1]) == 3 and parts[1].isdigit()):
-        raise HandshakeError("protocol", f"malformed status line {_shown(status_line)}")
-    status = int(parts[1])
-    if 200 <= status < 300:
-        return
-    text = _shown(" ".join(parts[1:]))
-    reason: Reason = "auth" if status in HTTP_AUTH_CODES else "rejected"
-    raise HandshakeError(reason, text, code=status)
+    head = _HttpHead(stream)
+    interim = 0
+    while True:  # bounded: at most MAX_INTERIM interim responses
+        status, text = await head.status_line()
+        if status == 101:
+            raise HandshakeError("protocol", f"answered {_quoted(text)}: not a tunnel", code=status)
+        if not 100 <= status < 300:
+            reason: Reason = "auth" if status in HTTP_AUTH_CODES else "rejected"
+            raise HandshakeError(reason, _quoted(text), code=status)
+        if status < 200:
+            interim += 1
+            if interim > MAX_INTERIM:
+                raise HandshakeError(
+                    "protocol", f"sent more than {MAX_INTERIM} interim (1xx) responses"
+                )
+        await head.fields()
+        if status >= 200:
+            return
+
+
+# HTTP-version SP status-code [SP reason-phrase] (RFC 9112 §4); the version is checked apart,
+# to say when it is not HTTP/1.x. Not every proxy sends the SP before an empty reason phrase.
+_STATUS_LINE = re.compile(rb"HTTP/(\d)(?:\.\d)? (\d{3})(?: (.*))?", re.DOTALL)
+_HTTP_1 = re.compile(rb"HTTP/1\.\d ")
+# field-name ":" field-value (RFC 9110 §5.1, §5.5); a NUL is never allowed in a value.
+_FIELD_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00]*")
+_FOLDED_LINE = re.compile(rb"[ \t][^\x00]*")
+
+
+class _HttpHead:
+    """The lines of the reply to CONNECT, each checked, within one budget of bytes."""
+
+    def __init__(self, stream: HandshakeStream) -> None:
+        self._stream = stream
+        self._expect_http = _expect_http()
+        self._left = MAX_HTTP_REPLY
+
+    async def _line(self, check: Callable[[bytes], None]) -> bytes:
+        too_long = f"the reply head is longer than {MAX_HTTP_REPLY} bytes"
+        line = await self._stream.receive_line(self._left, check, too_long)
+        self._left -= len(line)
+        return line.removesuffix(b"\n").removesuffix(b"\r")
+
+    async def status_line(self) -> tuple[int, bytes]:
+        """The status code and the text after the version (``403 Forbidden``)."""
+        line = await self._line(self._expect_http)
+        match = _STATUS_LINE.fullmatch(line)
+        if match is None:
+            raise HandshakeError("protocol", f"malformed status line {_quoted(line)}")
+        if not _HTTP_1.match(line):
+            raise HandshakeError("protocol", f"the status line {_quoted(line)} is not HTTP/1.x")
+        # Codes outside 100-599 are invalid; a client treats them as 5xx (RFC 9110 §15).
+        return int(match[2]), line[len(b"HTTP/1.1 ") :]
+
+    async def fields(self) -> None:
+        """Read the header fields up to the blank line; their values do not matter here."""
+        folds = False  # a folded line (obs-fold) continues a field, never the status line
+        while line := await self._line(_anything):  # bounded by the budget of bytes
+            pattern = _FOLDED_LINE if folds and line[:1] in b" \t" else _FIELD_LINE
+            if not pattern.fullmatch(line):
+                raise HandshakeError("protocol", f"malformed header line {_quoted(line)}")
+            folds = True
+
+
+def _anything(_data: bytes) -> None:
+    """No check on a header line until it is complete."""
 
 
 def _connect_request(authority: str, hop: ProxyHop) -> bytes:
@@ -442,7 +511,17 @@ def _name(rdns: Any) -> str | None:
     """An X.509 name as ``getpeercert`` gives it, as ``CN=…, O=…`` (most specific first)."""
     if isinstance(rdns, str) or rdns is None:
         return rdns
-    short = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU"}
+    short = {  # RFC 4514's names, as cryptography gives them for an unchecked certificate
+        "commonName": "CN",
+        "organizationName": "O",
+        "organizationalUnitName": "OU",
+        "countryName": "C",
+        "stateOrProvinceName": "ST",
+        "localityName": "L",
+        "streetAddress": "STREET",
+        "domainComponent": "DC",
+        "userId": "UID",
+    }
     parts = [f"{short.get(key, key)}={value}" for rdn in reversed(rdns) for key, value in rdn]
     return ", ".join(parts) or None
 
@@ -485,11 +564,12 @@ def _expect_first(expected: int | tuple[int, ...], hop: ProxyHop) -> Callable[[b
     return check
 
 
-def _expect_http(hop: ProxyHop) -> Callable[[bytes], None]:
+def _expect_http() -> Callable[[bytes], None]:
     def check(data: bytes) -> None:
         prefix = b"HTTP/"
         if data[: len(prefix)] != prefix[: len(data)]:
-            raise HandshakeError("protocol", _not_a(hop.scheme, data))
+            # "http" for an https hop too: inside TLS, the reply to CONNECT is HTTP.
+            raise HandshakeError("protocol", _not_a("http", data))
 
     return check
 
@@ -501,22 +581,30 @@ def _not_a(scheme: str, data: bytes) -> str:
         guess = "; it looks like an HTTP proxy (http://)"
     elif data.startswith(b"SSH-"):
         guess = "; it looks like an SSH server (ssh -D makes a SOCKS proxy on your side)"
-    elif data[:1] == b"\x15" or data[:1] == b"\x16":
+    elif data[:1] in (b"\x15", b"\x16"):  # a TLS alert or handshake record
         guess = "; it looks like a TLS server"
-    elif data[:1] == b"\x05" and scheme != "socks5":
+    elif data[:1] == b"\x05":  # never a SOCKS5 hop's: 5 is the first byte it expects
         guess = "; it looks like a SOCKS5 proxy (socks5://)"
     elif data[:1] == b"\x00" and scheme == "http":
         guess = "; it looks like a SOCKS proxy"
     return f"the reply is not {scheme.upper()}: it starts with {_shown(data[:24])}{guess}"
 
 
-def _shown(data: bytes | str) -> str:
-    """Untrusted bytes as a short quote: text when it reads as text, else hex."""
-    raw = data.encode("latin-1", "replace") if isinstance(data, str) else data
-    line = raw.split(b"\r\n", 1)[0][:80]
+def _quoted(raw: bytes, limit: int = 80) -> str:
+    """Untrusted text (a reason phrase, a header line) quoted for a message: UTF-8 where it
+    decodes, ``\\xNN`` where it does not, every control or invisible character escaped."""
+    text = raw.decode(errors="backslashreplace")  # UTF-8; a line of the head: at most 64 KiB
+    shown = "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text[:limit])
+    return f"'{shown}{'…' if len(text) > limit else ''}'"
+
+
+def _shown(data: bytes) -> str:
+    """The first bytes of a reply: its first line quoted when that is ASCII text, else the
+    first 16 bytes in hex."""
+    line = data.partition(b"\r\n")[0]
     if line and all(32 <= byte < 127 for byte in line):
-        return repr(line.decode("ascii") + ("…" if len(line) == 80 else ""))
-    return "bytes " + raw[:16].hex(" ") + (" …" if len(raw) > 16 else "")
+        return repr(line.decode())
+    return "bytes " + data[:16].hex(" ") + (" …" if len(data) > 16 else "")
 
 
 HANDSHAKES: dict[str, Handshake] = {
