@@ -14,8 +14,8 @@ What the matrix proves, for every protocol step and fault:
   ``reset``, ``timeout``, ``protocol``), never a raw exception from deeper down;
 - a stall is reported at ``connect_timeout``; anything the proxy said is a failure at once (a
   garbage answer is recognised when it arrives, not by timing out): with a 30 s
-  ``connect_timeout``, the reason is not ``timeout``, the fallback did not wait for the hedge
-  delay, and it all took well under the timeout;
+  ``connect_timeout`` and a 15 s hedge delay, the reason is not ``timeout``, the primary
+  failed on the fault rather than losing to the fallback, and it all took under 15 s;
 - with a fallback route the request succeeds through it instead;
 - a correct answer in pieces is a correct answer: the request succeeds through the chain;
 - the Bot API never receives a request twice.
@@ -49,8 +49,8 @@ from .servers import BotApiStandIn, InProcessProxy
 from .support import LATE, PATIENT, TOKEN
 
 CONNECT_TIMEOUT = 1.0
-"""connect_timeout of the clients that meet a stalling proxy (seconds); the others get
-``PATIENT``, a timeout no cell waits out."""
+"""connect_timeout of the clients whose request a stalling proxy fails (seconds); with a
+fallback, half of it is the hedge delay. The others get ``PATIENT``, which no cell waits out."""
 
 REASONS: dict[Fault, str | None] = {
     "close": "closed",
@@ -146,6 +146,8 @@ class Chain:
     position: int
     backup: InProcessProxy | None
     connect_timeout: float
+    hedge_after: float | None = None
+    """fallback_hedge_after, when there is a fallback (None: the default)."""
 
     @property
     def hops(self) -> list[Hop]:
@@ -159,6 +161,8 @@ class Chain:
         }
         if self.backup is not None:
             settings["fallback"] = [self.backup.url()]
+            if self.hedge_after is not None:
+                settings["fallback_hedge_after"] = self.hedge_after
         return settings
 
 
@@ -166,8 +170,12 @@ def chain_for(cell: Cell, fault_proxy: FaultProxyFactory, proxy: ProxyFactory) -
     faulty = fault_proxy(cell.protocol, cell.step, cell.fault)
     good = fault_proxy("socks5")
     backup = proxy("http") if cell.fallback else None
-    connect_timeout = CONNECT_TIMEOUT if cell.fault == "stall" else PATIENT
-    return Chain(faulty, good, cell.position, backup, connect_timeout)
+    if cell.fault != "stall":  # a failure at once: neither timeout nor hedge delay comes
+        return Chain(faulty, good, cell.position, backup, PATIENT, PATIENT / 2)
+    if backup is None:  # the stall fails the request at connect_timeout
+        return Chain(faulty, good, cell.position, backup, CONNECT_TIMEOUT)
+    # The hedge delay hands the request to the fallback, which may take its time to connect.
+    return Chain(faulty, good, cell.position, backup, PATIENT, CONNECT_TIMEOUT / 2)
 
 
 @dataclass
