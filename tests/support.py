@@ -41,9 +41,9 @@ SENTINEL = "S3NT1NEL-pa55"
 """A password that must never appear in any output."""
 
 # Time in tests. The suite must pass on a busy shared 2-core CI machine, which runs it up to 10x
-# slower than an idle one, so no test bounds from above how long work takes: it bounds the work
+# slower than an idle one, so no test holds work to a tight time limit: it bounds the work
 # (values built, calls made, connections accepted), a lower bound shows a timeout was waited
-# out, and an upper bound is only ever far above what a 10x slower machine needs.
+# out, and an upper bound on time is only ever far above what a 10x slower machine needs.
 LATE = 5
 """How much later than its timeout a test lets a timeout be reported (seconds): it catches a
 timeout that is not applied (a client's own, 60 s or more) without failing on a slow machine."""

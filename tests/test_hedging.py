@@ -22,6 +22,7 @@ from botsession.ptb import build_ptb_request
 
 from .conftest import ProxyFactory
 from .failover_support import (
+    UNHEDGED,
     SlowProxy,
     silent,
     states,
@@ -33,10 +34,6 @@ from .support import LATE, PATIENT, SENTINEL, TOKEN, free_port, session_for
 
 HEDGE = 0.3
 """fallback_hedge_after of most tests here (seconds): short, to keep the suite fast."""
-UNHEDGED = 10
-"""What a silent primary costs without hedging: the default connect_timeout (seconds). A
-request through a silent primary done in under half of it was hedged, even on a machine 10x
-slower than usual."""
 
 
 @pytest.fixture
