@@ -11,11 +11,12 @@ import gc
 import os
 import socket
 import struct
+import sys
 import time
 import traceback
 import warnings
 from collections.abc import Iterator
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -38,6 +39,18 @@ BOT_USER = {"id": 42, "is_bot": True, "first_name": "Stand-in", "username": "sta
 
 SENTINEL = "S3NT1NEL-pa55"
 """A password that must never appear in any output."""
+
+# Time in tests. The suite must pass on a busy shared 2-core CI machine, which runs it up to 10x
+# slower than an idle one, so no test holds work to a tight time limit: it bounds the work
+# (values built, calls made, connections accepted), a lower bound shows a timeout was waited
+# out, and an upper bound on time is only ever far above what a 10x slower machine needs.
+LATE = 5
+"""How much later than its timeout a test lets a timeout be reported (seconds): it catches a
+timeout that is not applied (a client's own, 60 s or more) without failing on a slow machine."""
+PATIENT = 30
+"""A connect timeout no test waits out (seconds). A test showing that a failure comes at once,
+not at the timeout, gives the client this one, checks the failure's reason, and that it came
+in under ``PATIENT / 2``; waiting for the timeout would take twice that."""
 
 
 def reset(transport: asyncio.BaseTransport) -> None:
@@ -114,6 +127,40 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+# --- work instead of time ----------------------------------------------------------------------
+
+
+class TooMuchWork(BaseException):
+    """Raised inside the code under test once it made more calls than the test allows (not an
+    Exception, so that no ``except Exception`` there turns it into something else)."""
+
+
+@dataclasses.dataclass
+class Work:
+    calls: int = 0
+    """Function calls made so far, Python and C."""
+
+
+@contextlib.contextmanager
+def bounded_work(limit: int) -> Iterator[Work]:
+    """Count the function calls made in this thread inside the block; the one past ``limit``
+    raises TooMuchWork, so runaway work fails at once instead of running for minutes. A bound
+    on work holds on any machine, however busy, where a bound on seconds does not."""
+    work = Work()
+
+    def count(_frame: FrameType, event: str, _arg: object) -> None:
+        if event in ("call", "c_call"):
+            work.calls += 1
+            if work.calls > limit:
+                raise TooMuchWork(f"more than {limit} function calls")
+
+    sys.setprofile(count)
+    try:
+        yield work
+    finally:
+        sys.setprofile(None)
 
 
 # --- where a secret could travel: tracebacks recorded with their local variables -------------

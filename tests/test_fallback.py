@@ -14,7 +14,7 @@ from botsession import AllRoutesFailedError, ConfigError, build_client_session, 
 
 from .conftest import ProxyFactory
 from .servers import BotApiStandIn, SilentServer
-from .support import SENTINEL, TOKEN, free_port, get_me, session_for
+from .support import LATE, SENTINEL, TOKEN, free_port, get_me, session_for
 
 
 def switch_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -56,7 +56,7 @@ async def test_silent_primary_falls_back_after_connect_timeout(
     )
     started = time.monotonic()
     await get_me(session)
-    assert time.monotonic() - started < 0.5 + 0.8  # includes aiogram's 0.25 s close
+    assert 0.45 < time.monotonic() - started < 0.5 + LATE  # with aiogram's 0.25 s close
     assert len(bot_api.calls) == 1
     assert silent_server.accepted == 1
 
@@ -70,11 +70,9 @@ async def test_active_route_sticks(
     route = f"socks5://127.0.0.1:{silent_server.port}"
     session = session_for(bot_api, route, fallback=[first.url(), second.url()], connect_timeout=0.5)
     async with Bot(TOKEN, session=session) as bot:
-        started = time.monotonic()
         for _ in range(3):
             await bot.get_me()
-        assert time.monotonic() - started < 0.5 + 0.5
-    assert silent_server.accepted == 1
+    assert silent_server.accepted == 1  # the primary was not tried again after the first
     assert len(first.destinations) == 3
     assert second.destinations == []
     assert len(bot_api.calls) == 3

@@ -1343,7 +1343,7 @@ async def test_an_http_password_that_is_not_unicode_text_is_sent_as_is(
     )
     tunnel.close()
     # The proxy notes the destination just after its reply: the client may be faster.
-    await until(lambda: bool(server.destinations), 30)
+    assert await until(lambda: bool(server.destinations), 30)
     assert server.destinations == [(LOOPBACK, bot_api.port)]
 
 

@@ -45,7 +45,9 @@ from .servers import (
 )
 from .support import (
     BOT_USER,
+    LATE,
     LOOPBACK,
+    PATIENT,
     SENTINEL,
     TOKEN,
     free_port,
@@ -56,11 +58,7 @@ from .support import (
 )
 
 CONNECT_TIMEOUT = 1.0
-"""connect_timeout of the clients that meet faulty or silent proxies (seconds)."""
-PROMPT = 0.8
-"""A failure the proxy announces (anything but silence) must be reported within this."""
-MARGIN = 0.8
-"""How much later than connect_timeout a silent proxy may be reported."""
+"""connect_timeout of the clients that meet a silent proxy (seconds)."""
 
 
 def get_me_url(api: BotApiStandIn) -> str:
@@ -322,7 +320,7 @@ async def test_silent_hop_is_a_connect_timeout_within_connect_timeout(
     assert isinstance(caught.value, ProxyHopError)
     assert (caught.value.hop_number, caught.value.reason) == (2, "timeout")
     assert "no answer within the 1 s connect timeout" in str(caught.value)
-    assert CONNECT_TIMEOUT - 0.1 < elapsed < CONNECT_TIMEOUT + MARGIN
+    assert CONNECT_TIMEOUT - 0.1 < elapsed < CONNECT_TIMEOUT + LATE
     assert silent_server.accepted == 1
 
 
@@ -340,7 +338,7 @@ async def test_httpx_connect_timeout_does_not_cut_the_fallback_short(
         response = await client.post(get_me_url(bot_api), timeout=httpx.Timeout(5, connect=0.1))
         elapsed = time.monotonic() - started
     assert response.status_code == 200
-    assert 0.4 < elapsed < 0.5 + MARGIN
+    assert 0.4 < elapsed < 0.5 + LATE
     assert backup.destinations == [(LOOPBACK, bot_api.port)]
 
 
@@ -391,7 +389,7 @@ async def test_pool_timeout_when_every_connection_is_busy(
     bot_api: BotApiStandIn, proxy: ProxyFactory
 ) -> None:
     """With limit=1 and the connection busy, httpx's pool timeout raises httpx.PoolTimeout."""
-    bot_api.delay = 2.0
+    bot_api.delay = PATIENT  # busy until cancelled
     async with client_for(bot_api, proxy("socks5").url(), limit=1) as client:
         slow = asyncio.ensure_future(client.post(f"{bot_api.base}/bot{TOKEN}/getUpdates"))
         while bot_api.in_flight < 1:  # noqa: ASYNC110 - the server runs in another thread
@@ -453,7 +451,7 @@ def chain_settings(
     hops = [faulty, good] if cell.position == 1 else [good, faulty]
     settings: dict[str, Any] = {
         "proxy": [hop.url() for hop in hops],
-        "connect_timeout": CONNECT_TIMEOUT,
+        "connect_timeout": PATIENT,  # a fault is reported at once, not at the timeout
         "api": {"base": bot_api.base},
     }
     backup = proxy("http") if cell.fallback else None
@@ -482,7 +480,7 @@ async def test_faulty_hop_is_a_connect_error_naming_it(
     ), str(error)
     assert str(error).startswith(f"proxy hop {cell.position} of 2")
     assert bot_api.calls == []
-    assert elapsed < PROMPT, f"{cell}: {elapsed:.2f} s"
+    assert elapsed < PATIENT / 2, f"{cell}: {elapsed:.2f} s"
 
 
 @pytest.mark.parametrize("cell", SERVED, ids=str)
@@ -692,14 +690,14 @@ async def test_read_timeout_is_httpx_read_timeout(
     bot_api: BotApiStandIn, proxy: ProxyFactory
 ) -> None:
     """A server slower than httpx's read timeout raises httpx.ReadTimeout, not a route error."""
-    bot_api.delay = 2.0
+    bot_api.delay = PATIENT  # not answered in the test's time
     async with client_for(bot_api, proxy("socks5").url()) as client:
         started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout) as caught:
-            await client.post(get_me_url(bot_api), timeout=httpx.Timeout(5, read=0.3))
+            await client.post(get_me_url(bot_api), timeout=httpx.Timeout(PATIENT, read=0.3))
         elapsed = time.monotonic() - started
     assert not isinstance(caught.value, RouteError)
-    assert 0.25 < elapsed < 1.5
+    assert 0.25 < elapsed < 0.3 + LATE
     assert caught.value.request.url == get_me_url(bot_api)
 
 
@@ -748,9 +746,9 @@ async def test_stalled_upload_is_a_write_timeout(
             await client.post(
                 f"{server.base}/upload",
                 content=b"u" * (64 * 1024 * 1024),  # more than every buffer on the way holds
-                timeout=httpx.Timeout(5, write=0.3),
+                timeout=httpx.Timeout(PATIENT, write=0.3),
             )
-    assert time.monotonic() - started < 4
+    assert time.monotonic() - started < 0.3 + LATE
 
 
 # --- resources --------------------------------------------------------------------------------

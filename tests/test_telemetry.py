@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -16,10 +15,10 @@ from botsession import build_client_session
 from botsession.net import routing
 
 from .conftest import ProxyFactory
-from .failover_support import Recorded, recorded, silent, until
+from .failover_support import UNHEDGED, Recorded, recorded, silent, until
 from .faultproxy import FaultProxyFactory
 from .servers import BotApiStandIn
-from .support import SENTINEL, TOKEN, free_port, session_for
+from .support import PATIENT, SENTINEL, TOKEN, free_port, session_for
 
 DURATION = "botsession.proxy.connect.duration"
 SWITCHES = "botsession.route.switches"
@@ -115,7 +114,7 @@ async def test_hedged_connect_records_the_cancelled_primary_and_a_hedged_switch(
     assert set(found) == {(0, 0, "socks5", "cancelled"), (1, 0, "socks5", None)}
     count, waited = found[(0, 0, "socks5", "cancelled")]
     assert count == 1
-    assert 0.2 <= waited < 0.6
+    assert 0.2 <= waited < UNHEDGED / 2  # the hedge delay, not the connect timeout
     [switch] = otel.points(SWITCHES)
     assert switch.attributes["botsession.switch.reason"] == "hedged"
     connects = {
@@ -150,7 +149,7 @@ async def test_connect_spans_join_the_request_trace_and_checks_start_their_own(
         with trace.get_tracer("test").start_as_current_span("handle update") as update:
             await bot.get_me()
         proxy("socks5", port=port)
-        assert await until(lambda: session.route_status()[0].state == "active", 2)
+        assert await until(lambda: session.route_status()[0].state == "active", PATIENT)
     connects = [span for span in otel.spans() if span.name == "botsession.proxy.connect"]
     checks = [span for span in connects if span.attributes.get("botsession.health_check")]
     requests = [span for span in connects if span not in checks]
@@ -238,24 +237,31 @@ print(json.dumps({"loaded": sorted(n for n in sys.modules if n.startswith("opent
     assert run_python(code) == {"loaded": []}
 
 
-def test_api_without_sdk_costs_microseconds_per_connect() -> None:
+def test_api_without_sdk_costs_a_few_calls_per_connect() -> None:
     """With the API installed but no SDK configured, reporting one attempt through a two-hop
-    route (a duration per hop, three spans) takes well under a millisecond."""
+    route (a duration per hop, three spans) makes no more than a few dozen function calls."""
     code = """
-import json, time
+import json, sys
 from botsession import load_config, telemetry
 route = load_config(proxy=["socks5://127.0.0.1:1", "http://127.0.0.1:2"]).proxy
 recorder = telemetry.current()
 attempt = telemetry.Attempt(0, "api.telegram.org", 443)
 attempt.hop_seconds[:] = [0.01, 0.02]
 attempt.end()
-started = time.perf_counter()
-for _ in range(2000):
+recorder.attempt_ended(attempt, route)  # the first one looks the no-op instruments up
+calls = 0
+def count(frame, event, arg):
+    global calls
+    calls += event in ("call", "c_call")
+sys.setprofile(count)
+for _ in range(100):
     recorder.attempt_ended(attempt, route)
-print(json.dumps({"per_attempt_us": (time.perf_counter() - started) / 2000 * 1e6}))
+sys.setprofile(None)
+print(json.dumps({"calls_per_attempt": calls / 100}))
 """
-    per_attempt = run_python(code)["per_attempt_us"]
-    assert per_attempt < 500, per_attempt
+    # About 70 calls, a few microseconds; with an SDK recording it all, about 600.
+    calls = run_python(code)["calls_per_attempt"]
+    assert calls < 200, calls
 
 
 async def test_histogram_buckets_suit_seconds(
@@ -265,9 +271,8 @@ async def test_histogram_buckets_suit_seconds(
     millisecond-scale ones."""
     server = proxy("socks5")
     async with Bot(TOKEN, session=session_for(bot_api, server.url())) as bot:
-        started = time.monotonic()
         await bot.get_me()
-        assert time.monotonic() - started < 5
     [point] = otel.points(DURATION)
     assert point.explicit_bounds[0] == 0.005
     assert point.explicit_bounds[-1] == 30.0
+    assert (point.count, point.bucket_counts[-1]) == (1, 0)  # a loopback hop: within them
