@@ -37,6 +37,7 @@ from pydantic import (
     RootModel,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -751,6 +752,29 @@ class TlsSettings(BaseModel):
 
 PositiveSeconds = Annotated[Number, Field(gt=0, allow_inf_nan=False)]
 
+FLOORS: dict[str, tuple[float, str]] = {
+    "timeout": (
+        0.1,
+        "no Bot API request is answered sooner through a network; a shorter timeout only "
+        "fails every request",
+    ),
+    "connect_timeout": (
+        0.1,
+        "no route connects sooner; a shorter one fails every attempt and sends each request "
+        "on to the next route",
+    ),
+    "fallback_hedge_after": (
+        0.05,
+        "no route answers sooner; hedging earlier only doubles the connections of every connect",
+    ),
+    "fallback_retry_primary_after": (
+        1.0,
+        "a failed route is checked at most once a second; checking it more often only makes "
+        "connections to a proxy that is down (0.001 would make a thousand a second)",
+    ),
+}
+"""The shortest each interval and timeout may be, in seconds, and why."""
+
 
 class BotSessionConfig(BaseSettings):
     """The validated, immutable configuration of a bot session.
@@ -813,6 +837,14 @@ class BotSessionConfig(BaseSettings):
         description="Without a proxy, use ALL_PROXY / HTTPS_PROXY / HTTP_PROXY (either case), "
         "honouring NO_PROXY.",
     )
+
+    @field_validator(*FLOORS)
+    @classmethod
+    def _not_too_short(cls, seconds: float | None, info: ValidationInfo) -> float | None:
+        floor, why = FLOORS[info.field_name or ""]
+        if seconds is not None and seconds < floor:
+            raise PydanticCustomError("botsession", f"must be at least {floor:g} s: {why}")
+        return seconds
 
     @field_validator("fallback", mode="before")
     @classmethod
@@ -981,6 +1013,14 @@ def _outside_stacklevel() -> int:
 def yaml_json_schema() -> dict[str, Any]:
     """The JSON Schema of a ``bot.yaml`` file: the settings plus ``profiles``."""
     schema = BotSessionConfig.model_json_schema()
+    for name, (floor, _why) in FLOORS.items():
+        # pydantic writes the number's bound as "gt" (not JSON Schema) behind the validator
+        # that refuses booleans; editors are told the floor.
+        field = schema["properties"][name]
+        for number in [field, *field.get("anyOf", ())]:
+            if number.get("type") == "number":
+                number.pop("gt", None)
+                number["minimum"] = floor
     settings = {
         "type": "object",
         "additionalProperties": False,

@@ -8,20 +8,25 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 import httpx
+import jsonschema
 import pytest
 from aiogram import Bot as AiogramBot
 from telegram import Bot as PtbBot
 
 from botsession import (
+    ConfigError,
     SessionClosedError,
     build_client_session,
     build_httpx_transport,
     build_ptb_request,
     build_session_from_config,
+    load_config,
 )
+from botsession.config_schema import yaml_json_schema
 from botsession.net import routing
 
 from .conftest import ProxyFactory
@@ -350,3 +355,49 @@ def test_sockets_of_a_closed_event_loop_are_not_counted_in_the_next_one(
     asyncio.run(router.connect("api.example", 443))
     assert router.sockets.held == 1
     assert "one more opened" not in caplog.text
+
+
+FLOORED = {
+    "timeout": 0.1,
+    "connect_timeout": 0.1,
+    "fallback_hedge_after": 0.05,
+    "fallback_retry_primary_after": 1.0,
+}
+
+
+@pytest.mark.parametrize(("name", "floor"), FLOORED.items())
+def test_every_interval_and_timeout_has_a_floor_that_says_why(
+    name: str, floor: float, tmp_path: Path
+) -> None:
+    """A value under its floor (0.001 s of checks would be a thousand connections a second)
+    is a ConfigError naming the place, the floor and why; the floor itself is accepted."""
+    routes = {"proxy": "socks5://127.0.0.1:1080", "fallback": ["socks5://127.0.0.1:1081"]}
+    (tmp_path / "bot.yaml").write_text(
+        f"proxy: socks5://127.0.0.1:1080\nfallback: [socks5://127.0.0.1:1081]\n{name}: 0.001\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "bot.yaml")
+    [problem] = caught.value.problems
+    assert str(problem).startswith(f"{tmp_path / 'bot.yaml'}:3:{len(name) + 3}: {name}: ")
+    assert f"must be at least {floor:g} s: " in problem.message
+    assert problem.message.endswith("found 0.001")
+    assert getattr(load_config(**routes, **{name: floor}), name) == floor
+
+
+def test_the_default_hedge_delay_follows_a_short_connect_timeout_down_to_its_floor() -> None:
+    """With the shortest connect_timeout and fallbacks, the default hedge delay is half of it:
+    the hedge floor, never an error."""
+    config = load_config(
+        proxy="socks5://127.0.0.1:1080", fallback=["socks5://127.0.0.1:1081"], connect_timeout=0.1
+    )
+    assert config.fallback_hedge_after == FLOORED["fallback_hedge_after"]
+
+
+@pytest.mark.parametrize(("name", "floor"), FLOORED.items())
+def test_the_json_schema_tells_editors_each_floor(name: str, floor: float) -> None:
+    """``botsession schema`` refuses a value under the floor and takes the floor itself."""
+    validator = jsonschema.Draft202012Validator(yaml_json_schema())
+    routes = {"proxy": "socks5://127.0.0.1:1080", "fallback": ["socks5://127.0.0.1:1081"]}
+    assert list(validator.iter_errors({**routes, name: floor})) == []
+    [error] = validator.iter_errors({**routes, name: floor / 2})
+    assert "minimum" in {found.validator for found in [error, *error.context]}

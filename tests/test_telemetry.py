@@ -143,7 +143,7 @@ async def test_connect_spans_join_the_request_trace_and_checks_start_their_own(
         bot_api,
         f"socks5://127.0.0.1:{port}",
         fallback=[backup.url()],
-        fallback_retry_primary_after=0.2,
+        fallback_retry_primary_after=1.0,
     )
     async with Bot(TOKEN, session=session) as bot:
         with trace.get_tracer("test").start_as_current_span("handle update") as update:
