@@ -106,7 +106,7 @@ async def test_refusing_then_flapping_primary_with_microsocks_fallback(
         primary.url(),
         fallback=[micro.url("socks5")],
         fallback_hedge_after=0.3,
-        fallback_retry_primary_after=0.3,
+        fallback_retry_primary_after=1.0,
     )
     otel: Recorded = recorded()
     seen: list[list[str]] = []

@@ -69,7 +69,7 @@ async def test_daemons_primary_comes_back(
     port = free_port()
     primary = f"socks5://mia:{SENTINEL}@127.0.0.1:{port}"
     session = session_for(
-        bot_api, primary, fallback=[dante.url("socks5")], fallback_retry_primary_after=0.5
+        bot_api, primary, fallback=[dante.url("socks5")], fallback_retry_primary_after=1.0
     )
     async with Bot(TOKEN, session=session) as bot:
         await bot.get_me()
