@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 import ssl
 import struct
 from dataclasses import dataclass
@@ -16,10 +17,11 @@ import pytest
 import trustme
 
 from botsession import ProxyHopError, build_client_session
+from botsession.net import routing
 
 from .conftest import ProxyFactory
-from .servers import BackgroundLoop, BotApiStandIn, StreamServer
-from .support import LOOPBACK, TOKEN
+from .servers import BackgroundLoop, BotApiStandIn, SilentServer, StreamServer
+from .support import LOOPBACK, PATIENT, TOKEN
 
 
 def fingerprint_of(api: BotApiStandIn) -> bytes:
@@ -131,3 +133,51 @@ async def test_a_route_that_intercepts_a_pinned_connection_is_failed_over(
     assert "is not the pinned one" in (primary.last_error or "")
     assert len(tls_bot_api.calls) == 1
     assert impostor.calls == []
+
+
+@pytest.mark.parametrize(("host", "shown"), [(LOOPBACK, LOOPBACK), ("::1", "[::1]")])
+async def test_a_route_whose_tls_with_the_server_stalls_loses_the_hedged_race(
+    tls_bot_api: BotApiStandIn,
+    background: BackgroundLoop,
+    monkeypatch: pytest.MonkeyPatch,
+    host: str,
+    shown: str,
+) -> None:
+    """A primary whose tunnel is made but whose TLS handshake with the server never ends loses
+    to the fallback at the hedge delay, and its state says which handshake had not finished
+    (an IPv6 server in brackets)."""
+    monkeypatch.setattr(routing, "FIRST_CHECK_AFTER", PATIENT)  # no check during the test
+    mute = SilentServer(background).start()
+    # Both proxies connect where they are told to, whatever the request's host: the primary to
+    # a server that never answers, the fallback to the stand-in.
+    primary = HijackingSocks5(background, to=mute.port).start()
+    fallback = HijackingSocks5(background, to=tls_bot_api.port).start()
+    pin = aiohttp.Fingerprint(fingerprint_of(tls_bot_api))
+    url_host = f"[{host}]" if ":" in host else host
+    try:
+        settings = {
+            "proxy": f"socks5://{LOOPBACK}:{primary.port}",
+            "fallback": [f"socks5://{LOOPBACK}:{fallback.port}"],
+            "fallback_hedge_after": 0.3,
+        }
+        async with (
+            build_client_session(**settings) as session,
+            session.get(
+                f"https://{url_host}:{tls_bot_api.port}/bot{TOKEN}/getMe", ssl=pin
+            ) as reply,
+        ):
+            assert (await reply.json())["ok"] is True
+            [first, second] = session.connector.route_status()  # type: ignore[union-attr]
+    finally:
+        primary.stop()
+        fallback.stop()
+        mute.stop()
+    assert (first.state, second.state) == ("failed", "active")
+    assert re.fullmatch(
+        rf"no tunnel after \d+\.\d s \(the TLS handshake with {re.escape(shown)}:"
+        rf"{tls_bot_api.port} had not finished\); route 2 was ready first "
+        r"\(fallback_hedge_after: 0\.3 s\)",
+        first.last_error or "",
+    ), first.last_error
+    assert mute.accepted == 1
+    assert len(tls_bot_api.calls) == 1
