@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import logging
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 import yarl
 
 from botsession import ProxyHopError, build_client_session
+from botsession.errors import RedactedError
 from botsession.redaction import (
     MASK,
     Secrets,
@@ -24,6 +26,7 @@ from botsession.redaction import (
     describe_value,
     has_url_password,
     mask_tokens_in_log,
+    redact_exception,
     redact_url,
     scrub,
     scrub_secrets,
@@ -402,3 +405,153 @@ def test_the_token_mask_is_put_on_a_logger_once() -> None:
     finally:
         for found in list(named.filters):
             named.removeFilter(found)
+
+
+def test_a_token_seen_in_one_url_is_scrubbed_from_every_text_of_the_chain() -> None:
+    """The secret of a token in a Bot API URL anywhere in the chain (a note included) is
+    scrubbed where it appears on its own in another exception's text."""
+    error = ValueError("request failed")
+    error.add_note("GET http://127.0.0.1:1/bot42:abcdefgh")
+    error.add_note("see the log")
+    cause = OSError("the secret abcdefgh again")
+    error.__cause__ = cause
+    redact_exception(error)
+    assert error.__notes__ == ["GET http://127.0.0.1:1/bot42:***", "see the log"]
+    assert error.__cause__ is cause
+    assert str(cause) == "the secret *** again"
+
+
+def test_a_clean_chain_is_left_as_it_was() -> None:
+    """Chained exceptions that show no secret stay the very same objects, cause and context."""
+    cause, context = OSError("cause"), KeyError("context")
+    error = ValueError(f"with {SECRET}")
+    error.__cause__, error.__context__ = cause, context
+    redact_exception(error, {SECRET})
+    assert str(error) == "with ***"
+    assert error.__cause__ is cause
+    assert error.__context__ is context
+
+
+def test_every_exception_of_a_group_and_its_cause_is_scrubbed() -> None:
+    """The members of an exception group, and the group's cause, all lose the secret, also
+    when a member is the group's context as well (raised while handling it)."""
+    first, second, cause = ValueError(f"a {SECRET}"), OSError(f"b {SECRET}"), KeyError(SECRET)
+    group = ExceptionGroup("several", [first, second])
+    group.__cause__, group.__context__ = cause, second
+    redact_exception(group, {SECRET})
+    assert (str(first), str(second), str(cause)) == ("a ***", "b ***", "'***'")
+    assert group.__cause__ is cause
+    assert group.__context__ is second
+
+
+def test_a_cycle_of_exceptions_is_scrubbed_once() -> None:
+    """Exceptions that are each other's context are each scrubbed, and redaction ends."""
+    first, second = ValueError(f"a {SECRET}"), OSError(f"b {SECRET}")
+    first.__context__, second.__context__ = second, first
+    redact_exception(first, {SECRET})
+    assert (str(first), str(second)) == ("a ***", "b ***")
+    assert first.__context__ is second
+
+
+def test_a_stand_in_keeps_the_chain_of_the_exception_it_replaces() -> None:
+    """A RedactedError standing in for an exception that cannot be cleaned has its cause, its
+    context and whether the context is suppressed."""
+    cause, context = OSError("cause"), KeyError("context")
+    unclean = Unclean(f"failed with {SECRET}")
+    unclean.__cause__, unclean.__context__ = cause, context
+    error = RuntimeError("outer")
+    error.__context__ = unclean
+    redact_exception(error, {SECRET})
+    stand_in = error.__context__
+    assert isinstance(stand_in, RedactedError)
+    assert str(stand_in) == f"{__name__}.Unclean: failed with ***"
+    assert stand_in.__cause__ is cause
+    assert stand_in.__context__ is context
+    assert stand_in.__suppress_context__ is True
+
+
+def test_a_four_character_secret_is_enough_to_replace_an_unclean_exception() -> None:
+    """A chained exception that cannot be cleaned of a 4-character secret is replaced."""
+    error = RuntimeError("outer")
+    error.__cause__ = Unclean("pw12 here")
+    redact_exception(error, {"pw12"})
+    assert str(error.__cause__) == f"{__name__}.Unclean: *** here"
+
+
+class Unclean(Exception):
+    """An exception whose text comes from state redaction cannot reach."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._text = lambda: text
+
+    def __str__(self) -> str:
+        return self._text()
+
+
+class ReadOnlyUrl(Exception):
+    """An exception with a read-only attribute that shadows a value in its ``__dict__``."""
+
+    @property
+    def url(self) -> str:
+        return "http://127.0.0.1:1/"
+
+
+def test_a_read_only_attribute_does_not_stop_scrubbing_the_others() -> None:
+    """Attributes after one that cannot be set are still scrubbed."""
+    error = ReadOnlyUrl()
+    error.__dict__["url"] = f"http://127.0.0.1:1/{SECRET}"
+    error.detail = f"detail {SECRET}"  # type: ignore[attr-defined]
+    redact_exception(error, {SECRET})
+    assert error.detail == "detail ***"  # type: ignore[attr-defined]
+
+
+Pair = collections.namedtuple("Pair", ["url", "note"])
+
+
+def test_arguments_keep_their_type_when_scrubbed() -> None:
+    """Tuples, lists, named tuples and URL objects in an exception's arguments and attributes
+    are copied with the secret masked, each as its own type."""
+    url = yarl.URL(f"http://127.0.0.1:1/{SECRET}/x")
+    error = ValueError((f"a {SECRET}", 1), [f"b {SECRET}"], Pair(f"c {SECRET}", None), url)
+    error.pair = Pair("plain", f"d {SECRET}")  # type: ignore[attr-defined]
+    redact_exception(error, {SECRET})
+    assert error.args == (("a ***", 1), ["b ***"], Pair("c ***", None), url.with_path("/***/x"))
+    assert [type(arg) for arg in error.args] == [tuple, list, Pair, yarl.URL]
+    assert error.pair == Pair("plain", "d ***")  # type: ignore[attr-defined]
+
+
+def test_nested_arguments_are_scrubbed_five_levels_deep() -> None:
+    """A secret in lists nested in an argument (the arguments being the first level) or in an
+    attribute is scrubbed down to the fifth level; a deeper or self-referencing value is left
+    as it is."""
+    loop: list[object] = []
+    loop.append(loop)
+    deep = nested(f"x {SECRET}", 4, mapping=False)
+    deeper = nested(f"y {SECRET}", 5, mapping=False)
+    error = ValueError(deep, deeper, loop)
+    error.deep = nested(f"z {SECRET}", 5, mapping=False)  # type: ignore[attr-defined]
+    redact_exception(error, {SECRET})
+    assert error.args[:2] == (nested("x ***", 4, mapping=False), deeper)
+    assert error.args[2] is loop
+    assert error.deep == nested("z ***", 5, mapping=False)  # type: ignore[attr-defined]
+
+
+class Stamped:
+    """A value whose text always ends with a secret of its own, whatever it is made from."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"{self.text} (key {SECRET})"
+
+
+def test_a_value_its_copy_would_not_clean_is_kept() -> None:
+    """A value that a copy made from its scrubbed text would still show the secret in stays the
+    very same object; the value a copy does clean is replaced."""
+    stamped, url = Stamped("x"), yarl.URL(f"http://127.0.0.1:1/{SECRET}")
+    error = ValueError(stamped, url)
+    redact_exception(error, {SECRET})
+    assert error.args[0] is stamped
+    assert error.args[1] == yarl.URL("http://127.0.0.1:1/***")
