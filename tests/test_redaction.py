@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import itertools
 import logging
 import subprocess
 import sys
@@ -451,6 +452,23 @@ def test_a_cycle_of_exceptions_is_scrubbed_once() -> None:
     redact_exception(first, {SECRET})
     assert (str(first), str(second)) == ("a ***", "b ***")
     assert first.__context__ is second
+
+
+def test_a_chain_is_looked_at_64_exceptions_deep_and_cut_there() -> None:
+    """In a chain longer than 64 exceptions the first 64 are scrubbed in place; the 65th, not
+    looked at, is replaced by a RedactedError that ends the chain, so that no exception past it
+    shows the secret."""
+    chain = [ValueError(f"{n} {SECRET}") for n in range(70)]
+    for error, cause in itertools.pairwise(chain):
+        error.__cause__ = cause
+        error.__context__ = cause
+    redact_exception(chain[0], {SECRET})
+    assert [str(error) for error in chain[:64]] == [f"{n} ***" for n in range(64)]
+    stand_in = chain[63].__cause__
+    assert isinstance(stand_in, RedactedError)
+    assert chain[63].__context__ is not chain[64]
+    assert str(stand_in) == "builtins.ValueError: 64 ***"
+    assert (stand_in.__cause__, stand_in.__context__) == (None, None)
 
 
 def test_a_stand_in_keeps_the_chain_of_the_exception_it_replaces() -> None:
