@@ -343,12 +343,14 @@ def redact_exception(error: BaseException, secrets: Iterable[str] = ()) -> None:
     Their arguments, string attributes (aiogram's ``message``, aiohttp's ``request_info`` URLs,
     OSError's ``strerror`` and file names) and notes lose ``secrets`` and every bot token of a
     Bot API URL; a chained exception whose text still shows one (a ``__str__`` computed from
-    state that cannot be reached) is replaced by a ``RedactedError`` saying what it was. The
+    state that cannot be reached) is replaced by a ``RedactedError`` saying what it was, and so
+    is one past the first ``_MAX_CHAIN`` exceptions, without the rest of its chain. The
     frames of their tracebacks that have finished running lose their local variables, so a
     traceback recorded with locals (Sentry, rich, ``capture_locals``) cannot show a URL that a
     framework kept in one; the lines of the traceback stay.
     """
     chain = list(_chain(error))
+    looked_at = {id(exception) for exception in chain}
     known = set(secrets)
     for exception in chain:
         known |= token_secrets(_text_of(exception))
@@ -357,8 +359,12 @@ def redact_exception(error: BaseException, secrets: Iterable[str] = ()) -> None:
     for exception in chain:
         for name in ("__cause__", "__context__"):
             linked = getattr(exception, name)
-            if linked is not None and _shows_secret(_text_of(linked), known):
-                setattr(exception, name, _stand_in(linked, known))
+            if linked is None:
+                continue
+            if id(linked) not in looked_at:  # past _MAX_CHAIN: neither it nor its chain is clean
+                setattr(exception, name, _stand_in(linked, known, chained=False))
+            elif _shows_secret(_text_of(linked), known):
+                setattr(exception, name, _stand_in(linked, known, chained=True))
     for exception in chain:
         traceback.clear_frames(exception.__traceback__)
 
@@ -439,12 +445,14 @@ def _rebuilt(value: Any, secrets: set[str]) -> Any:
     return value if _shows_secret(str(rebuilt), secrets) else rebuilt
 
 
-def _stand_in(error: BaseException, secrets: set[str]) -> RedactedError:
-    """A ``RedactedError`` for ``error``, whose text could not be cleaned, with its chain."""
+def _stand_in(error: BaseException, secrets: set[str], *, chained: bool) -> RedactedError:
+    """A ``RedactedError`` for ``error``, whose text could not be cleaned, with its chain (none
+    when ``chained`` is false: a chain redaction did not look at)."""
     what = f"{type(error).__module__}.{type(error).__qualname__}"
     first_line = _text_of(error).split("\n", 1)[0]
     stand_in = RedactedError(f"{what}: {scrub_secrets(first_line, secrets)}")
-    stand_in.__cause__ = error.__cause__
-    stand_in.__context__ = error.__context__
-    stand_in.__suppress_context__ = error.__suppress_context__
+    if chained:
+        stand_in.__cause__ = error.__cause__
+        stand_in.__context__ = error.__context__
+        stand_in.__suppress_context__ = error.__suppress_context__
     return stand_in
