@@ -331,10 +331,6 @@ def mask_tokens_in_log(*names: str) -> None:
 
 # --- exceptions ------------------------------------------------------------------------------
 
-_MAX_CHAIN = 64
-"""Exceptions looked at in one chain: real chains have a handful; a cycle or a pathological
-group must not make redaction itself unbounded."""
-
 
 def redact_exception(error: BaseException, secrets: Iterable[str] = ()) -> None:
     """Make ``error`` and every exception chained to it (``__cause__``, ``__context__``, the
@@ -343,14 +339,14 @@ def redact_exception(error: BaseException, secrets: Iterable[str] = ()) -> None:
     Their arguments, string attributes (aiogram's ``message``, aiohttp's ``request_info`` URLs,
     OSError's ``strerror`` and file names) and notes lose ``secrets`` and every bot token of a
     Bot API URL; a chained exception whose text still shows one (a ``__str__`` computed from
-    state that cannot be reached) is replaced by a ``RedactedError`` saying what it was, and so
-    is one past the first ``_MAX_CHAIN`` exceptions, without the rest of its chain. The
-    frames of their tracebacks that have finished running lose their local variables, so a
-    traceback recorded with locals (Sentry, rich, ``capture_locals``) cannot show a URL that a
-    framework kept in one; the lines of the traceback stay.
+    state that cannot be reached) is replaced by a ``RedactedError`` saying what it was. Each
+    exception is looked at once, however long the chain or large the group: the work is linear
+    in their number, and a cycle ends. The frames of their tracebacks that have finished running
+    lose their local variables, so a traceback recorded with locals (Sentry, rich,
+    ``capture_locals``) cannot show a URL that a framework kept in one; the lines of the
+    traceback stay.
     """
     chain = list(_chain(error))
-    looked_at = {id(exception) for exception in chain}
     known = set(secrets)
     for exception in chain:
         known |= token_secrets(_text_of(exception))
@@ -359,12 +355,8 @@ def redact_exception(error: BaseException, secrets: Iterable[str] = ()) -> None:
     for exception in chain:
         for name in ("__cause__", "__context__"):
             linked = getattr(exception, name)
-            if linked is None:
-                continue
-            if id(linked) not in looked_at:  # past _MAX_CHAIN: neither it nor its chain is clean
-                setattr(exception, name, _stand_in(linked, known, chained=False))
-            elif _shows_secret(_text_of(linked), known):
-                setattr(exception, name, _stand_in(linked, known, chained=True))
+            if linked is not None and _shows_secret(_text_of(linked), known):
+                setattr(exception, name, _stand_in(linked, known))
     for exception in chain:
         traceback.clear_frames(exception.__traceback__)
 
@@ -372,7 +364,7 @@ def redact_exception(error: BaseException, secrets: Iterable[str] = ()) -> None:
 def _chain(error: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     pending = [error]
-    while pending and len(seen) < _MAX_CHAIN:
+    while pending:
         current = pending.pop()
         if id(current) in seen:
             continue
@@ -445,14 +437,12 @@ def _rebuilt(value: Any, secrets: set[str]) -> Any:
     return value if _shows_secret(str(rebuilt), secrets) else rebuilt
 
 
-def _stand_in(error: BaseException, secrets: set[str], *, chained: bool) -> RedactedError:
-    """A ``RedactedError`` for ``error``, whose text could not be cleaned, with its chain (none
-    when ``chained`` is false: a chain redaction did not look at)."""
+def _stand_in(error: BaseException, secrets: set[str]) -> RedactedError:
+    """A ``RedactedError`` for ``error``, whose text could not be cleaned, with its chain."""
     what = f"{type(error).__module__}.{type(error).__qualname__}"
     first_line = _text_of(error).split("\n", 1)[0]
     stand_in = RedactedError(f"{what}: {scrub_secrets(first_line, secrets)}")
-    if chained:
-        stand_in.__cause__ = error.__cause__
-        stand_in.__context__ = error.__context__
-        stand_in.__suppress_context__ = error.__suppress_context__
+    stand_in.__cause__ = error.__cause__
+    stand_in.__context__ = error.__context__
+    stand_in.__suppress_context__ = error.__suppress_context__
     return stand_in

@@ -10,6 +10,7 @@ import collections
 import itertools
 import logging
 import sys
+import traceback
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -447,21 +448,31 @@ def test_a_cycle_of_exceptions_is_scrubbed_once() -> None:
     assert first.__context__ is second
 
 
-def test_a_chain_is_looked_at_64_exceptions_deep_and_cut_there() -> None:
-    """In a chain longer than 64 exceptions the first 64 are scrubbed in place; the 65th, not
-    looked at, is replaced by a RedactedError that ends the chain, so that no exception past it
-    shows the secret."""
-    chain = [ValueError(f"{n} {SECRET}") for n in range(70)]
+def test_every_exception_of_a_long_chain_is_scrubbed() -> None:
+    """Every exception of a chain hundreds long is scrubbed in place, and its formatted
+    traceback shows no secret."""
+    chain = [ValueError(f"{n} {SECRET}") for n in range(300)]
     for error, cause in itertools.pairwise(chain):
         error.__cause__ = cause
-        error.__context__ = cause
     redact_exception(chain[0], {SECRET})
-    assert [str(error) for error in chain[:64]] == [f"{n} ***" for n in range(64)]
-    stand_in = chain[63].__cause__
-    assert isinstance(stand_in, RedactedError)
-    assert chain[63].__context__ is not chain[64]
-    assert str(stand_in) == "builtins.ValueError: 64 ***"
-    assert (stand_in.__cause__, stand_in.__context__) == (None, None)
+    assert [str(error) for error in chain] == [f"{n} ***" for n in range(300)]
+    assert SECRET not in "".join(traceback.format_exception(chain[0]))
+
+
+def test_every_member_of_a_large_group_is_scrubbed() -> None:
+    """Every member of an exception group of hundreds, and each member's cause, is scrubbed;
+    the formatted group shows no secret."""
+    members = [OSError(f"member {n} {SECRET}") for n in range(200)]
+    for member in members:
+        member.__cause__ = KeyError(SECRET)
+    group = ExceptionGroup("many", members)
+    redact_exception(group, {SECRET})
+    assert {str(member) for member in members} == {f"member {n} ***" for n in range(200)}
+    assert {str(member.__cause__) for member in members} == {"'***'"}
+    shown = traceback.TracebackException.from_exception(group, max_group_width=1000)
+    everything = "".join(shown.format())
+    assert SECRET not in everything
+    assert "member 199 ***" in everything
 
 
 def test_a_stand_in_keeps_the_chain_of_the_exception_it_replaces() -> None:
