@@ -18,6 +18,7 @@ from aiogram import Bot as AiogramBot
 from telegram import Bot as PtbBot
 
 from botsession import (
+    AllRoutesFailedError,
     ConfigError,
     SessionClosedError,
     build_client_session,
@@ -244,6 +245,23 @@ async def test_the_socket_limit_sheds_a_hedged_attempt_for_a_new_one(
     assert states(router) == ["failed", "active"]
     error = router.route_status()[0].last_error or ""
     assert "given up so that the session holds no more than its limit of 1" in error
+    await router.close()
+
+
+async def test_an_attempt_given_up_for_its_socket_is_a_timeout_of_its_route(
+    scripted_tunnels: dict[str, Any],
+) -> None:
+    """When the route that took the socket of a shed attempt fails too, the error of the shed
+    one is a timeout of its hop, listed first."""
+    scripted_tunnels["ready"].update({0: None, 1: "fail"})
+    router = fake_router(scripted_tunnels, 2, hedge=0.05, limit=1)
+    with pytest.raises(AllRoutesFailedError) as caught:
+        await router.connect("api.example", 443)
+    [(first, shed), (second, refused)] = caught.value.failures
+    assert (first, shed.hop_number, shed.hop_count, shed.reason) == (1, 1, 1, "timeout")
+    assert shed.hop == "socks5://127.0.0.1:1001"
+    assert (second, refused.reason) == (2, "refused")
+    assert router.sockets.held == 0
     await router.close()
 
 

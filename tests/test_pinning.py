@@ -181,3 +181,43 @@ async def test_a_route_whose_tls_with_the_server_stalls_loses_the_hedged_race(
     ), first.last_error
     assert mute.accepted == 1
     assert len(tls_bot_api.calls) == 1
+
+
+async def test_a_route_stalled_in_tls_is_given_up_for_its_socket_when_limit_is_reached(
+    tls_bot_api: BotApiStandIn,
+    background: BackgroundLoop,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With limit 1, a primary whose TLS handshake with the server never ends is given up at
+    the hedge delay so that the fallback can have the socket; its state names the hop and the
+    limit, and the request arrives once."""
+    monkeypatch.setattr(routing, "FIRST_CHECK_AFTER", PATIENT)  # no check during the test
+    mute = SilentServer(background).start()
+    primary = HijackingSocks5(background, to=mute.port).start()
+    fallback = HijackingSocks5(background, to=tls_bot_api.port).start()
+    pin = aiohttp.Fingerprint(fingerprint_of(tls_bot_api))
+    try:
+        settings = {
+            "proxy": f"socks5://{LOOPBACK}:{primary.port}",
+            "fallback": [f"socks5://{LOOPBACK}:{fallback.port}"],
+            "fallback_hedge_after": 0.3,
+            "limit": 1,
+        }
+        async with (
+            build_client_session(**settings) as session,
+            session.get(f"{tls_bot_api.base}/bot{TOKEN}/getMe", ssl=pin) as reply,
+        ):
+            assert (await reply.json())["ok"] is True
+            [first, second] = session.connector.route_status()  # type: ignore[union-attr]
+    finally:
+        primary.stop()
+        fallback.stop()
+        mute.stop()
+    assert (first.state, second.state) == ("failed", "active")
+    assert re.fullmatch(
+        rf"proxy hop 1 of 1 \(socks5://{LOOPBACK}:{primary.port}\): no tunnel after \d+\.\d s "
+        r"\(fallback_hedge_after: 0\.3 s\); given up so that the session holds no more than "
+        r"its limit of 1 proxy connections",
+        first.last_error or "",
+    ), first.last_error
+    assert len(tls_bot_api.calls) == 1
