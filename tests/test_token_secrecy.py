@@ -345,10 +345,11 @@ async def test_the_plain_session_masks_errors_raised_from_its_responses(
     broken_api: MisbehavingApi,
 ) -> None:
     """``raise_for_status()`` and ``json()`` of a non-JSON answer, and the response's repr,
-    show the URL with ``bot<id>:***``; ``response.url`` is still the real URL."""
+    show the URL with ``bot<id>:***`` and its escapes as they were; ``response.url`` is still
+    the real URL."""
     broken_api.mode = "html"
     async with build_client_session(api={"base": broken_api.base}) as session:
-        url = f"{broken_api.base}/bot{TOKEN}/getMe"
+        url = f"{broken_api.base}/bot{TOKEN}/getMe?text=a%20b%26c"
         async with session.post(url) as response:
             assert str(response.url) == url
             assert SECRET not in repr(response)
@@ -356,9 +357,11 @@ async def test_the_plain_session_masks_errors_raised_from_its_responses(
                 await response.json()
             with pytest.raises(aiohttp.ClientResponseError) as failed:
                 response.raise_for_status()
+    masked = url.replace(f"/bot{TOKEN}/", SHOWN)
     for caught in (not_json.value, failed.value):
         assert SHOWN in str(caught)
         assert not leaked(shown_texts(caught, "aiohttp"))
+        assert (str(caught.request_info.url), str(caught.request_info.real_url)) == (masked, masked)
 
 
 async def test_httpx_request_log_lines_show_the_token_masked(
