@@ -580,6 +580,21 @@ def test_a_huge_port_or_address_is_named_in_a_short_message(
     assert len(str(problem)) < 300
 
 
+@pytest.mark.parametrize(
+    ("address", "shown"),
+    [
+        ("g" * 60, "'" + "g" * 60 + "'"),
+        ("g" * 61, "'" + "g" * 60 + "'… (61 characters)"),
+    ],
+)
+def test_an_address_is_quoted_whole_up_to_60_characters(address: str, shown: str) -> None:
+    """A bad IPv6 address of 60 characters is quoted whole; from 61 on it is cut at 60."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(proxy=f"socks5://[{address}]:1080")
+    [problem] = caught.value.problems
+    assert problem.message == f"{shown} is not an IPv6 address"
+
+
 def test_a_port_with_leading_zeros_is_still_a_port() -> None:
     """Leading zeros do not count towards the port's digits."""
     assert load_config(proxy="socks5://127.0.0.1:0001080").proxy[0].port == 1080

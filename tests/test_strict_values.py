@@ -225,12 +225,14 @@ def test_canonical_hop_mappings_validate_the_host_too() -> None:
         ("HTTPS://API.Telegram.ORG", "https://api.telegram.org"),
         ("http://Straße.de:8081", "http://xn--strae-oqa.de:8081"),
         ("http://127.0.0.1:8081/tg/", "http://127.0.0.1:8081/tg"),
+        ("http://127.0.0.1:8081/Relay/TGX//", "http://127.0.0.1:8081/Relay/TGX"),
         ("http://[0:0::1]:8081", "http://[::1]:8081"),
         ("  https://api.telegram.org  ", "https://api.telegram.org"),
     ],
 )
 def test_api_base_is_stored_as_a_normalised_url(written: str, stored: str) -> None:
-    """Scheme and host are lower-cased, the host IDNA-encoded, a path prefix kept."""
+    """Scheme and host are lower-cased, the host IDNA-encoded, a path prefix kept as written
+    but for its trailing slashes."""
     assert load_config(api={"base": written}).api.base == stored
 
 
