@@ -558,6 +558,57 @@ def test_merged_and_overriding_values_keep_their_positions() -> None:
     ]
 
 
+MERGE_TAKES = (
+    "the merge key '<<' takes a mapping or a list of mappings (an alias such as *defaults, "
+    "or [*a, *b])"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("api:\n  <<: 1\n", [f"bot.yaml:2:7: api: {MERGE_TAKES}"]),
+        ("api:\n  <<: [{base: 'http://a'}, 2]\n", [f"bot.yaml:2:7: api: {MERGE_TAKES}"]),
+        (
+            "api: &api\n  base: http://h\n  <<: [*api, {is_local: maybe}]\n",
+            [
+                "bot.yaml:3:7: api: the merge key '<<' refers to a mapping that contains it",
+                "bot.yaml:3:25: api.is_local: expected a valid boolean, unable to interpret "
+                "input, found 'maybe'",
+            ],
+        ),
+        (
+            "api:\n  <<: {base: 'http://a', base: 'http://b'}\n",
+            ["bot.yaml:2:26: api.base: duplicate key 'base'; it is also set at bot.yaml:2:8"],
+        ),
+    ],
+    ids=["not-a-mapping", "list-with-a-number", "refers-to-itself", "duplicate-inside"],
+)
+def test_bad_merge_keys_are_located(text: str, expected: list[str]) -> None:
+    """A '<<' that merges no mapping, or the mapping holding it, is a problem at its value (the
+    other mappings of its list are still merged); a duplicate inside a merged mapping is one
+    at the key, under the path of the mapping it is merged into."""
+    write("bot.yaml", text)
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert problems(caught) == expected
+
+
+def nested_merges(levels: int) -> str:
+    """``api: {<<: {<<: … {base: 'http://h'}}}`` with ``levels`` merge keys, one inside another."""
+    return "api: " + "{<<: " * levels + "{base: 'http://h'}" + "}" * levels + "\n"
+
+
+def test_merge_keys_nest_up_to_32_levels() -> None:
+    """32 merge keys one inside another are read; a 33rd is refused, at the file."""
+    write("bot.yaml", nested_merges(32))
+    assert load_config().api.base == "http://h"
+    write("bot.yaml", nested_merges(33))
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert problems(caught) == ["bot.yaml: merge keys ('<<') are nested more than 32 levels deep"]
+
+
 def test_merge_key_bombs_are_bounded() -> None:
     """Merge keys that multiply (<<: [*a, *a, …] nested) stop at the value limit, after the work
     of that many values."""
