@@ -217,6 +217,7 @@ def test_a_link_as_a_python_keyword_argument() -> None:
         ),
         ("tg://resolve?domain=botfather", "this Telegram link is not a proxy link"),
         ("https://t.me/SocksX?server=proxy.example&port=1080", "this Telegram link is not a"),
+        ("tg://socks?server=[::1&port=1", "the server of the Telegram link: '[::1' is not an"),
         ("tg://socks", "the Telegram link has no server (the proxy's host); expected https:"),
     ],
     ids=[
@@ -235,6 +236,7 @@ def test_a_link_as_a_python_keyword_argument() -> None:
         "joinchat",
         "resolve",
         "channel-named-like-socks",
+        "half-bracketed",
         "no-query",
     ],
 )
