@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from botsession import BotSessionConfig, ConfigError, load_config
 from botsession.factory import load_config_with_origins
+from botsession.sources import yaml_file
 
 
 def write(path: Path | str, text: str) -> Path:
@@ -319,6 +321,43 @@ def test_yaml_errors_are_located(text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config()
     assert any(expected in line for line in problems(caught)), problems(caught)
+
+
+@pytest.mark.parametrize(
+    ("loader", "expected"),
+    [
+        (
+            "CSafeLoader",
+            [
+                "bot.yaml:2:1: YAML syntax error: found character that cannot start any token "
+                "(while scanning for the next token that starts at bot.yaml:2:1)",
+                "bot.yaml:1:4: YAML syntax error: found undefined alias",
+            ],
+        ),
+        (
+            "SafeLoader",
+            [
+                "bot.yaml:2:1: YAML syntax error: found character '\\t' that cannot start any "
+                "token",
+                "bot.yaml:1:4: YAML syntax error: found undefined alias 'x'",
+            ],
+        ),
+    ],
+    ids=["libyaml", "pure-python"],
+)
+def test_yaml_syntax_errors_are_located_with_or_without_libyaml(
+    loader: str, expected: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With libyaml or with PyYAML's own loader (used where libyaml is missing), a syntax error
+    is one problem at file:line:col, with its context where the loader gives it a place."""
+    monkeypatch.setattr(yaml_file, "_Loader", getattr(yaml, loader))
+    found = []
+    for text in ("proxy:\n\tsocks5://127.0.0.1:1\n", "a: *x\n"):
+        write("bot.yaml", text)
+        with pytest.raises(ConfigError) as caught:
+            load_config()
+        found += problems(caught)
+    assert found == expected
 
 
 def test_empty_yaml_file_configures_nothing() -> None:
