@@ -28,6 +28,12 @@ def test_url_string_is_one_hop() -> None:
     assert hop_fields(hop) == ("socks5", "proxy.example", 1080, "alice", "p@ss/w#rd", True)
 
 
+def test_credentials_are_kept_as_written() -> None:
+    """Upper case, punctuation and a second ':' stay in the user name and password as written."""
+    (hop,) = route("socks5://Xavier:XP4ss!$&'()*+,;=:X~@127.0.0.1:1080")
+    assert (hop.username, hop.secret()) == ("Xavier", "XP4ss!$&'()*+,;=:X~")
+
+
 def test_schemes_are_case_insensitive_and_socks5h_is_remote_dns_socks5() -> None:
     """SOCKS5H://, Socks4A:// and HTTP:// are read case-insensitively."""
     hops = route(["SOCKS5H://127.0.0.1:1", "Socks4A://127.0.0.1:2", "HTTP://127.0.0.1:3"])
@@ -164,11 +170,14 @@ def test_repr_and_str_mask_the_password() -> None:
         ("socks5://:pw@127.0.0.1:1080", "a password but no user name"),
         (
             "socks5://u:pa#ss@127.0.0.1:1080",
-            "percent-encode it (%2F, %3F, %23) or use the mapping form",
+            "the user name or password contains an unencoded '/', '?' or '#'; percent-encode it "
+            "(%2F, %3F, %23) or use the mapping form (url plus a separate password or "
+            "password_file)",
         ),
         ("socks5://u:pa?ss@127.0.0.1:1080", "percent-encode it"),
         ("socks5://u:pa/ss@127.0.0.1:1080", "percent-encode it"),
         ("socks5://u:%FF@127.0.0.1:1080", "not valid percent-encoded UTF-8"),
+        ("socks5://%FF:pw@127.0.0.1:1080", "the credentials are not valid percent-encoded UTF-8"),
     ],
 )
 def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
