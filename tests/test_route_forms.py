@@ -170,14 +170,11 @@ def test_repr_and_str_mask_the_password() -> None:
         ("socks5://:pw@127.0.0.1:1080", "a password but no user name"),
         (
             "socks5://u:pa#ss@127.0.0.1:1080",
-            "the user name or password contains an unencoded '/', '?' or '#'; percent-encode it "
-            "(%2F, %3F, %23) or use the mapping form (url plus a separate password or "
-            "password_file)",
+            "percent-encode it (%2F, %3F, %23) or use the mapping form",
         ),
         ("socks5://u:pa?ss@127.0.0.1:1080", "percent-encode it"),
         ("socks5://u:pa/ss@127.0.0.1:1080", "percent-encode it"),
         ("socks5://u:%FF@127.0.0.1:1080", "not valid percent-encoded UTF-8"),
-        ("socks5://%FF:pw@127.0.0.1:1080", "the credentials are not valid percent-encoded UTF-8"),
     ],
 )
 def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
@@ -186,6 +183,33 @@ def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
         load_config(proxy=url)
     assert message in str(caught.value)
     assert "keyword argument proxy=" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("socks5://:pw@127.0.0.1:1080", "the URL has a password but no user name"),
+        ("socks5://%FF:pw@127.0.0.1:1080", "the credentials are not valid percent-encoded UTF-8"),
+        ("socks5://u:%C3@127.0.0.1:1080", "the credentials are not valid percent-encoded UTF-8"),
+        (
+            "socks5://u:pa#ss@127.0.0.1:1080",
+            "the user name or password contains an unencoded '/', '?' or '#'; percent-encode it "
+            "(%2F, %3F, %23) or use the mapping form (url plus a separate password or "
+            "password_file)",
+        ),
+    ],
+    ids=["password-without-user", "user-not-utf8", "password-not-utf8", "unencoded-hash"],
+)
+def test_credential_errors_are_whole_and_show_no_credentials(url: str, message: str) -> None:
+    """A credential problem is one message at proxy, exactly this text: no user or password."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(proxy=url)
+    [problem] = caught.value.problems
+    assert (problem.where, problem.path, problem.message) == (
+        "keyword argument proxy=",
+        "proxy",
+        message,
+    )
 
 
 @pytest.mark.parametrize(
