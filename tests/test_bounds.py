@@ -341,6 +341,17 @@ def test_huge_yaml_integers_are_located_problems(text: str, expected: str) -> No
     assert "Traceback" not in err
 
 
+def test_yaml_integers_of_up_to_100_digits_are_read() -> None:
+    """An integer of 100 digits (its sign aside) is a number; one of 101 digits is a problem."""
+    Path("bot.yaml").write_text(f"limit: +{'9' * 100}\n")
+    assert load_config().limit == 10**100 - 1
+    Path("bot.yaml").write_text(f"limit: -{'9' * 101}\n")
+    assert problems_of() == [
+        "bot.yaml:1:8: limit: a number of 101 digits; numbers have at most 100 "
+        "(quote the value if it is text)"
+    ]
+
+
 def test_yaml_floats_of_many_digits_are_read() -> None:
     """Python reads floats of any length (the 4,300-digit limit is for int), so a float of
     5,000 digits is a number: too large for a timeout, not an error of the reader."""
