@@ -165,6 +165,7 @@ def test_password_file_up_to_64_kib_is_read(tmp_path: Path) -> None:
         ("Proxy.Example", "proxy.example"),
         ("my_proxy.internal", "my_proxy.internal"),
         ("a" * 63 + ".example", "a" * 63 + ".example"),
+        (".".join(["b" * 50] * 4 + ["b" * 49]), ".".join(["b" * 50] * 4 + ["b" * 49])),  # 253
         ("192.0.2.1", "192.0.2.1"),
     ],
 )
@@ -178,29 +179,77 @@ def test_host_names_are_normalised(written: str, host: str) -> None:
 @pytest.mark.parametrize(
     ("host", "message"),
     [
-        ("a..b", "'a..b' is not a valid host name: it has an empty label"),
-        (".example", "'.example' is not a valid host name: it has an empty label"),
-        ("example.", "'example.' is not a valid host name: it has an empty label"),
-        ("a" * 64 + ".example", "the host name has a label of 64 characters"),
         (
-            ".".join(["b" * 50] * 5),
-            "the host name is 254 characters long; DNS allows 253",
+            "a..b",
+            "'a..b' is not a valid host name: it has an empty label (a dot at the start or the "
+            "end, or two dots in a row)",
         ),
-        ("ä" * 64 + ".de", "not a valid host name: Label too long (IDNA 2008)"),
-        ("☃.example", "Codepoint U+2603 at position 1 of '☃' not allowed (IDNA 2008)"),
-        ("proxy-.example", "the label 'proxy-' starts or ends with '-'"),
-        ("pro*xy.example", "'*' is not allowed (letters, digits, '-', '_' and '.' only)"),
-        ("xn--zz.example", "the label 'xn--zz' is not a valid IDNA (punycode) label"),
-        ("1.2.3.256", "'1.2.3.256' is not a valid IPv4 address"),
-        ("010.0.0.1", "'010.0.0.1' is not a valid IPv4 address"),
+        (
+            ".example",
+            "'.example' is not a valid host name: it has an empty label (a dot at the start or "
+            "the end, or two dots in a row)",
+        ),
+        (
+            "example.",
+            "'example.' is not a valid host name: it has an empty label (a dot at the start or "
+            "the end, or two dots in a row)",
+        ),
+        (
+            "a" * 64 + ".example",
+            "the host name has a label of 64 characters (aaaaaaaaaaaa…); DNS allows 63 per label",
+        ),
+        (".".join(["b" * 50] * 5), "the host name is 254 characters long; DNS allows 253"),
+        (
+            "ä" * 64 + ".de",
+            f"'{'ä' * 64}.de' is not a valid host name: Label too long (IDNA 2008)",
+        ),
+        ("ä" * 1013, "the host name is 1013 characters long; DNS allows 253"),
+        (
+            "ä." * 505 + "ää",  # 1,012 characters: encoded, then measured
+            "the host name is 4048 characters long in its ASCII (IDNA) form; DNS allows 253",
+        ),
+        (
+            "☃.example",
+            "'☃.example' is not a valid host name: Codepoint U+2603 at position 1 of '☃' not "
+            "allowed (IDNA 2008)",
+        ),
+        (
+            "proxy-.example",
+            "'proxy-.example' is not a valid host name: the label 'proxy-' starts or ends with '-'",
+        ),
+        (
+            "pro*xy.example",
+            "'pro*xy.example' is not a valid host name: '*' is not allowed (letters, digits, '-', "
+            "'_' and '.' only)",
+        ),
+        (
+            "xn--zz.example",
+            "'xn--zz.example' is not a valid host name: the label 'xn--zz' is not a valid IDNA "
+            "(punycode) label",
+        ),
+        (
+            "1.2.3.256",
+            "'1.2.3.256' is not a valid IPv4 address (four numbers from 0 to 255, without leading "
+            "zeros)",
+        ),
+        (
+            "010.0.0.1",
+            "'010.0.0.1' is not a valid IPv4 address (four numbers from 0 to 255, without leading "
+            "zeros)",
+        ),
     ],
 )
 def test_bad_host_names_say_what_is_wrong(host: str, message: str) -> None:
-    """Empty labels, long labels and names, IDNA violations and bad IPv4 addresses are refused."""
+    """Empty labels, long labels and names, IDNA violations and bad IPv4 addresses are refused,
+    each with its reason in these words."""
     with pytest.raises(ConfigError) as caught:
         load_config(proxy=f"socks5://{host}:1080")
-    assert message in str(caught.value)
-    assert "keyword argument proxy=: proxy: " in str(caught.value)
+    [problem] = caught.value.problems
+    assert (problem.where, problem.path, problem.message) == (
+        "keyword argument proxy=",
+        "proxy",
+        message,
+    )
 
 
 def test_canonical_hop_mappings_validate_the_host_too() -> None:
@@ -248,31 +297,68 @@ def test_api_base_path_prefix_reaches_aiogram() -> None:
 @pytest.mark.parametrize(
     ("base", "message"),
     [
-        ("ftp://x.example", "expected an http:// or https:// base URL, such as https://api."),
-        ("api.telegram.org", "expected an http:// or https:// base URL"),
-        ("https://bot:secret@api.example", "without credentials (no user name or password)"),
+        (
+            "ftp://x.example",
+            "expected an http:// or https:// base URL, such as https://api.telegram.org",
+        ),
+        (
+            "api.telegram.org",
+            "expected an http:// or https:// base URL, such as https://api.telegram.org",
+        ),
+        (
+            "https://bot:secret@api.example",
+            "expected an http:// or https:// base URL without credentials (no user name or "
+            "password)",
+        ),
         ("https://api.example/?a=1", "the base URL cannot have a query or fragment"),
         ("https://api.example/#x", "the base URL cannot have a query or fragment"),
         ("https://api.example:0", "the port must be a number from 1 to 65535, found 0"),
         ("https://api.example:65536", "the port must be a number from 1 to 65535, found 65536"),
         ("https://api.example:https", "the port must be a number from 1 to 65535"),
         ("https://api.example:", "the port must be a number from 1 to 65535"),
-        ("https://", "the base URL has no host"),
-        ("https://a..b", "'a..b' is not a valid host name: it has an empty label"),
-        ("https://api.example/a b", "the base URL contains a space, tab, line break"),
-        ("https://api.example/\x00", "or other control character"),
+        (
+            "https://",
+            "the base URL has no host; expected an http:// or https:// base URL, such as "
+            "https://api.telegram.org",
+        ),
+        (
+            "https://:80",
+            "the base URL has no host; expected an http:// or https:// base URL, such as "
+            "https://api.telegram.org",
+        ),
+        (
+            "https://a..b",
+            "'a..b' is not a valid host name: it has an empty label (a dot at the start or the "
+            "end, or two dots in a row)",
+        ),
+        (
+            "https://api.example/a b",
+            "the base URL contains a space, tab, line break or other control character",
+        ),
+        (
+            "https://api.example/\x00",
+            "the base URL contains a space, tab, line break or other control character",
+        ),
         ("https://[::1", "the IPv6 address in the base URL has no closing ']'"),
-        ("https://::1:80", "an IPv6 address must be in brackets"),
+        (
+            "https://[::1]x",
+            "expected an http:// or https:// base URL; a ':' and the port must follow the IPv6 "
+            "address",
+        ),
+        ("https://::1:80", "an IPv6 address must be in brackets, as in http://[::1]:8081"),
         ("https://[nope]:80", "'nope' is not an IPv6 address"),
     ],
 )
 def test_bad_api_base_says_what_is_wrong(base: str, message: str) -> None:
-    """Each malformed base URL gets its own reason, at api.base."""
+    """Each malformed base URL gets its own reason, in these words, at api.base."""
     with pytest.raises(ConfigError) as caught:
         load_config(api={"base": base})
     [problem] = caught.value.problems
-    assert (problem.where, problem.path) == ("keyword argument api=", "api.base")
-    assert message in problem.message
+    assert (problem.where, problem.path, problem.message) == (
+        "keyword argument api=",
+        "api.base",
+        message,
+    )
     assert "secret" not in str(caught.value)
 
 
