@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import BotSessionWarning, Problem
+from ..errors import BotSessionWarning, Problem, outside_stacklevel
 from ..redaction import has_url_password
 from .files import UnreadableFile, read_regular_file
 from .provenance import MAX_INTEGER_DIGITS, Layer, Origin, Path, format_path, shown_key
@@ -121,7 +121,7 @@ def _warn_if_readable(path: FsPath, shown_as: str, mode: int) -> None:
         f"run chmod 600 {shown_as}, or keep the password out of the file with ${{VAR}} "
         "or password_file",
         BotSessionWarning,
-        stacklevel=4,
+        stacklevel=outside_stacklevel(),
     )
 
 
