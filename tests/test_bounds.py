@@ -292,6 +292,42 @@ def test_expansions_within_the_bounds_are_kept(monkeypatch: pytest.MonkeyPatch) 
     assert layer.data["key"] == ("x" * (32 * 1024 - 1) + "-") * 2
 
 
+def read_problems(text: str) -> list[str]:
+    """The problems of reading ``text`` as bot.yaml (the reader alone: any key will do)."""
+    Path("bot.yaml").write_text(text)
+    return [str(problem) for problem in read_yaml(Path("bot.yaml"), "bot.yaml", {}).problems]
+
+
+def test_a_document_of_exactly_2_mi_characters_is_read() -> None:
+    """Keys and values adding up to 2,097,152 characters with aliases are read; one more
+    character is over the bound."""
+    value = "v" * (2_097_150 // 50)  # a, b and 50 times the value: 2 Mi characters
+    aliases = ", ".join(["*a"] * 49)
+    assert read_problems(f"a: &a {value}\nb: [{aliases}]\n") == []
+    assert read_problems(f"a: &a {value}\nbb: [{aliases}]\n") == [
+        "bot.yaml:1:4: bb[48]: the keys and values of this file add up to more than 2097152 "
+        "characters with aliases and ${…} expanded (a long value used through many aliases?)"
+    ]
+
+
+def test_a_document_of_exactly_10000_values_is_read() -> None:
+    """The top mapping, a list and 9,998 items are 10,000 values, which are read; one more is
+    over the bound, a problem of the whole file."""
+    assert read_problems("a: [" + ", ".join(["1"] * 9998) + "]\n") == []
+    assert read_problems("a: [" + ", ".join(["1"] * 9999) + "]\n") == [
+        "bot.yaml: the document expands to more than 10000 values (anchors and aliases nested "
+        "too deeply?)"
+    ]
+
+
+def test_values_nest_up_to_32_levels() -> None:
+    """A value 32 levels down (a key and 31 lists) is read; one level more is refused."""
+    assert read_problems("a: " + "[" * 32 + "]" * 32 + "\n") == []
+    assert read_problems("a: " + "[" * 33 + "]" * 33 + "\n") == [
+        "bot.yaml: values are nested more than 32 levels deep"
+    ]
+
+
 def test_each_missing_variable_is_reported_once_per_value() -> None:
     """A value repeating an unset ${VAR} thousands of times gets one problem per variable."""
     Path("bot.yaml").write_text('timeout: "' + "${NOPE}${!}" * 50_000 + '"\n')
