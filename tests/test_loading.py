@@ -189,14 +189,15 @@ def test_env_variable_names_are_case_insensitive(monkeypatch: pytest.MonkeyPatch
 
 
 def test_yaml_interpolation_with_and_without_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    """${VAR} and ${VAR:-default} are expanded in YAML strings; $${ is a literal ${."""
+    """${VAR} and ${VAR:-default} are expanded in YAML strings; $${ is a literal ${, also
+    where no '}' follows it."""
     monkeypatch.setenv("PROXY_PASSWORD", "p4ss")
     monkeypatch.setenv("EMPTY", "")
     write(
         "bot.yaml",
         "proxy:\n  url: socks5://alice@${PROXY_HOST:-127.0.0.1}:${PROXY_PORT:-1080}\n"
         "  password: ${PROXY_PASSWORD}\n"
-        "api:\n  base: http://${EMPTY:-fallback.example}/x$${y}\n",
+        "api:\n  base: http://${EMPTY:-fallback.example}/x$${y}$${z\n",
     )
     config = load_config()
     assert config.proxy is not None
@@ -204,7 +205,7 @@ def test_yaml_interpolation_with_and_without_default(monkeypatch: pytest.MonkeyP
         "socks5://alice:***@127.0.0.1:1080",
         "p4ss",
     )
-    assert config.api.base == "http://fallback.example/x${y}"
+    assert config.api.base == "http://fallback.example/x${y}${z"
 
 
 def test_yaml_interpolation_reads_dotenv_too() -> None:
