@@ -34,6 +34,12 @@ def test_one_trailing_slash_is_allowed() -> None:
     assert [(hop.host, hop.port) for hop in hops] == [("127.0.0.1", 1080), ("::1", 3128)]
 
 
+def test_ports_run_from_1_to_65535() -> None:
+    """The smallest and the largest port are hops' ports (0 and 65536 are refused)."""
+    hops = route(["socks5://127.0.0.1:1", "socks5://127.0.0.1:65535"])
+    assert [hop.port for hop in hops] == [1, 65535]
+
+
 def test_credentials_are_kept_as_written() -> None:
     """Upper case, punctuation and a second ':' stay in the user name and password as written."""
     (hop,) = route("socks5://Xavier:XP4ss!$&'()*+,;=:X~@127.0.0.1:1080")
@@ -204,6 +210,10 @@ def test_repr_and_str_mask_the_password() -> None:
         ("socks5://127.0.0.1:http", "the port must be a number from 1 to 65535"),
         ("socks5://::1:1080", "an IPv6 address must be in brackets, as in socks5://[::1]:1080"),
         ("socks5://[::1:1080", "the IPv6 address has no closing ']'"),
+        (
+            "socks5://[::1]]:1080",
+            "the port is missing; expected scheme://[user[:password]@]host:port",
+        ),
         ("socks5://[nope]:1080", "'nope' is not an IPv6 address"),
         ("socks5://:1080", "the host is missing; expected scheme://[user[:password]@]host:port"),
         (

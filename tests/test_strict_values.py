@@ -164,6 +164,7 @@ def test_password_file_up_to_64_kib_is_read(tmp_path: Path) -> None:
         ("\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\u3002org", "example.org"),  # full width
         ("Proxy.Example", "proxy.example"),
         ("my_proxy.internal", "my_proxy.internal"),
+        ("my_proxy.straße.de", "my_proxy.xn--strae-oqa.de"),  # '_' only in ASCII labels
         ("a" * 63 + ".example", "a" * 63 + ".example"),
         (".".join(["b" * 50] * 4 + ["b" * 49]), ".".join(["b" * 50] * 4 + ["b" * 49])),  # 253
         ("192.0.2.1", "192.0.2.1"),
@@ -276,6 +277,7 @@ def test_canonical_hop_mappings_validate_the_host_too() -> None:
         ("http://127.0.0.1:8081/tg/", "http://127.0.0.1:8081/tg"),
         ("http://127.0.0.1:8081/Relay/TGX//", "http://127.0.0.1:8081/Relay/TGX"),
         ("http://[0:0::1]:8081", "http://[::1]:8081"),
+        ("http://127.0.0.1:65535", "http://127.0.0.1:65535"),
         ("  https://api.telegram.org  ", "https://api.telegram.org"),
     ],
 )
@@ -347,6 +349,11 @@ def test_api_base_path_prefix_reaches_aiogram() -> None:
         ),
         ("https://::1:80", "an IPv6 address must be in brackets, as in http://[::1]:8081"),
         ("https://[nope]:80", "'nope' is not an IPv6 address"),
+        (
+            "https://[::1]]:80",
+            "expected an http:// or https:// base URL; a ':' and the port must follow the IPv6 "
+            "address",
+        ),
     ],
 )
 def test_bad_api_base_says_what_is_wrong(base: str, message: str) -> None:
