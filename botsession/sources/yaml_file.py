@@ -150,8 +150,8 @@ class _Converter:
         self.layer.problems.append(Problem(self.where(node), format_path(path), message))
 
     def convert_document(self, text: str) -> None:
-        self.loader = _Loader(text)
         try:
+            self.loader = _Loader(text)  # PyYAML's own loader checks the characters here
             root = self.loader.get_single_node()
             if root is None:
                 return  # an empty file configures nothing
@@ -171,7 +171,8 @@ class _Converter:
             where = error.where or self.shown_as
             self.layer.problems.append(Problem(where, error.path, error.message))
         finally:
-            self.loader.dispose()
+            if self.loader is not None:
+                self.loader.dispose()
 
     def syntax_error(self, error: yaml.MarkedYAMLError) -> tuple[str, str, str]:
         def at(mark: Any) -> str:
