@@ -333,6 +333,7 @@ def test_yaml_errors_are_located(text: str, expected: str) -> None:
                 "bot.yaml:2:1: YAML syntax error: found character that cannot start any token "
                 "(while scanning for the next token that starts at bot.yaml:2:1)",
                 "bot.yaml:1:4: YAML syntax error: found undefined alias",
+                "bot.yaml: not a text file: control characters are not allowed at character 10",
             ],
         ),
         (
@@ -341,19 +342,21 @@ def test_yaml_errors_are_located(text: str, expected: str) -> None:
                 "bot.yaml:2:1: YAML syntax error: found character '\\t' that cannot start any "
                 "token",
                 "bot.yaml:1:4: YAML syntax error: found undefined alias 'x'",
+                "bot.yaml: not a text file: special characters are not allowed at character 10",
             ],
         ),
     ],
     ids=["libyaml", "pure-python"],
 )
-def test_yaml_syntax_errors_are_located_with_or_without_libyaml(
+def test_yaml_errors_are_reported_with_or_without_libyaml(
     loader: str, expected: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With libyaml or with PyYAML's own loader (used where libyaml is missing), a syntax error
-    is one problem at file:line:col, with its context where the loader gives it a place."""
+    is one problem at file:line:col, with its context where the loader gives it a place, and a
+    control character one problem of the file, naming its place counted in characters from 1."""
     monkeypatch.setattr(yaml_file, "_Loader", getattr(yaml, loader))
     found = []
-    for text in ("proxy:\n\tsocks5://127.0.0.1:1\n", "a: *x\n"):
+    for text in ("proxy:\n\tsocks5://127.0.0.1:1\n", "a: *x\n", "proxy: éé\x01\n"):
         write("bot.yaml", text)
         with pytest.raises(ConfigError) as caught:
             load_config()

@@ -163,7 +163,11 @@ class _Converter:
         except yaml.MarkedYAMLError as error:
             self.layer.problems.append(Problem(*self.syntax_error(error)))
         except yaml.reader.ReaderError as error:
-            message = f"not a text file: {error.reason} at character {error.position}"
+            # libyaml gives the offset of the character in UTF-8 bytes, PyYAML in characters,
+            # both from 0; the first such character in the text is the one refused.
+            found = text.find(chr(error.character)) if isinstance(error.character, int) else -1
+            position = found + 1 if found >= 0 else error.position + 1
+            message = f"not a text file: {error.reason} at character {position}"
             self.layer.problems.append(Problem(self.shown_as, "", message))
         except yaml.YAMLError as error:
             self.layer.problems.append(Problem(self.shown_as, "", f"YAML error: {error}"))
