@@ -287,6 +287,7 @@ def test_every_problem_at_once_with_locations(monkeypatch: pytest.MonkeyPatch) -
             "bot.yaml:2:1: limit: duplicate key 'limit'; it is also set at bot.yaml:1:1",
         ),
         ("- just\n- a list\n", "bot.yaml:1:1: the top level must be a mapping of settings"),
+        ("!foo {limit: 1}\n", "bot.yaml:1:1: the YAML tag '!foo' is not allowed in a config"),
         ("1: one\n", "bot.yaml:1:1: mapping keys must be plain strings"),
         (
             "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
