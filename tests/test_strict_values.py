@@ -708,13 +708,18 @@ MERGE_TAKES = (
             "api:\n  <<: {base: 'http://a', base: 'http://b'}\n",
             ["bot.yaml:2:26: api.base: duplicate key 'base'; it is also set at bot.yaml:2:8"],
         ),
+        (
+            "api:\n  <<: {base: 'http://a'}\n  <<: {is_local: maybe}\n",
+            ["bot.yaml:3:3: api: duplicate key '<<'; it is also set at bot.yaml:2:3"],
+        ),
     ],
-    ids=["not-a-mapping", "list-with-a-number", "refers-to-itself", "duplicate-inside"],
+    ids=["not-a-mapping", "list-with-a-number", "refers-to-itself", "duplicate-inside", "twice"],
 )
 def test_bad_merge_keys_are_located(text: str, expected: list[str]) -> None:
     """A '<<' that merges no mapping, or the mapping holding it, is a problem at its value (the
     other mappings of its list are still merged); a duplicate inside a merged mapping is one
-    at the key, under the path of the mapping it is merged into."""
+    at the key, under the path of the mapping it is merged into; a second '<<' is one at its
+    key, and only the first is merged."""
     write("bot.yaml", text)
     with pytest.raises(ConfigError) as caught:
         load_config()
@@ -724,6 +729,13 @@ def test_bad_merge_keys_are_located(text: str, expected: list[str]) -> None:
 def nested_merges(levels: int) -> str:
     """``api: {<<: {<<: … {base: 'http://h'}}}`` with ``levels`` merge keys, one inside another."""
     return "api: " + "{<<: " * levels + "{base: 'http://h'}" + "}" * levels + "\n"
+
+
+def test_a_plain_equals_sign_key_is_text() -> None:
+    """PyYAML tags a plain '=' key as a "value" key; it is read as the text '='."""
+    write("bot.yaml", "=: 1\nb: {=: 2}\n")
+    layer = read_yaml(Path("bot.yaml"), "bot.yaml", {})
+    assert (layer.data, layer.problems) == ({"=": 1, "b": {"=": 2}}, [])
 
 
 def test_merge_keys_nest_up_to_32_levels() -> None:
