@@ -163,6 +163,7 @@ def test_password_file_up_to_64_kib_is_read(tmp_path: Path) -> None:
         ("bücher.example", "xn--bcher-kva.example"),
         ("\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\u3002org", "example.org"),  # full width
         ("Proxy.Example", "proxy.example"),
+        ("PROXY.EXAMPLE", "proxy.example"),
         ("my_proxy.internal", "my_proxy.internal"),
         ("my_proxy.straße.de", "my_proxy.xn--strae-oqa.de"),  # '_' only in ASCII labels
         ("a" * 63 + ".example", "a" * 63 + ".example"),
@@ -217,6 +218,10 @@ def test_host_names_are_normalised(written: str, host: str) -> None:
         (
             "proxy-.example",
             "'proxy-.example' is not a valid host name: the label 'proxy-' starts or ends with '-'",
+        ),
+        (
+            "-proxy.example",
+            "'-proxy.example' is not a valid host name: the label '-proxy' starts or ends with '-'",
         ),
         (
             "pro*xy.example",
