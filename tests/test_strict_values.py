@@ -447,6 +447,11 @@ def test_plain_decimal_numbers_are_read(text: str, expected: tuple[int, float, f
             "a number written in a form that is not a number; write a plain decimal number such "
             "as 10 or 2.5, or quote the value if it is text",
         ),
+        (
+            "!!int X010",
+            "a number written in a form that is not a number; write a plain decimal number such "
+            "as 10 or 2.5, or quote the value if it is text",
+        ),
         (".inf", "expected a finite number, found inf"),
     ],
 )
