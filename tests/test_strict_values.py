@@ -741,6 +741,26 @@ def nested_merges(levels: int) -> str:
     return "api: " + "{<<: " * levels + "{base: 'http://h'}" + "}" * levels + "\n"
 
 
+@pytest.mark.parametrize(
+    ("text", "problem", "data"),
+    [
+        ("1: one\nb: 2\n", "bot.yaml:1:1: mapping keys must be plain strings", {"b": 2}),
+        (
+            "b: 2\nb: 3\nc: 4\n",
+            "bot.yaml:2:1: b: duplicate key 'b'; it is also set at bot.yaml:1:1",
+            {"b": 2, "c": 4},
+        ),
+    ],
+    ids=["number-key", "duplicate-key"],
+)
+def test_keys_after_a_bad_key_are_still_read(text: str, problem: str, data: dict[str, int]) -> None:
+    """A key that is not text, or a second one, is a problem and left out; the keys after it
+    are read (of two duplicates the first is kept)."""
+    write("bot.yaml", text)
+    layer = read_yaml(Path("bot.yaml"), "bot.yaml", {})
+    assert ([str(found) for found in layer.problems], layer.data) == ([problem], data)
+
+
 def test_a_plain_equals_sign_key_is_text() -> None:
     """PyYAML tags a plain '=' key as a "value" key; it is read as the text '='."""
     write("bot.yaml", "=: 1\nb: {=: 2}\n")
