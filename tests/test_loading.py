@@ -189,14 +189,14 @@ def test_env_variable_names_are_case_insensitive(monkeypatch: pytest.MonkeyPatch
 
 
 def test_yaml_interpolation_with_and_without_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    """${VAR} and ${VAR:-default} are expanded in YAML strings; $${ is a literal ${, also
-    where no '}' follows it."""
+    """${VAR} and ${VAR:-default} are expanded in YAML strings (a variable set empty is empty
+    without a default); $${ is a literal ${, also where no '}' follows it."""
     monkeypatch.setenv("PROXY_PASSWORD", "p4ss")
     monkeypatch.setenv("EMPTY", "")
     write(
         "bot.yaml",
         "proxy:\n  url: socks5://alice@${PROXY_HOST:-127.0.0.1}:${PROXY_PORT:-1080}\n"
-        "  password: ${PROXY_PASSWORD}\n"
+        "  password: ${PROXY_PASSWORD}${EMPTY}\n"
         "api:\n  base: http://${EMPTY:-fallback.example}/x$${y}$${z\n",
     )
     config = load_config()
@@ -289,6 +289,7 @@ def test_every_problem_at_once_with_locations(monkeypatch: pytest.MonkeyPatch) -
         ("- just\n- a list\n", "bot.yaml:1:1: the top level must be a mapping of settings"),
         ("!foo {limit: 1}\n", "bot.yaml:1:1: the YAML tag '!foo' is not allowed in a config"),
         ("1: one\n", "bot.yaml:1:1: mapping keys must be plain strings"),
+        ("!foo a: one\n", "bot.yaml:1:1: mapping keys must be plain strings"),
         (
             "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
             "the document expands to more than 10000 values",
