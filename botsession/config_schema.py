@@ -49,7 +49,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from .errors import BotSessionWarning, ConfigError
+from .errors import BotSessionWarning, ConfigError, outside_stacklevel
 from .proxy_url import (
     SUPPORTED_TEXT,
     TELEGRAM_LINK_SHAPE,
@@ -918,16 +918,14 @@ class BotSessionConfig(BaseSettings):
             for sentence in route.leaked_hop_names()
         ]
         if sentences:
-            warnings.warn("; ".join(sentences), BotSessionWarning, stacklevel=_outside_stacklevel())
+            warnings.warn("; ".join(sentences), BotSessionWarning, stacklevel=outside_stacklevel())
         unverified = [
             f"{name}: {sentence}"
             for name, route in zip(self.route_names(), self.routes, strict=True)
             for sentence in route.unverified_hops()
         ]
         if unverified:
-            warnings.warn(
-                "; ".join(unverified), BotSessionWarning, stacklevel=_outside_stacklevel()
-            )
+            warnings.warn("; ".join(unverified), BotSessionWarning, stacklevel=outside_stacklevel())
 
     @property
     def routes(self) -> tuple[ProxyRoute, ...]:
@@ -995,19 +993,6 @@ def _merged_data(
 
 
 _LOOKUPS_CHECKED: weakref.WeakValueDictionary[int, BotSessionConfig] = weakref.WeakValueDictionary()
-_INTERNAL_PACKAGES = frozenset({"botsession", "pydantic", "pydantic_settings", "pydantic_core"})
-
-
-def _outside_stacklevel() -> int:
-    """The ``stacklevel`` that points a warning at the first caller outside botsession/pydantic."""
-    frame = sys._getframe(2)  # the caller of the function that warns
-    level = 2
-    while frame.f_back is not None:
-        if frame.f_globals.get("__name__", "").partition(".")[0] not in _INTERNAL_PACKAGES:
-            break
-        frame = frame.f_back
-        level += 1
-    return level
 
 
 def yaml_json_schema() -> dict[str, Any]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -46,6 +47,21 @@ class BotSessionError(Exception):
 class BotSessionWarning(UserWarning):
     """A configuration that works but probably does not do what was meant (a DNS lookup in
     the clear, a hop order that a set cannot keep, a readable file holding a password)."""
+
+
+_INTERNAL_PACKAGES = frozenset({"botsession", "pydantic", "pydantic_settings", "pydantic_core"})
+
+
+def outside_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside botsession/pydantic."""
+    frame = sys._getframe(2)  # the caller of the function that warns
+    level = 2
+    while frame.f_back is not None:
+        if frame.f_globals.get("__name__", "").partition(".")[0] not in _INTERNAL_PACKAGES:
+            break
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 @dataclass(frozen=True)

@@ -292,6 +292,42 @@ def test_expansions_within_the_bounds_are_kept(monkeypatch: pytest.MonkeyPatch) 
     assert layer.data["key"] == ("x" * (32 * 1024 - 1) + "-") * 2
 
 
+def read_problems(text: str) -> list[str]:
+    """The problems of reading ``text`` as bot.yaml (the reader alone: any key will do)."""
+    Path("bot.yaml").write_text(text)
+    return [str(problem) for problem in read_yaml(Path("bot.yaml"), "bot.yaml", {}).problems]
+
+
+def test_a_document_of_exactly_2_mi_characters_is_read() -> None:
+    """Keys and values adding up to 2,097,152 characters with aliases are read; one more
+    character is over the bound."""
+    value = "v" * (2_097_150 // 50)  # a, b and 50 times the value: 2 Mi characters
+    aliases = ", ".join(["*a"] * 49)
+    assert read_problems(f"a: &a {value}\nb: [{aliases}]\n") == []
+    assert read_problems(f"a: &a {value}\nbb: [{aliases}]\n") == [
+        "bot.yaml:1:4: bb[48]: the keys and values of this file add up to more than 2097152 "
+        "characters with aliases and ${…} expanded (a long value used through many aliases?)"
+    ]
+
+
+def test_a_document_of_exactly_10000_values_is_read() -> None:
+    """The top mapping, a list and 9,998 items are 10,000 values, which are read; one more is
+    over the bound, a problem of the whole file."""
+    assert read_problems("a: [" + ", ".join(["1"] * 9998) + "]\n") == []
+    assert read_problems("a: [" + ", ".join(["1"] * 9999) + "]\n") == [
+        "bot.yaml: the document expands to more than 10000 values (anchors and aliases nested "
+        "too deeply?)"
+    ]
+
+
+def test_values_nest_up_to_32_levels() -> None:
+    """A value 32 levels down (a key and 31 lists) is read; one level more is refused."""
+    assert read_problems("a: " + "[" * 32 + "]" * 32 + "\n") == []
+    assert read_problems("a: " + "[" * 33 + "]" * 33 + "\n") == [
+        "bot.yaml: values are nested more than 32 levels deep"
+    ]
+
+
 def test_each_missing_variable_is_reported_once_per_value() -> None:
     """A value repeating an unset ${VAR} thousands of times gets one problem per variable."""
     Path("bot.yaml").write_text('timeout: "' + "${NOPE}${!}" * 50_000 + '"\n')
@@ -339,6 +375,17 @@ def test_huge_yaml_integers_are_located_problems(text: str, expected: str) -> No
     assert (code, out) == (1, "")
     assert f"  - {expected}\n" in err
     assert "Traceback" not in err
+
+
+def test_yaml_integers_of_up_to_100_digits_are_read() -> None:
+    """An integer of 100 digits (its sign aside) is a number; one of 101 digits is a problem."""
+    Path("bot.yaml").write_text(f"limit: +{'9' * 100}\n")
+    assert load_config().limit == 10**100 - 1
+    Path("bot.yaml").write_text(f"limit: -{'9' * 101}\n")
+    assert problems_of() == [
+        "bot.yaml:1:8: limit: a number of 101 digits; numbers have at most 100 "
+        "(quote the value if it is text)"
+    ]
 
 
 def test_yaml_floats_of_many_digits_are_read() -> None:
@@ -578,6 +625,21 @@ def test_a_huge_port_or_address_is_named_in_a_short_message(
     [problem] = caught.value.problems
     assert str(problem).endswith(expected)
     assert len(str(problem)) < 300
+
+
+@pytest.mark.parametrize(
+    ("address", "shown"),
+    [
+        ("g" * 60, "'" + "g" * 60 + "'"),
+        ("g" * 61, "'" + "g" * 60 + "'… (61 characters)"),
+    ],
+)
+def test_an_address_is_quoted_whole_up_to_60_characters(address: str, shown: str) -> None:
+    """A bad IPv6 address of 60 characters is quoted whole; from 61 on it is cut at 60."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(proxy=f"socks5://[{address}]:1080")
+    [problem] = caught.value.problems
+    assert problem.message == f"{shown} is not an IPv6 address"
 
 
 def test_a_port_with_leading_zeros_is_still_a_port() -> None:

@@ -501,13 +501,15 @@ def test_redaction_is_linear(unit: str, end: str) -> None:
 
 
 def test_readable_file_with_plaintext_password_warns_once(tmp_path: Path) -> None:
-    """A password written into a group/world-readable bot.yaml warns once, like OpenSSH does."""
+    """A password written into a group/world-readable bot.yaml warns once, like OpenSSH does,
+    at the line that loaded the file (as every BotSessionWarning does)."""
     path = tmp_path / "bot.yaml"
     path.write_text(f"proxy: socks5://bot:{SENTINEL}@127.0.0.1:1080\n")
     path.chmod(0o644)
     with pytest.warns(BotSessionWarning) as caught:
         load_config(path)
     [warning] = caught
+    assert warning.filename == __file__
     message = str(warning.message)
     assert message.startswith(
         f"{path} holds a plaintext password and is readable by group and others"

@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from botsession import BotSessionConfig, ConfigError, load_config
 from botsession.factory import load_config_with_origins
+from botsession.sources import yaml_file
 
 
 def write(path: Path | str, text: str) -> Path:
@@ -187,14 +189,15 @@ def test_env_variable_names_are_case_insensitive(monkeypatch: pytest.MonkeyPatch
 
 
 def test_yaml_interpolation_with_and_without_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    """${VAR} and ${VAR:-default} are expanded in YAML strings; $${ is a literal ${."""
+    """${VAR} and ${VAR:-default} are expanded in YAML strings (a variable set empty is empty
+    without a default); $${ is a literal ${, also where no '}' follows it."""
     monkeypatch.setenv("PROXY_PASSWORD", "p4ss")
     monkeypatch.setenv("EMPTY", "")
     write(
         "bot.yaml",
         "proxy:\n  url: socks5://alice@${PROXY_HOST:-127.0.0.1}:${PROXY_PORT:-1080}\n"
-        "  password: ${PROXY_PASSWORD}\n"
-        "api:\n  base: http://${EMPTY:-fallback.example}/x$${y}\n",
+        "  password: ${PROXY_PASSWORD}${EMPTY}\n"
+        "api:\n  base: http://${EMPTY:-fallback.example}/x$${y}$${z\n",
     )
     config = load_config()
     assert config.proxy is not None
@@ -202,7 +205,7 @@ def test_yaml_interpolation_with_and_without_default(monkeypatch: pytest.MonkeyP
         "socks5://alice:***@127.0.0.1:1080",
         "p4ss",
     )
-    assert config.api.base == "http://fallback.example/x${y}"
+    assert config.api.base == "http://fallback.example/x${y}${z"
 
 
 def test_yaml_interpolation_reads_dotenv_too() -> None:
@@ -284,7 +287,9 @@ def test_every_problem_at_once_with_locations(monkeypatch: pytest.MonkeyPatch) -
             "bot.yaml:2:1: limit: duplicate key 'limit'; it is also set at bot.yaml:1:1",
         ),
         ("- just\n- a list\n", "bot.yaml:1:1: the top level must be a mapping of settings"),
+        ("!foo {limit: 1}\n", "bot.yaml:1:1: the YAML tag '!foo' is not allowed in a config"),
         ("1: one\n", "bot.yaml:1:1: mapping keys must be plain strings"),
+        ("!foo a: one\n", "bot.yaml:1:1: mapping keys must be plain strings"),
         (
             "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
             "the document expands to more than 10000 values",
@@ -319,6 +324,46 @@ def test_yaml_errors_are_located(text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config()
     assert any(expected in line for line in problems(caught)), problems(caught)
+
+
+@pytest.mark.parametrize(
+    ("loader", "expected"),
+    [
+        (
+            "CSafeLoader",
+            [
+                "bot.yaml:2:1: YAML syntax error: found character that cannot start any token "
+                "(while scanning for the next token that starts at bot.yaml:2:1)",
+                "bot.yaml:1:4: YAML syntax error: found undefined alias",
+                "bot.yaml: not a text file: control characters are not allowed at character 10",
+            ],
+        ),
+        (
+            "SafeLoader",
+            [
+                "bot.yaml:2:1: YAML syntax error: found character '\\t' that cannot start any "
+                "token",
+                "bot.yaml:1:4: YAML syntax error: found undefined alias 'x'",
+                "bot.yaml: not a text file: special characters are not allowed at character 10",
+            ],
+        ),
+    ],
+    ids=["libyaml", "pure-python"],
+)
+def test_yaml_errors_are_reported_with_or_without_libyaml(
+    loader: str, expected: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With libyaml or with PyYAML's own loader (used where libyaml is missing), a syntax error
+    is one problem at file:line:col, with its context where the loader gives it a place, and a
+    control character one problem of the file, naming its place counted in characters from 1."""
+    monkeypatch.setattr(yaml_file, "_Loader", getattr(yaml, loader))
+    found = []
+    for text in ("proxy:\n\tsocks5://127.0.0.1:1\n", "a: *x\n", "proxy: éé\x01\n"):
+        write("bot.yaml", text)
+        with pytest.raises(ConfigError) as caught:
+            load_config()
+        found += problems(caught)
+    assert found == expected
 
 
 def test_empty_yaml_file_configures_nothing() -> None:

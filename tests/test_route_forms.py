@@ -28,6 +28,24 @@ def test_url_string_is_one_hop() -> None:
     assert hop_fields(hop) == ("socks5", "proxy.example", 1080, "alice", "p@ss/w#rd", True)
 
 
+def test_one_trailing_slash_is_allowed() -> None:
+    """socks5://host:port/ is the same hop as socks5://host:port (the port keeps its digits)."""
+    hops = route(["socks5://127.0.0.1:1080/", "http://[::1]:3128/"])
+    assert [(hop.host, hop.port) for hop in hops] == [("127.0.0.1", 1080), ("::1", 3128)]
+
+
+def test_ports_run_from_1_to_65535() -> None:
+    """The smallest and the largest port are hops' ports (0 and 65536 are refused)."""
+    hops = route(["socks5://127.0.0.1:1", "socks5://127.0.0.1:65535"])
+    assert [hop.port for hop in hops] == [1, 65535]
+
+
+def test_credentials_are_kept_as_written() -> None:
+    """Upper case, punctuation and a second ':' stay in the user name and password as written."""
+    (hop,) = route("socks5://Xavier:XP4ss!$&'()*+,;=:X~@127.0.0.1:1080")
+    assert (hop.username, hop.secret()) == ("Xavier", "XP4ss!$&'()*+,;=:X~")
+
+
 def test_schemes_are_case_insensitive_and_socks5h_is_remote_dns_socks5() -> None:
     """SOCKS5H://, Socks4A:// and HTTP:// are read case-insensitively."""
     hops = route(["SOCKS5H://127.0.0.1:1", "Socks4A://127.0.0.1:2", "HTTP://127.0.0.1:3"])
@@ -144,39 +162,134 @@ def test_repr_and_str_mask_the_password() -> None:
     [
         (
             "socks6://127.0.0.1:1",
-            "unsupported protocol 'socks6'; expected one of http, https, socks4, socks4a, socks5",
+            "unsupported protocol 'socks6'; expected one of http, https, socks4, socks4a, socks5 "
+            "(or socks5h)",
         ),
-        ("tg://proxy?server=127.0.0.1&port=1&secret=ee", "this is an MTProto proxy link"),
-        ("ftp://127.0.0.1:1", "unsupported protocol 'ftp'"),
-        ("127.0.0.1:1080", "no protocol; expected scheme://"),
-        ("", "the proxy URL is empty"),
-        ("socks5://127.0.0.1", "the port is missing"),
-        ("socks5://127.0.0.1:0", "from 1 to 65535, found 0"),
-        ("socks5://127.0.0.1:99999", "from 1 to 65535, found 99999"),
-        ("socks5://127.0.0.1:http", "the port must be a number"),
-        ("socks5://::1:1080", "must be in brackets"),
-        ("socks5://[::1:1080", "no closing ']'"),
-        ("socks5://[nope]:1080", "is not an IPv6 address"),
-        ("socks5://:1080", "the host is missing"),
-        ("socks5://bad host:1080", "the proxy URL contains a space, tab, line break"),
-        ("socks5://bad!host:1080", "'bad!host' is not a valid host name: '!' is not allowed"),
-        ("socks5://127.0.0.1:1080/path", "no path, query or fragment"),
-        ("socks5://:pw@127.0.0.1:1080", "a password but no user name"),
         (
-            "socks5://u:pa#ss@127.0.0.1:1080",
-            "percent-encode it (%2F, %3F, %23) or use the mapping form",
+            "socks://127.0.0.1:1",
+            "unsupported protocol 'socks' (say which SOCKS version: socks4, socks4a or socks5); "
+            "expected one of http, https, socks4, socks4a, socks5 (or socks5h)",
         ),
-        ("socks5://u:pa?ss@127.0.0.1:1080", "percent-encode it"),
-        ("socks5://u:pa/ss@127.0.0.1:1080", "percent-encode it"),
-        ("socks5://u:%FF@127.0.0.1:1080", "not valid percent-encoded UTF-8"),
+        (
+            "socks5a://127.0.0.1:1",
+            "unsupported protocol 'socks5a' (socks5 resolves names on the proxy already (remote "
+            "DNS is its default)); expected one of http, https, socks4, socks4a, socks5 (or "
+            "socks5h)",
+        ),
+        (
+            "tg://proxy?server=127.0.0.1&port=1&secret=ee",
+            "this is an MTProto proxy link (t.me/proxy or tg://proxy): an MTProto proxy carries "
+            "only Telegram's own app protocol, not the HTTPS requests of the Bot API, so a bot "
+            "cannot use it; use a SOCKS5 proxy (a t.me/socks link works as it is), an HTTP or "
+            "HTTPS proxy, or run the bot where api.telegram.org is reachable",
+        ),
+        (
+            "ftp://127.0.0.1:1",
+            "unsupported protocol 'ftp'; expected one of http, https, socks4, socks4a, socks5 (or "
+            "socks5h)",
+        ),
+        (
+            "127.0.0.1:1080",
+            "no protocol; expected scheme://[user[:password]@]host:port with scheme one of http, "
+            "https, socks4, socks4a, socks5 (or socks5h)",
+        ),
+        ("", "the proxy URL is empty; expected scheme://[user[:password]@]host:port"),
+        (
+            "socks5://127.0.0.1",
+            "the port is missing; expected scheme://[user[:password]@]host:port",
+        ),
+        ("socks5://[::1]", "the port is missing; expected scheme://[user[:password]@]host:port"),
+        (
+            "socks5://[::1]1080",
+            "the port is missing; expected scheme://[user[:password]@]host:port",
+        ),
+        ("socks5://127.0.0.1:0", "the port must be a number from 1 to 65535, found 0"),
+        ("socks5://127.0.0.1:65536", "the port must be a number from 1 to 65535, found 65536"),
+        ("socks5://127.0.0.1:99999", "the port must be a number from 1 to 65535, found 99999"),
+        ("socks5://127.0.0.1:999999", "the port must be a number from 1 to 65535, found 6 digits"),
+        ("socks5://127.0.0.1:http", "the port must be a number from 1 to 65535"),
+        ("socks5://::1:1080", "an IPv6 address must be in brackets, as in socks5://[::1]:1080"),
+        ("socks5://[::1:1080", "the IPv6 address has no closing ']'"),
+        (
+            "socks5://[::1]]:1080",
+            "the port is missing; expected scheme://[user[:password]@]host:port",
+        ),
+        ("socks5://[nope]:1080", "'nope' is not an IPv6 address"),
+        ("socks5://:1080", "the host is missing; expected scheme://[user[:password]@]host:port"),
+        (
+            "socks5://bad host:1080",
+            "the proxy URL contains a space, tab, line break or other control character; "
+            "percent-encode it (%20 for a space) or use the mapping form (url plus a separate "
+            "password or password_file)",
+        ),
+        (
+            "socks5://bad!host:1080",
+            "'bad!host' is not a valid host name: '!' is not allowed (letters, digits, '-', '_' "
+            "and '.' only)",
+        ),
+        (
+            "socks5://127.0.0.1:1080/path",
+            "a proxy URL has no path, query or fragment; expected "
+            "scheme://[user[:password]@]host:port",
+        ),
+        (
+            "socks5://127.0.0.1:1080?x",
+            "a proxy URL has no path, query or fragment; expected "
+            "scheme://[user[:password]@]host:port",
+        ),
+        ("socks5://:pw@127.0.0.1:1080", "the URL has a password but no user name"),
+        (
+            "socks5://u:pa?ss@127.0.0.1:1080",
+            "the user name or password contains an unencoded '/', '?' or '#'; percent-encode it "
+            "(%2F, %3F, %23) or use the mapping form (url plus a separate password or "
+            "password_file)",
+        ),
+        (
+            "socks5://u:pa/ss@127.0.0.1:1080",
+            "the user name or password contains an unencoded '/', '?' or '#'; percent-encode it "
+            "(%2F, %3F, %23) or use the mapping form (url plus a separate password or "
+            "password_file)",
+        ),
+        ("socks5://u:%FF@127.0.0.1:1080", "the credentials are not valid percent-encoded UTF-8"),
     ],
 )
 def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
-    """Each malformed URL gets an error that explains the actual mistake."""
+    """Each malformed URL gets one error, in these words, that explains the actual mistake."""
     with pytest.raises(ConfigError) as caught:
         load_config(proxy=url)
-    assert message in str(caught.value)
-    assert "keyword argument proxy=" in str(caught.value)
+    [problem] = caught.value.problems
+    assert (problem.where, problem.path, problem.message) == (
+        "keyword argument proxy=",
+        "proxy",
+        message,
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("socks5://:pw@127.0.0.1:1080", "the URL has a password but no user name"),
+        ("socks5://%FF:pw@127.0.0.1:1080", "the credentials are not valid percent-encoded UTF-8"),
+        ("socks5://u:%C3@127.0.0.1:1080", "the credentials are not valid percent-encoded UTF-8"),
+        (
+            "socks5://u:pa#ss@127.0.0.1:1080",
+            "the user name or password contains an unencoded '/', '?' or '#'; percent-encode it "
+            "(%2F, %3F, %23) or use the mapping form (url plus a separate password or "
+            "password_file)",
+        ),
+    ],
+    ids=["password-without-user", "user-not-utf8", "password-not-utf8", "unencoded-hash"],
+)
+def test_credential_errors_are_whole_and_show_no_credentials(url: str, message: str) -> None:
+    """A credential problem is one message at proxy, exactly this text: no user or password."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(proxy=url)
+    [problem] = caught.value.problems
+    assert (problem.where, problem.path, problem.message) == (
+        "keyword argument proxy=",
+        "proxy",
+        message,
+    )
 
 
 @pytest.mark.parametrize(

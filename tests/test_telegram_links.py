@@ -40,8 +40,9 @@ def link(server: str = "proxy.example", port: object = 1080, **extra: str) -> st
         f"t.me/socks?server=proxy.example&port=1080&user=bot&pass={SENTINEL}",
         f"http://telegram.me/socks?port=1080&pass={SENTINEL}&server=PROXY.example&user=bot",
         f"TG://SOCKS?SERVER=proxy.example&PORT=1080&USER=bot&PASS={SENTINEL}",
+        f"https://t.me/socks/?&server=proxy.example&&port=1080&user=bot&pass={SENTINEL}&",
     ],
-    ids=["t.me", "tg", "no-scheme", "telegram.me-any-order", "upper-case"],
+    ids=["t.me", "tg", "no-scheme", "telegram.me-any-order", "upper-case", "slash-empty-params"],
 )
 def test_a_socks_link_is_a_socks5_hop_with_remote_dns(text: str) -> None:
     """Every spelling of a SOCKS5 link is socks5://bot:…@proxy.example:1080 with remote DNS."""
@@ -63,6 +64,12 @@ def test_link_values_are_percent_decoded() -> None:
         link("stra%C3%9Fe.de", 443, user="b%2Bt", **{"pass": "p%26w%3Dx+y%2B%20z"})
     )
     assert (hop.host, hop.username, hop.secret()) == ("xn--strae-oqa.de", "b+t", "p&w=x+y+ z")
+
+
+def test_an_unencoded_equals_sign_stays_in_the_value() -> None:
+    """Only the first '=' of a parameter ends its name: pass=a=b is the password 'a=b'."""
+    hop = ProxyHop.model_validate(link(user="bot", **{"pass": f"{SENTINEL}=x=="}))
+    assert (hop.username, hop.secret()) == ("bot", f"{SENTINEL}=x==")
 
 
 def test_a_link_without_credentials_and_with_ipv6() -> None:
@@ -209,6 +216,9 @@ def test_a_link_as_a_python_keyword_argument() -> None:
             "this Telegram link is not a proxy link; a SOCKS5 proxy link",
         ),
         ("tg://resolve?domain=botfather", "this Telegram link is not a proxy link"),
+        ("https://t.me/SocksX?server=proxy.example&port=1080", "this Telegram link is not a"),
+        ("tg://socks?server=[::1&port=1", "the server of the Telegram link: '[::1' is not an"),
+        ("tg://socks", "the Telegram link has no server (the proxy's host); expected https:"),
     ],
     ids=[
         "no-server",
@@ -225,6 +235,9 @@ def test_a_link_as_a_python_keyword_argument() -> None:
         "hash",
         "joinchat",
         "resolve",
+        "channel-named-like-socks",
+        "half-bracketed",
+        "no-query",
     ],
 )
 def test_bad_links_are_reported_like_any_hop_error_without_the_password(

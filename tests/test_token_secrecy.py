@@ -533,12 +533,18 @@ def test_an_unshown_secret_keeps_its_holder_unchanged() -> None:
 def test_a_bot_token_written_into_api_base_is_refused_without_showing_it(
     base: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A token pasted into ``api.base`` is a ConfigError naming the place, in Python and from
-    ``botsession check`` (exit 1), and the secret is in neither."""
+    """A token pasted into ``api.base`` is a ConfigError naming the place and saying where the
+    token goes instead, in Python and from ``botsession check`` (exit 1), and the secret is in
+    neither."""
     (tmp_path / "bot.yaml").write_text(f"api:\n  base: {base}\n")
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "bot.yaml")
-    assert "bot.yaml:2:9: api.base: the base URL holds a bot token" in str(caught.value)
+    [problem] = caught.value.problems
+    assert str(problem).endswith(
+        "/bot.yaml:2:9: api.base: the base URL holds a bot token (…/bot<id>:***): give the "
+        "server's base URL alone, such as https://api.telegram.org; the token goes to the Bot, "
+        "and the session adds /bot<token>/<method> to every request itself"
+    )
     assert not leaked(shown_texts(caught.value, "aiogram"))
     assert cli_main(["check", str(tmp_path / "bot.yaml")]) == 1
     out, err = capsys.readouterr()

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import BotSessionWarning, Problem
+from ..errors import BotSessionWarning, Problem, outside_stacklevel
 from ..redaction import has_url_password
 from .files import UnreadableFile, read_regular_file
 from .provenance import MAX_INTEGER_DIGITS, Layer, Origin, Path, format_path, shown_key
@@ -121,7 +121,7 @@ def _warn_if_readable(path: FsPath, shown_as: str, mode: int) -> None:
         f"run chmod 600 {shown_as}, or keep the password out of the file with ${{VAR}} "
         "or password_file",
         BotSessionWarning,
-        stacklevel=4,
+        stacklevel=outside_stacklevel(),
     )
 
 
@@ -150,8 +150,8 @@ class _Converter:
         self.layer.problems.append(Problem(self.where(node), format_path(path), message))
 
     def convert_document(self, text: str) -> None:
-        self.loader = _Loader(text)
         try:
+            self.loader = _Loader(text)  # PyYAML's own loader checks the characters here
             root = self.loader.get_single_node()
             if root is None:
                 return  # an empty file configures nothing
@@ -163,7 +163,11 @@ class _Converter:
         except yaml.MarkedYAMLError as error:
             self.layer.problems.append(Problem(*self.syntax_error(error)))
         except yaml.reader.ReaderError as error:
-            message = f"not a text file: {error.reason} at character {error.position}"
+            # libyaml gives the offset of the character in UTF-8 bytes, PyYAML in characters,
+            # both from 0; the first such character in the text is the one refused.
+            found = text.find(chr(error.character)) if isinstance(error.character, int) else -1
+            position = found + 1 if found >= 0 else error.position + 1
+            message = f"not a text file: {error.reason} at character {position}"
             self.layer.problems.append(Problem(self.shown_as, "", message))
         except yaml.YAMLError as error:
             self.layer.problems.append(Problem(self.shown_as, "", f"YAML error: {error}"))
@@ -171,7 +175,8 @@ class _Converter:
             where = error.where or self.shown_as
             self.layer.problems.append(Problem(where, error.path, error.message))
         finally:
-            self.loader.dispose()
+            if self.loader is not None:
+                self.loader.dispose()
 
     def syntax_error(self, error: yaml.MarkedYAMLError) -> tuple[str, str, str]:
         def at(mark: Any) -> str:
