@@ -344,13 +344,13 @@ class Router:
             recorder.attempt_ended(attempt, route)
         return tunnel
 
-    def _shed(self) -> bool:
+    def _shed(self) -> None:
         """Give up the attempt that has waited longest beyond ``hedge_after`` (another route
         is tried for its request: it would be marked failed if that one wins), to free its
-        socket for an attempt that needs one. Whether there was one."""
+        socket for an attempt that needs one."""
         hedge = self.hedge_after
         if hedge is None:
-            return False
+            return
         candidates = [
             (attempt.running_for, race, task)
             for race in self._races
@@ -358,11 +358,10 @@ class Router:
             if attempt.has_socket and attempt.running_for >= hedge and task not in race.shed
         ]
         if not candidates:
-            return False
+            return
         _, race, task = max(candidates, key=lambda candidate: candidate[0])
         race.shed.add(task)
         task.cancel()
-        return True
 
     # --- what the outcome of a connect says about the routes ---------------------------
 
@@ -719,7 +718,7 @@ class Sockets:
                 self._waiting.clear()
             self._loop = loop
 
-    async def take(self, shed: Callable[[], bool], patience: float) -> None:
+    async def take(self, shed: Callable[[], None], patience: float) -> None:
         """Take a socket, waiting for one when none is free. After ``patience`` seconds
         (the connect timeout: nothing holds a socket longer without being shed or reclaimed)
         it is taken anyway and the overrun logged, rather than a request waiting forever."""
