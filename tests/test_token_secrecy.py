@@ -28,12 +28,15 @@ import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal, get_args
+from urllib.parse import quote
 
 import aiohttp
 import httpx
 import pytest
 import trustme
+import yarl
 from aiogram import Bot as AiogramBot
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.types import BufferedInputFile
@@ -49,6 +52,7 @@ from botsession import (
     load_config,
 )
 from botsession.cli import main as cli_main
+from botsession.net.connector import masking_errors
 from botsession.redaction import redact_exception, redact_url, token_secrets
 
 from .conftest import ProxyFactory
@@ -550,3 +554,24 @@ def test_a_bot_token_written_into_api_base_is_refused_without_showing_it(
     out, err = capsys.readouterr()
     assert "holds a bot token" in err
     assert SECRET not in out + err
+
+
+async def test_the_plain_session_middleware_scrubs_a_token_its_error_does_not_print() -> None:
+    """An error from sending a request whose message does not show the URL, but which keeps it
+    percent-encoded in an attribute (no Bot API URL to recognise there), loses the token's
+    secret too: the middleware knows the request's URL."""
+    url = yarl.URL(f"https://api.telegram.org/bot{TOKEN}/getMe")
+
+    class KeepsTheUrl(aiohttp.ClientOSError):
+        pass
+
+    async def handler(request: Any) -> aiohttp.ClientResponse:
+        error = KeepsTheUrl("connection reset by peer")
+        error.sent_to = quote(str(request.url), safe="")  # type: ignore[attr-defined]
+        raise error
+
+    with pytest.raises(KeepsTheUrl) as caught:
+        await masking_errors(SimpleNamespace(url=url), handler)  # type: ignore[arg-type]
+    sent_to: str = caught.value.sent_to  # type: ignore[attr-defined]
+    assert sent_to == "https%3A%2F%2Fapi.telegram.org%2Fbot4242%3A***%2FgetMe"
+    assert str(caught.value) == "connection reset by peer"
