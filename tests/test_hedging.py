@@ -4,6 +4,7 @@ first tunnel that is ready carries the request, which reaches the server exactly
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -410,3 +411,35 @@ async def test_route_status_never_shows_a_password(
     assert SENTINEL not in text
     assert f"socks5://bob:***@127.0.0.1:{primary.port}" in text
     assert statuses[1].route == f"socks5://u:***@127.0.0.1:{guarded.port}"
+
+
+async def test_an_attempt_younger_than_the_hedge_delay_is_not_failed_by_the_winner(
+    scripted_tunnels: dict[str, Any],
+) -> None:
+    """A primary ready shortly after the hedge delay wins; the fallback, started at the hedge
+    delay and still connecting for less than it, is cancelled but stays standby."""
+    scripted_tunnels["ready"].update({0: 0.4, 1: None})
+    router = fake_router(scripted_tunnels, 2, hedge=0.3)
+    tunnel = await router.connect("api.example", 443)
+    assert isinstance(tunnel, FakeTunnel)
+    assert tunnel.index == 0
+    assert scripted_tunnels["cancelled"] == [1]
+    assert states(router) == ["active", "standby"]
+    assert router.route_status()[1].last_error is None
+    await router.close()
+
+
+async def test_cancelled_losers_end_without_an_error_in_the_event_loop(
+    scripted_tunnels: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Losers cancelled after the winner is ready end quietly: no "exception in callback"
+    reaches asyncio's log."""
+    scripted_tunnels["ready"].update({0: None, 1: None, 2: 0.05})
+    router = fake_router(scripted_tunnels, 3, hedge=0.05)
+    with caplog.at_level(logging.DEBUG, logger="asyncio"):
+        tunnel = await router.connect("api.example", 443)
+        await asyncio.sleep(0.05)  # the done callbacks of the losers have run
+    assert tunnel.index == 2
+    assert sorted(scripted_tunnels["cancelled"]) == [0, 1]
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+    await router.close()

@@ -530,3 +530,22 @@ def test_probe_reports_the_states_a_session_would_start_with(
         "  route 2 (fallback[0])  active",
         "  route 3 (fallback[1])  standby",
     ]
+
+
+async def test_a_failed_attempt_records_the_time_of_the_hops_that_answered(
+    bot_api: BotApiStandIn, proxy: ProxyFactory, fault_proxy: FaultProxyFactory
+) -> None:
+    """A chain whose second hop hangs up keeps the time its first hop took to answer, and no
+    time for the second."""
+    first, hanging_up = proxy("socks5"), fault_proxy("socks5", step="greeting", fault="close")
+    backup = proxy("socks5")
+    session = session_for(bot_api, [first.url(), hanging_up.url()], fallback=[backup.url()])
+    async with Bot(TOKEN, session=session) as bot:
+        await bot.get_me()
+        [primary, _] = session.route_status()
+    assert primary.state == "failed"
+    assert "proxy hop 2 of 2" in (primary.last_error or "")
+    [answered, unanswered] = primary.hop_seconds
+    assert answered is not None
+    assert answered > 0
+    assert unanswered is None

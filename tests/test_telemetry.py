@@ -80,7 +80,8 @@ async def test_refused_primary_records_the_error_type_and_a_switch(
     bot_api: BotApiStandIn, proxy: ProxyFactory, otel: Recorded
 ) -> None:
     """A refused primary records its hop with error.type refused, the fallback's hop without
-    one, and one route switch (to route 1, from route 0, because it failed)."""
+    one, and one route switch (to route 1, from route 0, because it failed); the fallback's
+    connect, started by the failure rather than by the hedge delay, is not marked hedged."""
     dead, backup = free_port(), proxy("socks4")
     session = session_for(bot_api, f"socks5://127.0.0.1:{dead}", fallback=[backup.url()])
     async with Bot(TOKEN, session=session) as bot:
@@ -99,6 +100,12 @@ async def test_refused_primary_records_the_error_type_and_a_switch(
     ]
     assert failed.attributes["error.type"] == "refused"
     assert "connection refused" in (failed.status.description or "")
+    [fallback] = [
+        s
+        for s in otel.spans()
+        if s.name == "botsession.proxy.connect" and s.attributes["botsession.route.index"] == 1
+    ]
+    assert "botsession.hedged" not in fallback.attributes
 
 
 async def test_hedged_connect_records_the_cancelled_primary_and_a_hedged_switch(
