@@ -57,6 +57,7 @@ from botsession.redaction import redact_exception, redact_url, token_secrets
 
 from .conftest import ProxyFactory
 from .failover_support import Recorded, recorded
+from .faultproxy import FaultProxyFactory
 from .servers import BackgroundLoop, MisbehavingApi, SilentServer
 from .support import deep_texts, exceptions_in_chain, frames, free_port
 
@@ -575,3 +576,20 @@ async def test_the_plain_session_middleware_scrubs_a_token_its_error_does_not_pr
     sent_to: str = caught.value.sent_to  # type: ignore[attr-defined]
     assert sent_to == "https%3A%2F%2Fapi.telegram.org%2Fbot4242%3A***%2FgetMe"
     assert str(caught.value) == "connection reset by peer"
+
+
+async def test_a_reset_relayed_through_the_route_is_reported_as_a_reset(
+    broken_api: MisbehavingApi, fault_proxy: FaultProxyFactory
+) -> None:
+    """When the Bot API resets the connection and the proxy relays the reset, the plain
+    session's error says "Connection reset by peer" (not "Server disconnected"), caused by the
+    ConnectionResetError, without the token."""
+    broken_api.mode = "reset"
+    relay = fault_proxy("socks5")
+    async with build_client_session(proxy=relay.url(), api={"base": broken_api.base}) as session:
+        with pytest.raises(aiohttp.ClientOSError) as caught:
+            async with session.post(f"{broken_api.base}/bot{TOKEN}/getMe") as response:
+                await response.read()
+    assert "Connection reset by peer" in str(caught.value)
+    assert isinstance(caught.value.__cause__, ConnectionResetError)
+    assert not leaked(shown_texts(caught.value, "aiohttp"))
