@@ -181,7 +181,7 @@ class FakeTunnel:
 def script_tunnels(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Replace open_tunnel: route N is ready after ``ready[N]`` seconds (never if None, when
     ``gate`` is set if "gate", refused at once if "fail", and only when cancelled if
-    "stubborn")."""
+    "stubborn"; never, and ending a second after it is cancelled, if "lingering")."""
     script: dict[str, Any] = {"ready": {}, "opened": [], "cancelled": [], "gate": asyncio.Event()}
     routes: dict[int, int] = {}
 
@@ -194,9 +194,11 @@ def script_tunnels(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             if delay == "gate":
                 await script["gate"].wait()
             else:
-                await asyncio.sleep(3600 if delay in (None, "stubborn") else delay)
+                await asyncio.sleep(3600 if delay in (None, "stubborn", "lingering") else delay)
         except asyncio.CancelledError:
             script["cancelled"].append(index)
+            if delay == "lingering":  # takes a while to end, as a socket being closed
+                await asyncio.sleep(1.0)
             if delay != "stubborn":
                 raise
             # As asyncio.wait_for on Python 3.11 when the tunnel was ready as it was cancelled.

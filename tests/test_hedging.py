@@ -15,7 +15,7 @@ import pytest
 from aiogram import Bot
 from telegram import Bot as PtbBot
 
-from botsession import build_client_session, load_config
+from botsession import AllRoutesFailedError, build_client_session, load_config
 from botsession.httpx_transport import build_httpx_client
 from botsession.net import routing
 from botsession.ptb import build_ptb_request
@@ -442,4 +442,40 @@ async def test_cancelled_losers_end_without_an_error_in_the_event_loop(
     assert tunnel.index == 2
     assert sorted(scripted_tunnels["cancelled"]) == [0, 1]
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+    await router.close()
+
+
+async def test_all_routes_failed_is_caused_by_the_last_failure(
+    scripted_tunnels: dict[str, Any],
+) -> None:
+    """When every route fails, the error lists each failure in order and its cause is the last
+    one (the traceback ends with it)."""
+    scripted_tunnels["ready"].update({0: "fail", 1: "fail", 2: "fail"})
+    router = fake_router(scripted_tunnels, 3, hedge=0.05)
+    with pytest.raises(AllRoutesFailedError) as caught:
+        await router.connect("api.example", 443)
+    failures = caught.value.failures
+    assert [(number, error.hop) for number, error in failures] == [
+        (1, "socks5://127.0.0.1:1001"),
+        (2, "socks5://127.0.0.1:1002"),
+        (3, "socks5://127.0.0.1:1003"),
+    ]
+    assert caught.value.__cause__ is failures[-1][1]
+    await router.close()
+
+
+async def test_a_connect_cancelled_while_its_losers_end_closes_the_winner(
+    scripted_tunnels: dict[str, Any],
+) -> None:
+    """Cancelled after a route won but before the losers have ended, a connect closes the
+    winner's tunnel: no tunnel is left that nobody will use."""
+    scripted_tunnels["ready"].update({0: "lingering", 1: 0.05})
+    router = fake_router(scripted_tunnels, 2, hedge=0.02)
+    connecting = asyncio.ensure_future(router.connect("api.example", 443))
+    assert await until(lambda: scripted_tunnels["cancelled"] == [0], PATIENT)
+    connecting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await connecting
+    [winner] = scripted_tunnels["opened"]
+    assert (winner.index, winner.closed) == (1, True)
     await router.close()
