@@ -107,7 +107,7 @@ def test_check_reports_every_problem_with_locations(tmp_path: Path) -> None:
         (b"proxy: [unclosed\n", "YAML syntax error"),
         (b"proxy: !!python/object/apply:os.system ['echo pwned']\n", "is not allowed in a config"),
         (b"\xff\xfe\x00b\x00i\x00n", "not UTF-8 text (byte 0 is invalid); is it binary?"),
-        (b"limit: 1\x00\x01", "characters are not allowed at character 8"),
+        (b"limit: 1\x00\x01", "characters are not allowed at character 9"),
     ],
 )
 def test_check_never_shows_a_traceback_for_broken_files(
