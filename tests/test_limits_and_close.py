@@ -21,6 +21,7 @@ from telegram import Bot as PtbBot
 from botsession import (
     AllRoutesFailedError,
     ConfigError,
+    ProxyHopError,
     SessionClosedError,
     build_client_session,
     build_httpx_transport,
@@ -295,7 +296,47 @@ async def test_a_socket_never_given_back_is_overrun_after_the_connect_timeout_wi
     assert time.monotonic() - started >= 1.5
     assert second.index == 0
     assert router.sockets.held == 2
-    assert "all 1 proxy sockets (limit) stayed in use for 1.5 s; one more opened" in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.name == "botsession"] == [
+        "all 1 proxy sockets (limit) stayed in use for 1.5 s; one more opened"
+    ]
+    await router.close()
+
+
+async def test_an_attempt_cancelled_while_waiting_for_a_socket_holds_none(
+    scripted_tunnels: dict[str, Any],
+) -> None:
+    """A connect cancelled while it waits for a socket leaves the count as it was: the next
+    socket given back is free again."""
+    scripted_tunnels["ready"].update({0: 0.0})
+    router = fake_router(scripted_tunnels, 1, hedge=None, limit=1)
+    first = await router.connect("api.example", 443)
+    waiting = asyncio.ensure_future(router.connect("api.example", 443))
+    await asyncio.sleep(0.2)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert router.sockets.held == 1
+    first.close()
+    assert router.sockets.held == 0
+    await router.close()
+
+
+async def test_a_socket_handed_to_an_attempt_as_it_is_cancelled_is_given_back(
+    scripted_tunnels: dict[str, Any],
+) -> None:
+    """A socket given back to a waiting attempt in the same moment that attempt is given up
+    (as shedding does) is not lost: it is free again."""
+    scripted_tunnels["ready"].update({0: 0.0})
+    router = fake_router(scripted_tunnels, 1, hedge=PATIENT, limit=1)
+    first = await router.connect("api.example", 443)
+    waiting = asyncio.ensure_future(router.connect("api.example", 443))
+    await asyncio.sleep(0.2)
+    [attempt] = [task for race in router._races for task in race.running]
+    first.close()  # hands the socket to the waiting attempt ...
+    attempt.cancel()  # ... which is given up before it runs again
+    with pytest.raises(ProxyHopError):
+        await waiting
+    assert router.sockets.held == 0
     await router.close()
 
 
