@@ -11,12 +11,13 @@ import re
 import ssl
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import pytest
 import trustme
 
-from botsession import ProxyHopError, build_client_session
+from botsession import ProxyHopError, RouteStatus, build_client_session
 from botsession.net import routing
 
 from .conftest import ProxyFactory
@@ -135,6 +136,36 @@ async def test_a_route_that_intercepts_a_pinned_connection_is_failed_over(
     assert impostor.calls == []
 
 
+async def race_a_route_mute_in_tls(
+    tls_bot_api: BotApiStandIn, background: BackgroundLoop, url: str, **settings: Any
+) -> tuple[RouteStatus, RouteStatus, int]:
+    """Send getMe to ``url`` with a primary whose proxy hands every connection to a server that
+    never answers (so TLS never ends) and a fallback whose proxy hands it to the stand-in,
+    whatever the URL's host; the routes' states after the request, and the primary's port."""
+    mute = SilentServer(background).start()
+    primary = HijackingSocks5(background, to=mute.port).start()
+    fallback = HijackingSocks5(background, to=tls_bot_api.port).start()
+    pin = aiohttp.Fingerprint(fingerprint_of(tls_bot_api))
+    try:
+        routes = {
+            "proxy": f"socks5://{LOOPBACK}:{primary.port}",
+            "fallback": [f"socks5://{LOOPBACK}:{fallback.port}"],
+        }
+        async with (
+            build_client_session(**routes, **settings) as session,
+            session.get(url, ssl=pin) as reply,
+        ):
+            assert (await reply.json())["ok"] is True
+            [first, second] = session.connector.route_status()  # type: ignore[union-attr]
+    finally:
+        primary.stop()
+        fallback.stop()
+        mute.stop()
+    assert mute.accepted == 1
+    assert len(tls_bot_api.calls) == 1
+    return first, second, primary.port
+
+
 @pytest.mark.parametrize(("host", "shown"), [(LOOPBACK, LOOPBACK), ("::1", "[::1]")])
 async def test_a_route_whose_tls_with_the_server_stalls_loses_the_hedged_race(
     tls_bot_api: BotApiStandIn,
@@ -147,31 +178,11 @@ async def test_a_route_whose_tls_with_the_server_stalls_loses_the_hedged_race(
     to the fallback at the hedge delay, and its state says which handshake had not finished
     (an IPv6 server in brackets)."""
     monkeypatch.setattr(routing, "FIRST_CHECK_AFTER", PATIENT)  # no check during the test
-    mute = SilentServer(background).start()
-    # Both proxies connect where they are told to, whatever the request's host: the primary to
-    # a server that never answers, the fallback to the stand-in.
-    primary = HijackingSocks5(background, to=mute.port).start()
-    fallback = HijackingSocks5(background, to=tls_bot_api.port).start()
-    pin = aiohttp.Fingerprint(fingerprint_of(tls_bot_api))
     url_host = f"[{host}]" if ":" in host else host
-    try:
-        settings = {
-            "proxy": f"socks5://{LOOPBACK}:{primary.port}",
-            "fallback": [f"socks5://{LOOPBACK}:{fallback.port}"],
-            "fallback_hedge_after": 0.3,
-        }
-        async with (
-            build_client_session(**settings) as session,
-            session.get(
-                f"https://{url_host}:{tls_bot_api.port}/bot{TOKEN}/getMe", ssl=pin
-            ) as reply,
-        ):
-            assert (await reply.json())["ok"] is True
-            [first, second] = session.connector.route_status()  # type: ignore[union-attr]
-    finally:
-        primary.stop()
-        fallback.stop()
-        mute.stop()
+    url = f"https://{url_host}:{tls_bot_api.port}/bot{TOKEN}/getMe"
+    first, second, _ = await race_a_route_mute_in_tls(
+        tls_bot_api, background, url, fallback_hedge_after=0.3
+    )
     assert (first.state, second.state) == ("failed", "active")
     assert re.fullmatch(
         rf"no tunnel after \d+\.\d s \(the TLS handshake with {re.escape(shown)}:"
@@ -179,8 +190,6 @@ async def test_a_route_whose_tls_with_the_server_stalls_loses_the_hedged_race(
         r"\(fallback_hedge_after: 0\.3 s\)",
         first.last_error or "",
     ), first.last_error
-    assert mute.accepted == 1
-    assert len(tls_bot_api.calls) == 1
 
 
 async def test_a_route_stalled_in_tls_is_given_up_for_its_socket_when_limit_is_reached(
@@ -192,32 +201,14 @@ async def test_a_route_stalled_in_tls_is_given_up_for_its_socket_when_limit_is_r
     the hedge delay so that the fallback can have the socket; its state names the hop and the
     limit, and the request arrives once."""
     monkeypatch.setattr(routing, "FIRST_CHECK_AFTER", PATIENT)  # no check during the test
-    mute = SilentServer(background).start()
-    primary = HijackingSocks5(background, to=mute.port).start()
-    fallback = HijackingSocks5(background, to=tls_bot_api.port).start()
-    pin = aiohttp.Fingerprint(fingerprint_of(tls_bot_api))
-    try:
-        settings = {
-            "proxy": f"socks5://{LOOPBACK}:{primary.port}",
-            "fallback": [f"socks5://{LOOPBACK}:{fallback.port}"],
-            "fallback_hedge_after": 0.3,
-            "limit": 1,
-        }
-        async with (
-            build_client_session(**settings) as session,
-            session.get(f"{tls_bot_api.base}/bot{TOKEN}/getMe", ssl=pin) as reply,
-        ):
-            assert (await reply.json())["ok"] is True
-            [first, second] = session.connector.route_status()  # type: ignore[union-attr]
-    finally:
-        primary.stop()
-        fallback.stop()
-        mute.stop()
+    url = f"{tls_bot_api.base}/bot{TOKEN}/getMe"
+    first, second, port = await race_a_route_mute_in_tls(
+        tls_bot_api, background, url, fallback_hedge_after=0.3, limit=1
+    )
     assert (first.state, second.state) == ("failed", "active")
     assert re.fullmatch(
-        rf"proxy hop 1 of 1 \(socks5://{LOOPBACK}:{primary.port}\): no tunnel after \d+\.\d s "
+        rf"proxy hop 1 of 1 \(socks5://{LOOPBACK}:{port}\): no tunnel after \d+\.\d s "
         r"\(fallback_hedge_after: 0\.3 s\); given up so that the session holds no more than "
         r"its limit of 1 proxy connections",
         first.last_error or "",
     ), first.last_error
-    assert len(tls_bot_api.calls) == 1
