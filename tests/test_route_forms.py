@@ -157,6 +157,14 @@ def test_repr_and_str_mask_the_password() -> None:
     )
 
 
+def only_problem(url: str) -> tuple[str, str, str]:
+    """Where, at which path and in which words load_config(proxy=url) reports its one problem."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(proxy=url)
+    [problem] = caught.value.problems
+    return problem.where, problem.path, problem.message
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
@@ -255,14 +263,7 @@ def test_repr_and_str_mask_the_password() -> None:
 )
 def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
     """Each malformed URL gets one error, in these words, that explains the actual mistake."""
-    with pytest.raises(ConfigError) as caught:
-        load_config(proxy=url)
-    [problem] = caught.value.problems
-    assert (problem.where, problem.path, problem.message) == (
-        "keyword argument proxy=",
-        "proxy",
-        message,
-    )
+    assert only_problem(url) == ("keyword argument proxy=", "proxy", message)
 
 
 @pytest.mark.parametrize(
@@ -282,14 +283,7 @@ def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
 )
 def test_credential_errors_are_whole_and_show_no_credentials(url: str, message: str) -> None:
     """A credential problem is one message at proxy, exactly this text: no user or password."""
-    with pytest.raises(ConfigError) as caught:
-        load_config(proxy=url)
-    [problem] = caught.value.problems
-    assert (problem.where, problem.path, problem.message) == (
-        "keyword argument proxy=",
-        "proxy",
-        message,
-    )
+    assert only_problem(url) == ("keyword argument proxy=", "proxy", message)
 
 
 @pytest.mark.parametrize(
