@@ -429,6 +429,27 @@ async def test_an_attempt_younger_than_the_hedge_delay_is_not_failed_by_the_winn
     await router.close()
 
 
+async def test_a_primary_whose_first_step_comes_late_still_gets_its_full_hedge_delay(
+    scripted_tunnels: dict[str, Any],
+) -> None:
+    """On a machine so busy that the primary's attempt first runs after the hedge delay, the
+    fallback starts only a full delay after the primary began, and wins with the primary
+    failed (not standby beside a silent primary that stays active)."""
+    scripted_tunnels["ready"].update({0: None, 1: 0.01})
+    router = fake_router(scripted_tunnels, 2, hedge=0.1)
+    connecting = asyncio.ensure_future(router.connect("api.example", 443))
+    await asyncio.sleep(0)  # the race has created the primary's attempt, which has not run yet
+    time.sleep(0.3)  # noqa: ASYNC251 - the event loop is held up, as on a busy machine
+    tunnel = await connecting
+    assert tunnel.index == 1
+    assert scripted_tunnels["cancelled"] == [0]
+    assert (router.active, states(router)) == (1, ["failed", "active"])
+    assert (router.route_status()[0].last_error or "").endswith(
+        "route 2 was ready first (fallback_hedge_after: 0.1 s)"
+    )
+    await router.close()
+
+
 async def test_cancelled_losers_end_without_an_error_in_the_event_loop(
     scripted_tunnels: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:

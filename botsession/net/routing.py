@@ -596,7 +596,8 @@ class _Race:
         self.running: dict[asyncio.Task[Tunnel], telemetry.Attempt] = {}
         self.failures: list[tuple[int, ProxyHopError]] = []
         self.winner: tuple[telemetry.Attempt, Tunnel] | None = None
-        self.next_hedge = 0.0
+        self.newest: telemetry.Attempt
+        """The attempt started last: the next route starts ``hedge_after`` after it began."""
         self.closing: asyncio.Future[None] = self.loop.create_future()
         """Done when the router is closed while this connect runs."""
         self.shed: set[asyncio.Task[Tunnel]] = set()
@@ -609,25 +610,30 @@ class _Race:
         attempt = telemetry.Attempt(index, self.target.host, self.target.port, hedged=hedged)
         task = self.loop.create_task(self.router._attempt(attempt, self.target))
         self.running[task] = attempt
-        if self.router.hedge_after is not None:
-            self.next_hedge = self.loop.time() + self.router.hedge_after
+        self.newest = attempt
 
     def close(self) -> None:
         if not self.closing.done() and not self.loop.is_closed():
             self.closing.set_result(None)
 
     def until_hedge(self) -> float | None:
-        """Seconds until the next route should start as well; None: not before a failure."""
-        if not self.waiting or self.router.hedge_after is None:
+        """Seconds until the next route should start as well; None: not before a failure.
+
+        Counted on the attempt's own clock, from when it began (got its turn and its socket), as
+        ``Router._lost`` counts: on a busy machine an attempt's first step can come late, and a
+        route hedged before it had its full delay could not be failed when it loses."""
+        hedge = self.router.hedge_after
+        if not self.waiting or hedge is None:
             return None
-        return max(0.0, self.next_hedge - self.loop.time())
+        return max(0.0, hedge - self.newest.running_for)
 
     def collect(self, done: set[asyncio.Future[Any]]) -> None:
         """Take the attempts that ended; with none, the time to hedge has come."""
         ended = [task for task in self.running if task in done]
-        if not ended:  # the routes tried so far are slow: try the next one as well
-            self.start(hedged=True)
-            return
+        if not ended:  # the wait for the hedge delay ended
+            if self.until_hedge() == 0:  # the routes tried so far are slow: the next one as well
+                self.start(hedged=True)
+            return  # the newest attempt began after the wait did: its delay is not over yet
         for task in sorted(ended, key=lambda task: self.running[task].index):
             attempt = self.running.pop(task)
             if task.cancelled():  # given up for its socket (Router._shed)
