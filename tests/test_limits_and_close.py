@@ -6,89 +6,33 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
-import httpx
 import jsonschema
 import pytest
-from aiogram import Bot as AiogramBot
-from telegram import Bot as PtbBot
 
 from botsession import (
     AllRoutesFailedError,
     ConfigError,
     ProxyHopError,
     SessionClosedError,
-    build_client_session,
-    build_httpx_transport,
-    build_ptb_request,
-    build_session_from_config,
     load_config,
 )
 from botsession.config_schema import yaml_json_schema
 from botsession.net import routing
 
+from .clients import Adapter, client
 from .conftest import ProxyFactory
 from .failover_support import FakeTunnel, Gauge, SlowProxy, fake_router, states, until
 from .faultproxy import FaultProxyFactory
 from .servers import BackgroundLoop, BotApiStandIn, SilentServer
-from .support import PATIENT, TOKEN
+from .support import PATIENT
 
-Adapter = Literal["aiogram", "ptb", "httpx", "aiohttp"]
 HEDGE = 0.2
 """fallback_hedge_after of these tests (seconds)."""
 KEEP_ALIVE = 15.0
 """How long aiohttp keeps an idle connection open by default (seconds)."""
-
-
-@dataclass
-class Client:
-    """A client of one adapter, reduced to what these tests do with it."""
-
-    get_me: Callable[[], Awaitable[Any]]
-    close: Callable[[], Awaitable[None]]
-    route_status: Callable[[], Any]
-
-
-@asynccontextmanager
-async def client(adapter: Adapter, api: BotApiStandIn, **settings: Any) -> AsyncIterator[Client]:
-    """A client of ``adapter`` over ``settings``, for the stand-in; closed at the end."""
-    config: dict[str, Any] = {"api": {"base": api.base}, **settings}
-    url = f"{api.base}/bot{TOKEN}/getMe"
-    if adapter == "aiogram":
-        session = build_session_from_config(**config)
-        bot = AiogramBot(TOKEN, session=session)
-        yield Client(bot.get_me, session.close, session.route_status)
-        await session.close()
-    elif adapter == "ptb":
-        request = build_ptb_request(**config)
-        await request.initialize()
-        ptb = PtbBot(TOKEN, base_url=f"{api.base}/bot", request=request)
-        yield Client(ptb.get_me, request.shutdown, request.route_status)
-        await request.shutdown()
-    elif adapter == "httpx":
-        transport = build_httpx_transport(**config)
-        http = httpx.AsyncClient(transport=transport)
-
-        async def get_me_httpx() -> Any:
-            return (await http.post(url)).json()
-
-        yield Client(get_me_httpx, http.aclose, transport.route_status)  # type: ignore[attr-defined]
-        await http.aclose()
-    else:
-        plain = build_client_session(**config)
-
-        async def get_me_aiohttp() -> Any:
-            async with plain.post(url) as response:
-                return await response.json()
-
-        connector: Any = plain.connector
-        yield Client(get_me_aiohttp, plain.close, connector.route_status)
-        await plain.close()
 
 
 def relays(background: BackgroundLoop, upstreams: list[int], gauge: Gauge) -> list[SlowProxy]:
@@ -387,22 +331,27 @@ async def test_health_checks_give_up_after_the_hedge_delay(
     assert failed_for == ["failed", "active"]
 
 
-def test_a_route_failing_again_soon_after_it_recovered_is_checked_later(
+def test_a_route_failing_again_soon_after_it_recovered_is_checked_from_the_first_interval(
     scripted_tunnels: dict[str, Any],
 ) -> None:
-    """A route that fails within fallback_retry_primary_after of recovering starts its checks
-    at twice the interval it recovered with; one that fails long after starts anew."""
+    """A route that fails again soon after it recovered (a flapping primary) is checked again
+    after the first interval, not later: it is used again as soon as it works."""
     router = fake_router(scripted_tunnels, 2, hedge=None, retry=10.0)
     health = router._health[0]
     router._route_failed(0, "down", None)
     assert health.interval == routing.FIRST_CHECK_AFTER
+    health.interval = 8.0  # its checks backed off while it was down
     router._route_worked(0, None)
     router._route_failed(0, "down again", None)
-    assert health.interval == 2 * routing.FIRST_CHECK_AFTER
-    router._route_worked(0, None)
-    health.recovered_at = (health.recovered_at or 0) - 11.0  # recovered long ago
-    router._route_failed(0, "down once more", None)
     assert health.interval == routing.FIRST_CHECK_AFTER
+
+
+def test_the_wait_before_a_check_is_shortened_at_random_never_lengthened() -> None:
+    """Each wait before a check is between four fifths of its interval and the interval, and
+    the waits differ (checks do not fall into step with a proxy that flaps on a schedule)."""
+    waits = [routing.jittered(5.0) for _ in range(200)]
+    assert all(4.0 <= wait <= 5.0 for wait in waits)
+    assert max(waits) - min(waits) > 0.5
 
 
 def test_sockets_of_a_closed_event_loop_are_not_counted_in_the_next_one(

@@ -7,10 +7,14 @@ phase, before a request was sent on any tunnel, so no Bot API request is ever se
 
 A route that failed (or lost a race after ``hedge_after``) is checked in the background by
 opening a tunnel through it to the Bot API host of the last connect — no request is sent —
-after 1 s, then at doubling intervals of at most ``retry_primary_after``. When a check succeeds
-the route is healthy again and, if it comes before the active one (or the active one failed),
-traffic returns to it. The checks are tasks of the running event loop, started on the first
-failure and stopped by ``close()`` (the connector's close calls it).
+after 1 s, then at doubling intervals of at most ``retry_primary_after``, each shortened by up
+to a fifth at random (so that checks do not fall into step with a proxy that flaps on a
+schedule). Every failure starts again from 1 s: a route that flaps is used again as soon as a
+check finds it working, while one that stays down costs a connection every
+``retry_primary_after`` at most. When a check succeeds the route is healthy again and, if it
+comes before the active one (or the active one failed), traffic returns to it. The checks are
+tasks of the running event loop, started on the first failure and stopped by ``close()`` (the
+connector's close calls it).
 
 A router with a ``limit`` holds at most that many sockets to proxies at once: open tunnels
 (until their connection closes), attempts to connect, background checks. An attempt that finds
@@ -32,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -59,6 +64,8 @@ interval between checks is shorter)."""
 LONGEST_CHECK_INTERVAL = 60.0
 """Checks of a failed route are at most this far apart when ``retry_primary_after`` is None
 (traffic then does not return by itself; the checks keep ``route_status`` true)."""
+CHECK_JITTER = 0.2
+"""Each wait before a check is shortened by up to this fraction of it, at random."""
 
 SOCKET_WAIT_STEP = 0.1
 """While an attempt waits for a free socket, how often it asks again for an idle connection to
@@ -146,9 +153,8 @@ class _Health:
     error: str | None = None
     hop_seconds: list[float | None] = field(default_factory=list)
     interval: float = 0.0
-    """Seconds until the next background check; doubles after each failed check."""
-    recovered_at: float | None = None
-    """When (``time.monotonic()``) the route last worked again after failing."""
+    """Seconds until the next background check (before jitter); doubles after each failed
+    check."""
 
     def __post_init__(self) -> None:
         self.hop_seconds = [None] * self.hops
@@ -406,7 +412,7 @@ class Router:
         health.error = text
         if not health.failed:
             health.failed = True
-            health.interval = self._first_interval(health)
+            health.interval = min(FIRST_CHECK_AFTER, self._longest_interval)
         self._refresh()
         self._schedule_check(index)
 
@@ -414,9 +420,7 @@ class Router:
         health = self._health[index]
         if hop_seconds is not None:
             self._note_hops(index, hop_seconds)
-        if health.failed:
-            health.failed = False
-            health.recovered_at = time.monotonic()
+        health.failed = False
         self._refresh()
 
     def _note_hops(self, index: int, hop_seconds: list[float]) -> None:
@@ -471,15 +475,6 @@ class Router:
             return LONGEST_CHECK_INTERVAL
         return self.retry_primary_after
 
-    def _first_interval(self, health: _Health) -> float:
-        longest = self._longest_interval
-        first = min(FIRST_CHECK_AFTER, longest)
-        recovered = health.recovered_at
-        if recovered is not None and time.monotonic() - recovered < longest:
-            # It failed again soon after it recovered (a flapping route): back off further.
-            return min(longest, max(first, health.interval) * 2)
-        return first
-
     def _schedule_check(self, index: int) -> None:
         if len(self.routes) == 1 or self._stopped or self._target is None:
             return
@@ -497,7 +492,7 @@ class Router:
     async def _check(self, index: int, interval: float) -> None:
         """After ``interval`` seconds, open a tunnel through route ``index`` (no request) and
         close it; on success the route is healthy again, else the next check is scheduled."""
-        await asyncio.sleep(interval)
+        await asyncio.sleep(jittered(interval))
         health, target = self._health[index], self._target
         if not health.failed or target is None:
             return  # it worked meanwhile, for a real connection
@@ -773,3 +768,9 @@ def _close_unclaimed(task: asyncio.Task[Tunnel]) -> None:
 def _address(attempt: telemetry.Attempt) -> str:
     host = attempt.target_host
     return f"[{host}]:{attempt.target_port}" if ":" in host else f"{host}:{attempt.target_port}"
+
+
+def jittered(interval: float) -> float:
+    """``interval`` shortened by up to ``CHECK_JITTER`` of it, at random: never longer, so a
+    route that works again still stays unused at most ``retry_primary_after``."""
+    return interval * (1 - CHECK_JITTER * random.random())  # noqa: S311 - timing, not secrecy
