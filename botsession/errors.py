@@ -260,3 +260,17 @@ def framework_error(error: E, base: type[Exception]) -> E:
 
 
 _FLAVOURS: dict[tuple[type[RouteError], type[Exception]], Any] = {}
+
+
+def tell_where(error: Exception, where: str) -> None:
+    """Add ``where`` (the route a connection went through) to the text of a framework's own
+    network error — aiohttp's "Connection reset by peer", "Server disconnected" — keeping its
+    class, so that each framework reports it as it would, naming the route."""
+    if isinstance(error, OSError) and error.strerror is not None:
+        error.strerror = f"{error.strerror} ({where})"
+    elif error.args and isinstance(error.args[0], str):
+        error.args = (f"{error.args[0]} ({where})", *error.args[1:])
+        if isinstance(getattr(error, "message", None), str):
+            error.message = error.args[0]  # type: ignore[attr-defined]
+    else:
+        error.args = (*error.args, where)

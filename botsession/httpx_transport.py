@@ -43,7 +43,7 @@ from yarl import URL
 
 from .errors import AllRoutesFailedError, ProxyHopError, RouteError, framework_error
 from .factory import Loaded, load_outcome, taking_arguments_of
-from .net.connector import MaskedResponse, connector_arguments
+from .net.connector import MaskedResponse, connector_arguments, resending
 from .net.routing import ConnectorSpec
 from .net.upload import TimedPayload, write_timeout_in
 from .redaction import Secrets, mask_tokens_in_log, redact_exception, token_secrets
@@ -183,8 +183,10 @@ class RouteTransport(httpx.AsyncBaseTransport):
             if self._closed:
                 raise RuntimeError("this botsession httpx transport is closed")
             # Made here, in the event loop, as aiohttp requires.
+            connector = self._connector_type(**self._connector_arguments)
             self._session = aiohttp.ClientSession(
-                connector=self._connector_type(**self._connector_arguments),
+                connector=connector,
+                middlewares=resending(connector),
                 cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
                 skip_auto_headers=SKIPPED_AUTO_HEADERS,
                 auto_decompress=False,  # httpx decodes

@@ -59,7 +59,7 @@ from aiohttp.payload import Payload
 from .config_schema import BotSessionConfig
 from .errors import ConfigError, ProxyHopError, RouteError
 from .factory import ConfigInput, Loaded, load_outcome, taking_arguments_of
-from .net.connector import MaskedResponse, connector_arguments
+from .net.connector import MaskedResponse, connector_arguments, resending
 from .net.routing import ConnectorSpec, Router, RouteStatus
 from .net.upload import CHUNK_SIZE, TimedPayload, causes, write_timeout_in
 from .redaction import Secrets, mask_tokens_in_log, redact_exception, token_secrets
@@ -203,8 +203,10 @@ class BotSessionRequest(BaseRequest):
                 hedge_after=router.hedge_after,
                 limit=router.sockets.limit,
             )
+        connector = connector_type(**arguments)
         self._session = aiohttp.ClientSession(
-            connector=connector_type(**arguments),
+            connector=connector,
+            middlewares=resending(connector),
             # Each request brings its own; nothing is limited in total, as with httpx.
             timeout=aiohttp.ClientTimeout(total=None),
             headers={"User-Agent": self.USER_AGENT},

@@ -15,7 +15,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from .aiogram_responses import keep_response_model
 from .config_schema import BotSessionConfig, ProxyRoute, TlsSettings
 from .errors import ConfigError
-from .net.connector import connector_arguments
+from .net.connector import connector_arguments, resending
 from .net.routing import ConnectorSpec, Router, RouteStatus
 from .redaction import Secrets, redact_exception, secret_of_token, token_secrets
 from .sources import LoadedConfig, Reading, collect
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.methods import TelegramMethod
     from aiogram.methods.base import Response, TelegramType
+    from aiohttp import ClientSession
 
 
 class AiohttpSession(_AiogramAiohttpSession):
@@ -72,6 +73,15 @@ class AiohttpSession(_AiogramAiohttpSession):
         kwargs.setdefault("timeout", config.timeout)
         super().__init__(limit=config.limit, **kwargs)
         self._use(config)
+
+    async def create_session(self) -> ClientSession:
+        """aiogram's session, with the middleware that sends a provably unsent request once
+        more (``resend_unsent``); aiogram makes the session and gives no way to pass it."""
+        session = await super().create_session()
+        middlewares = resending(session.connector) if session.connector is not None else ()
+        if middlewares and not session._middlewares:
+            session._middlewares = middlewares
+        return session
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None

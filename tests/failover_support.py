@@ -124,7 +124,7 @@ class SlowProxy:
             up_reader, up_writer = await asyncio.open_connection(LOOPBACK, self.upstream)
             self.relayed += 1
             try:
-                await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
+                await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
             finally:
                 up_writer.close()
         except (ConnectionError, asyncio.CancelledError):
@@ -135,7 +135,8 @@ class SlowProxy:
             self._tasks.discard(task)
 
 
-async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    """Copy ``source`` to ``sink`` until its end, then half-close ``sink``."""
     with contextlib.suppress(OSError):
         while data := await source.read(65536):
             sink.write(data)

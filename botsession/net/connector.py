@@ -9,6 +9,12 @@ that are also ``aiohttp.ClientConnectionError``s, which aiogram reports as
 The connector remembers which route each connection goes through. When the router changes its
 active route, connections through other routes are not reused: idle ones are closed, busy ones
 are closed when their response is done, so traffic really moves (back) to the active route.
+An idle connection is looked at before it is reused: one that its proxy (or the server) has
+closed or reset meanwhile is dropped and another is used, even when the event loop has not yet
+read the close (aiohttp alone would hand it to the request, which would then fail to write).
+And a request whose connection was gone before the kernel took a single byte of it — provably
+unsent — is sent once more (``resend_unsent``, a client middleware every adapter installs),
+on another connection through the route now active; one that may have been sent never is.
 Closing the connector stops the router's background checks; every adapter (aiogram, PTB, httpx,
 a plain aiohttp session) closes its connector when it is closed.
 """
@@ -18,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import logging
 import os
+import socket
 import weakref
 from collections.abc import Callable
 from ssl import SSLContext, create_default_context
@@ -30,18 +38,21 @@ from aiohttp.client_proto import ResponseHandler
 from aiohttp_socks import ChainProxyConnector
 from yarl import URL
 
-from ..errors import CertificateMismatch, ProxyHopError, RouteError, framework_error
+from ..errors import CertificateMismatch, ProxyHopError, RouteError, framework_error, tell_where
 from ..redaction import Secrets, redact_exception, redact_url, token_secrets
 from .routing import ConnectorSpec, Router
 
+logger = logging.getLogger("botsession")
+
 if TYPE_CHECKING:
-    from aiohttp.client_middlewares import ClientHandlerType
+    from aiohttp.client_middlewares import ClientHandlerType, ClientMiddlewareType
     from aiohttp.client_reqrep import ClientRequest, ConnectionKey, RequestInfo
     from aiohttp.connector import Connection
     from aiohttp.tracing import Trace
 
     from ..config_schema import ProxyRoute, TlsSettings
     from .routing import RouteStatus
+    from .tunnel import Tunnel
 
 
 def ssl_context(tls: TlsSettings) -> SSLContext | Literal[False]:
@@ -84,12 +95,19 @@ def client_session(spec: ConnectorSpec, *, timeout: float) -> aiohttp.ClientSess
     """A plain aiohttp session over the routes of ``spec``, whose errors never show the bot
     token of a Bot API URL (see ``MaskedResponse`` and ``masking_errors``)."""
     connector_type, arguments = connector_arguments(spec)
+    connector = connector_type(**arguments)
     return aiohttp.ClientSession(
-        connector=connector_type(**arguments),
+        connector=connector,
         timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=spec.connect_timeout),
         response_class=MaskedResponse,
-        middlewares=(masking_errors,),
+        middlewares=(masking_errors, *resending(connector)),
     )
+
+
+def resending(connector: aiohttp.BaseConnector) -> tuple[ClientMiddlewareType, ...]:
+    """The client middlewares a session on ``connector`` needs: ``resend_unsent`` through
+    routes, none for direct connections."""
+    return (connector.resend_unsent,) if isinstance(connector, RouteConnector) else ()
 
 
 async def masking_errors(
@@ -142,6 +160,11 @@ class RouteConnector(ChainProxyConnector):
             weakref.WeakKeyDictionary()
         )
         self._switches_seen = router.switches
+        self._handed: weakref.WeakKeyDictionary[
+            ClientRequest, tuple[_TunnelHandler, int | None]
+        ] = weakref.WeakKeyDictionary()
+        """Each request's connection, and the bytes sent on it before the request had it (None:
+        not known)."""
 
     @property
     def route(self) -> ProxyRoute:
@@ -166,7 +189,60 @@ class RouteConnector(ChainProxyConnector):
         if self.router.switches != self._switches_seen:
             self._switches_seen = self.router.switches
             self._retire_idle()
-        return await super().connect(req, traces, timeout)
+        connection = await super().connect(req, traces, timeout)
+        protocol = connection.protocol
+        if isinstance(protocol, _TunnelHandler):
+            protocol.idle = False
+            self._handed[req] = (protocol, protocol.bytes_sent())
+        return connection
+
+    def unsent(self, request: ClientRequest) -> bool:
+        """Whether ``request`` provably never left: its connection is gone, and the kernel took
+        no byte from it after the request was handed the connection."""
+        protocol, before = self._handed.get(request, (None, None))
+        if protocol is None or before is None:
+            return False
+        return protocol.lost and protocol.bytes_sent() == before
+
+    async def resend_unsent(
+        self, request: ClientRequest, handler: ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        """A client middleware: a request whose connection was gone before a byte of it was
+        sent (a reset that came just as it was handed the connection) is sent once more, on a
+        new connection through the route now active, when its body can be sent again. One that
+        may have been sent, in part or whole, fails as it did: it is never sent twice."""
+        try:
+            return await handler(request)
+        except (aiohttp.ClientConnectorError, aiohttp.ServerTimeoutError):
+            raise  # connecting failed (the router has tried every route), or a timeout
+        except aiohttp.ClientConnectionError as error:
+            await request.close()  # the body's writer has ended (and rewound what it can)
+            await asyncio.sleep(0)  # the connection's close, if under way, has come through
+            body: Any = request.body
+            replayable = body == b"" or not getattr(body, "consumed", True)
+            unsent = self.unsent(request)
+            if not (unsent and replayable):
+                self._tell_where(request, error, unsent=unsent)
+                raise
+            # Not the error's text: aiohttp's quotes the URL, which holds the bot token.
+            logger.info("request sent again: its connection was gone before it was sent")
+        return await handler(request)
+
+    def _tell_where(
+        self, request: ClientRequest, error: aiohttp.ClientConnectionError, *, unsent: bool
+    ) -> None:
+        """Name, in ``error``, the route of the connection that failed under ``request``."""
+        protocol, _ = self._handed.get(request, (None, None))
+        index = self._route_of.get(protocol) if protocol is not None else None
+        if index is None:
+            return
+        route = self.router.routes[index]  # its str masks passwords
+        fate = (
+            "the request was not sent, but its body cannot be sent again"
+            if unsent
+            else "the request may have been sent, so it is not sent again"
+        )
+        tell_where(error, f"on a tunnel through proxy route {index + 1}: {route}; {fate}")
 
     def _release(
         self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False
@@ -174,6 +250,8 @@ class RouteConnector(ChainProxyConnector):
         # A connection through a route that is no longer the active one goes back to no pool.
         retired = self._route_of.get(protocol, self.router.active) != self.router.active
         super()._release(key, protocol, should_close=should_close or retired)
+        if isinstance(protocol, _TunnelHandler):
+            protocol.idle = True  # pooled, unless it was closed (then it is never looked at)
 
     def _retire_idle(self) -> None:
         """Close the idle connections through other routes than the active one (aiohttp skips
@@ -229,7 +307,7 @@ class RouteConnector(ChainProxyConnector):
         if failure is not None:
             # Raised outside the except block so that the error is not its own context.
             raise _as_aiohttp_error(failure, host, port)
-        protocol = _TunnelHandler(self._loop, tunnel.release)
+        protocol = _TunnelHandler(self._loop, tunnel)
         self._route_of[protocol] = index
         return tunnel.hand_over(protocol), protocol
 
@@ -277,14 +355,52 @@ class _TunnelHandler(ResponseHandler):
     """aiohttp's protocol for a connection through a tunnel: when the connection is gone, the
     tunnel gives its socket back to the router's ``limit``."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, release: Callable[[], None]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, tunnel: Tunnel) -> None:
         super().__init__(loop)
-        self._release: Callable[[], None] | None = release
+        self._release: Callable[[], None] | None = tunnel.release
+        self.bytes_sent = tunnel.bytes_sent
+        self.idle = False
+        """In the connector's pool, waiting for a request."""
+        self.lost = False
+        """The connection is gone: nothing more can be sent on it."""
+
+    def is_connected(self) -> bool:
+        # aiohttp asks before it reuses an idle connection (and when it cleans its pool): one
+        # whose socket is closed or reset, though the event loop has not read that yet, is not.
+        if not super().is_connected():
+            return False
+        return not (self.idle and _dropped(self.transport))
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost = True
         try:
             super().connection_lost(exc)
         finally:
             release, self._release = self._release, None
             if release is not None:
                 release()
+
+
+def _dropped(transport: asyncio.BaseTransport | None) -> bool:
+    """Whether the socket under ``transport`` (an idle connection) has been closed or reset by
+    the other side, or has bytes nobody asked for (an idle HTTP connection gets none but a
+    close): a peek at the socket, without reading or blocking, as urllib3 and httpcore look."""
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    dont_wait = getattr(socket, "MSG_DONTWAIT", None)
+    if sock is None or dont_wait is None:
+        return False
+    descriptor = sock.fileno()
+    if descriptor < 0:
+        return True
+    # A second socket object on the same descriptor (asyncio's wrapper does not read), let go
+    # of before it is collected so that the descriptor stays open.
+    peek = socket.socket(sock.family, sock.type, sock.proto, descriptor)
+    try:
+        peek.recv(1, socket.MSG_PEEK | dont_wait)
+    except (BlockingIOError, InterruptedError):
+        return False  # open, nothing to read
+    except OSError:
+        return True  # reset
+    finally:
+        peek.detach()
+    return True  # closed (b"") or unasked-for bytes

@@ -15,7 +15,7 @@ import ssl as _ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import HandshakeError, ProxyHopError, Reason, reason_of
 from ..proxy_url import is_ip_address
@@ -34,6 +34,8 @@ class Tunnel:
     stream: HandshakeStream
     hop_seconds: tuple[float, ...] = ()
     """How long each hop took to answer (its TCP connect or handshake), in hop order."""
+    socket: CountingSocket | None = None
+    """The socket to hop 1, which counts the bytes the kernel took from it."""
     _on_release: Callable[[], None] | None = None
 
     def on_release(self, callback: Callable[[], None]) -> None:
@@ -51,6 +53,13 @@ class Tunnel:
         """The TLS session with each https hop of the route, in hop order."""
         return tuple(self.stream.proxy_tls)
 
+    def bytes_sent(self) -> int | None:
+        """Bytes the kernel has taken to send on this connection so far (the handshakes
+        included); None when that is not known (an event loop that does not write through
+        Python's socket methods, as uvloop: then no byte ever counted, not even a handshake's)."""
+        sock = self.socket
+        return sock.sent if sock is not None and sock.sent > 0 else None
+
     def hand_over(self, protocol: asyncio.Protocol) -> asyncio.Transport:
         """Give the connection to ``protocol`` (aiohttp's, httpcore's) from here on."""
         self.transport.set_protocol(protocol)
@@ -63,6 +72,53 @@ class Tunnel:
     def close(self) -> None:
         self.transport.abort()
         self.release()
+
+
+class CountingSocket(socket.socket):
+    """A socket that counts the bytes the kernel took from ``send`` and ``sendmsg``: while the
+    count has not moved since a request was handed the connection, no byte of it has left."""
+
+    sent = 0
+
+    def send(self, data: Any, flags: int = 0, /) -> int:
+        taken = super().send(data, flags)
+        self.sent += taken
+        return taken
+
+    def sendmsg(self, buffers: Any, *args: Any) -> int:
+        taken = super().sendmsg(buffers, *args)
+        self.sent += taken
+        return taken
+
+
+async def _dial(loop: asyncio.AbstractEventLoop, host: str, port: int) -> CountingSocket:
+    """A connected, non-blocking ``CountingSocket`` to ``host:port``: each address the name
+    has, in turn, as ``loop.create_connection`` tries them (and failing as it does)."""
+    infos: list[tuple[Any, Any, int, str, Any]]
+    if is_ip_address(host):  # no lookup (asyncio's would go through a thread)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        infos = [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
+    else:
+        infos = list(await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    if not infos:
+        raise OSError("getaddrinfo() returned empty list")
+    errors: list[OSError] = []
+    for family, kind, proto, _name, address in infos:
+        sock = CountingSocket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+        except OSError as error:
+            sock.close()
+            errors.append(error)
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    if len(errors) == 1 or len({str(error) for error in errors}) == 1:
+        raise errors[0]
+    raise OSError(f"Multiple exceptions: {', '.join(str(error) for error in errors)}")
 
 
 def resolves_locally(hop: ProxyHop) -> bool:
@@ -137,7 +193,8 @@ class _Attempt:
         first = self.route[0]
         self.stream.step = "the TCP connection to the proxy"
         started = time.perf_counter()
-        await loop.create_connection(lambda: self.stream, first.host, first.port)
+        sock = await _dial(loop, first.host, first.port)
+        await loop.create_connection(lambda: self.stream, sock=sock)
         connected = time.perf_counter() - started  # part of hop 1's time
         for number, hop in enumerate(self.route, start=1):
             self.hop_number = number
@@ -160,7 +217,7 @@ class _Attempt:
             transport = await self._start_tls(transport, ssl, server_hostname)
             if pin is not None:
                 pin(transport)
-        return Tunnel(transport, self.stream, tuple(self.hop_seconds))
+        return Tunnel(transport, self.stream, tuple(self.hop_seconds), sock)
 
     def _next_address(self, number: int) -> tuple[str, int]:
         if number < len(self.route):

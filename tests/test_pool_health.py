@@ -1,0 +1,145 @@
+"""A pooled connection that its proxy has reset is never handed to a request, even before the
+event loop has read the reset; a request whose bytes provably never left is sent once more."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any, get_args
+
+import aiohttp
+import httpx
+import pytest
+import telegram.error
+from aiogram.exceptions import TelegramNetworkError
+
+from botsession.net import connector
+from botsession.net.tunnel import CountingSocket, Tunnel
+
+from .clients import Adapter, client
+from .conftest import ProxyFactory
+from .failover_support import SlowProxy, pump
+from .faultproxy import FaultProxyFactory
+from .servers import BackgroundLoop, BotApiStandIn
+from .support import LOOPBACK, reset
+
+SETTLE = 0.05
+"""Long enough for the kernel to take in an RST sent on loopback (seconds): the reset is then
+waiting in the socket, unread by the event loop, as when a proxy drops its tunnels."""
+
+NETWORK_ERRORS: dict[Adapter, type[Exception]] = {
+    "aiogram": TelegramNetworkError,
+    "ptb": telegram.error.NetworkError,
+    "httpx": httpx.TransportError,
+    "aiohttp": aiohttp.ClientConnectionError,
+}
+"""The error each framework raises when the network fails under a request."""
+
+
+@dataclass
+class DroppingRelay(SlowProxy):
+    """A forwarder in front of a working proxy (``SlowProxy`` without delay) that, once
+    ``drop_next_request`` is set, takes the next Bot API request a client sends, passes nothing
+    of it on and resets that client's connection: a proxy that dies with a request in its
+    hands."""
+
+    delay: float = 0.0
+    dropped: int = 0
+    drop_next_request: bool = False
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        up_reader, up_writer = await asyncio.open_connection(LOOPBACK, self.upstream)
+        back = asyncio.ensure_future(pump(up_reader, writer))
+        self._tasks.add(back)
+        try:
+            while data := await reader.read(65536):
+                if self.drop_next_request and b"POST /bot" in data:
+                    self.drop_next_request = False
+                    self.dropped += 1
+                    reset(writer.transport)
+                    break
+                up_writer.write(data)
+                await up_writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            back.cancel()
+            self._tasks.discard(back)
+            up_writer.close()
+            writer.close()
+
+
+@pytest.mark.parametrize("adapter", get_args(Adapter))
+async def test_request_after_the_proxy_reset_the_pooled_connection_goes_through_a_new_one(
+    adapter: Adapter, bot_api: BotApiStandIn, fault_proxy: FaultProxyFactory
+) -> None:
+    """When the proxy resets an idle pooled tunnel and the next request comes before the event
+    loop has read the reset, that request goes through a new tunnel and reaches the server once."""
+    proxy = fault_proxy("socks5")
+    async with client(adapter, bot_api, proxy=proxy.url()) as used:
+        await used.get_me()
+        assert proxy.reset_connections() >= 1
+        time.sleep(SETTLE)  # noqa: ASYNC251 - the event loop must not run: the reset stays unread
+        await used.get_me()
+    assert [call.method for call in bot_api.calls] == ["getMe", "getMe"]
+    assert proxy.accepted == 2  # the second request had a tunnel of its own
+
+
+@pytest.mark.parametrize("adapter", get_args(Adapter))
+async def test_request_whose_connection_died_before_a_byte_left_is_sent_once_more(
+    adapter: Adapter,
+    bot_api: BotApiStandIn,
+    fault_proxy: FaultProxyFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the reset comes just after the pooled connection was looked at (the look saw
+    nothing), the request fails to write before the kernel took a byte of it, and is sent
+    once more on a new tunnel: it reaches the server once, and the caller sees its answer."""
+    monkeypatch.setattr(connector, "_dropped", lambda transport: False)
+    proxy = fault_proxy("socks5")
+    async with client(adapter, bot_api, proxy=proxy.url()) as used:
+        await used.get_me()
+        assert proxy.reset_connections() >= 1
+        time.sleep(SETTLE)  # noqa: ASYNC251 - as above
+        me = await used.get_me()
+    assert "bot" in str(me).lower()
+    assert [call.method for call in bot_api.calls] == ["getMe", "getMe"]
+    assert proxy.accepted == 2
+
+
+@pytest.mark.parametrize("adapter", get_args(Adapter))
+async def test_request_that_reached_the_proxy_is_never_sent_again(
+    adapter: Adapter, bot_api: BotApiStandIn, background: BackgroundLoop, proxy: ProxyFactory
+) -> None:
+    """A request whose bytes the proxy took before it reset the tunnel (it may have passed them
+    on) fails with the framework's network error and is not sent again."""
+    upstream = proxy("socks5")
+    relay = DroppingRelay(background, upstream.port).start()
+    try:
+        async with client(adapter, bot_api, proxy=relay.url()) as used:
+            await used.get_me()
+            relay.drop_next_request = True
+            with pytest.raises(NETWORK_ERRORS[adapter]) as caught:
+                await used.get_me()
+        said = str(caught.value)
+        assert f"on a tunnel through proxy route 1: {relay.url()}" in said
+        assert "the request may have been sent, so it is not sent again" in said
+        assert relay.dropped == 1
+        assert relay.accepted == 1  # no second tunnel: nothing was sent again
+        assert [call.method for call in bot_api.calls] == ["getMe"]
+    finally:
+        relay.stop()
+
+
+def test_a_tunnel_whose_socket_never_counted_a_byte_does_not_claim_to_know() -> None:
+    """Bytes sent are known only once the socket has counted some (every tunnel sends its
+    handshakes through it): an event loop that writes around Python's socket methods (uvloop)
+    leaves the count at 0, and then nothing is ever taken as unsent."""
+    with CountingSocket() as sock:
+        tunnel = Tunnel(transport=Any, stream=Any, socket=sock)  # type: ignore[arg-type]
+        assert tunnel.bytes_sent() is None
+        sock.sent = 3
+        assert tunnel.bytes_sent() == 3
+    assert Tunnel(transport=Any, stream=Any).bytes_sent() is None  # type: ignore[arg-type]
