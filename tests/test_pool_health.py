@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, get_args
 
 import aiohttp
@@ -143,3 +144,26 @@ def test_a_tunnel_whose_socket_never_counted_a_byte_does_not_claim_to_know() -> 
         sock.sent = 3
         assert tunnel.bytes_sent() == 3
     assert Tunnel(transport=Any, stream=Any).bytes_sent() is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("adapter", get_args(Adapter))
+@pytest.mark.parametrize("server", ["http", "https"])
+async def test_an_idle_connection_that_is_alive_is_reused(  # noqa: PLR0917 - fixtures
+    adapter: Adapter,
+    server: str,
+    bot_api: BotApiStandIn,
+    tls_bot_api: BotApiStandIn,
+    ca_file: Path,
+    fault_proxy: FaultProxyFactory,
+) -> None:
+    """The look at an idle connection does not drop a live one, TLS with the server included
+    (whatever TLS sends after its handshake has been read by then): requests one after the
+    other share one tunnel."""
+    api = tls_bot_api if server == "https" else bot_api
+    proxy = fault_proxy("socks5")
+    async with client(adapter, api, proxy=proxy.url(), ssl={"ca_file": str(ca_file)}) as used:
+        for _ in range(3):
+            await used.get_me()
+            await asyncio.sleep(0.05)  # the connection is idle in the pool meanwhile
+    assert [call.method for call in api.calls] == ["getMe"] * 3
+    assert proxy.accepted == 1
