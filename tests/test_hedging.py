@@ -450,6 +450,24 @@ async def test_a_primary_whose_first_step_comes_late_still_gets_its_full_hedge_d
     await router.close()
 
 
+async def test_a_losing_attempt_that_began_before_the_route_worked_again_does_not_fail_it(
+    scripted_tunnels: dict[str, Any],
+) -> None:
+    """A primary attempt that lost the race but began before a later check found the primary
+    working says nothing new: the primary stays active (a flapping primary that just came back
+    is not failed by a connect from its silent spell)."""
+    scripted_tunnels["ready"].update({0: None, 1: 0.3})
+    router = fake_router(scripted_tunnels, 2, hedge=0.1)
+    connecting = asyncio.ensure_future(router.connect("api.example", 443))
+    await asyncio.sleep(0.2)  # the primary's attempt has run past the hedge delay
+    router._route_worked(0, None)  # as a background check that found it working does
+    tunnel = await connecting
+    assert tunnel.index == 1
+    assert (router.active, states(router)) == (0, ["active", "standby"])
+    assert router.route_status()[0].last_error is None
+    await router.close()
+
+
 async def test_cancelled_losers_end_without_an_error_in_the_event_loop(
     scripted_tunnels: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:

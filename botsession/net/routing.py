@@ -155,6 +155,8 @@ class _Health:
     interval: float = 0.0
     """Seconds until the next background check (before jitter); doubles after each failed
     check."""
+    worked_at: float = float("-inf")
+    """When (``time.perf_counter()``, the attempts' clock) a connect through it last worked."""
 
     def __post_init__(self) -> None:
         self.hop_seconds = [None] * self.hops
@@ -390,6 +392,8 @@ class Router:
             waited = attempt.running_for
             if hedge is None or waited < hedge:
                 continue
+            if attempt.started < self._health[attempt.index].worked_at:
+                continue  # the route worked (a check, another connect) since this one began
             route = self.routes[attempt.index]
             answered = len(attempt.hop_seconds)
             if answered < len(route):
@@ -421,6 +425,7 @@ class Router:
         if hop_seconds is not None:
             self._note_hops(index, hop_seconds)
         health.failed = False
+        health.worked_at = time.perf_counter()
         self._refresh()
 
     def _note_hops(self, index: int, hop_seconds: list[float]) -> None:
