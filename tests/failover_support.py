@@ -180,14 +180,22 @@ class FakeTunnel:
 
 
 def script_tunnels(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Replace open_tunnel: route N is ready after ``ready[N]`` seconds (never if None, when
+    """Replace open_tunnel (each call's route index goes to ``dialled``): route N is ready
+    after ``ready[N]`` seconds (never if None, when
     ``gate`` is set if "gate", refused at once if "fail", and only when cancelled if
     "stubborn"; never, and ending a second after it is cancelled, if "lingering")."""
-    script: dict[str, Any] = {"ready": {}, "opened": [], "cancelled": [], "gate": asyncio.Event()}
+    script: dict[str, Any] = {
+        "ready": {},
+        "dialled": [],
+        "opened": [],
+        "cancelled": [],
+        "gate": asyncio.Event(),
+    }
     routes: dict[int, int] = {}
 
     async def fake_open_tunnel(route: Any, host: str, port: int, **_: Any) -> FakeTunnel:
         index = routes[route[0].port]
+        script["dialled"].append(index)
         delay = script["ready"][index]
         try:
             if delay == "fail":

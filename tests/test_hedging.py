@@ -468,6 +468,33 @@ async def test_a_losing_attempt_that_began_before_the_route_worked_again_does_no
     await router.close()
 
 
+async def test_a_connect_while_the_primary_keeps_another_waiting_starts_with_the_fallback(
+    scripted_tunnels: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a connect through the primary has waited far longer than the primary's last
+    connect took (it went silent), a new connect does not pile onto it: it starts with the
+    fallback at once, and the waiting one still decides the primary's fate."""
+    monkeypatch.setattr(routing, "DOUBT_FLOOR", 0.1)
+    ready = scripted_tunnels["ready"]
+    ready.update({0: 0.01, 1: 0.01})
+    router = fake_router(scripted_tunnels, 2, hedge=PATIENT / 4, connect_timeout=PATIENT)
+    assert (await router.connect("api.example", 443)).index == 0  # its pace: about 10 ms
+    ready[0] = None  # the primary goes silent
+    waiting = asyncio.ensure_future(router.connect("api.example", 443))
+    assert await until(lambda: scripted_tunnels["dialled"] == [0, 0], PATIENT)
+    await asyncio.sleep(0.2)  # twice the doubt floor: the primary is in doubt
+    assert router.order() == [1, 0]
+    tunnel = await router.connect("api.example", 443)
+    assert tunnel.index == 1
+    assert scripted_tunnels["dialled"] == [0, 0, 1]  # nothing more for the primary
+    assert states(router) == ["active", "standby"]  # not failed: the waiting one decides
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert router.order() == [0, 1]  # nothing waits on it any more: no doubt
+    await router.close()
+
+
 async def test_cancelled_losers_end_without_an_error_in_the_event_loop(
     scripted_tunnels: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -67,6 +67,12 @@ LONGEST_CHECK_INTERVAL = 60.0
 CHECK_JITTER = 0.2
 """Each wait before a check is shortened by up to this fraction of it, at random."""
 
+DOUBT_FACTOR = 5.0
+DOUBT_FLOOR = 0.5
+"""A route is in doubt when a connect through it has waited ``DOUBT_FACTOR`` times as long as
+its last connect took, and at least ``DOUBT_FLOOR`` seconds (more than a busy machine adds to a
+loopback connect), but never later than the hedge delay (see ``Router._in_doubt``)."""
+
 SOCKET_WAIT_STEP = 0.1
 """While an attempt waits for a free socket, how often it asks again for an idle connection to
 be closed or a hedged attempt to be given up (seconds)."""
@@ -157,6 +163,10 @@ class _Health:
     check."""
     worked_at: float = float("-inf")
     """When (``time.perf_counter()``, the attempts' clock) a connect through it last worked."""
+    connect_seconds: float | None = None
+    """How long the last connect through it that carried a request took (None: none yet)."""
+    connecting: set[telemetry.Attempt] = field(default_factory=set)
+    """Its attempts in progress (holding a socket)."""
 
     def __post_init__(self) -> None:
         self.hop_seconds = [None] * self.hops
@@ -264,11 +274,29 @@ class Router:
 
     def order(self) -> list[int]:
         """Route indexes to try, in order: the active one, then the others that have not failed,
-        then the failed ones, each group by priority."""
+        then the failed ones, each group by priority — but a route in doubt (see ``_in_doubt``)
+        comes after the healthy ones."""
         others = [index for index in range(len(self.routes)) if index != self.active]
         healthy = [index for index in others if not self._health[index].failed]
         failed = [index for index in others if self._health[index].failed]
-        return [self.active, *healthy, *failed]
+        ranked = [self.active, *healthy]
+        doubted = [index for index in ranked if self._in_doubt(index)]
+        if len(doubted) == len(ranked):
+            return [*ranked, *failed]
+        return [*(index for index in ranked if index not in doubted), *doubted, *failed]
+
+    def _in_doubt(self, index: int) -> bool:
+        """Whether a connect through route ``index`` has been waiting much longer than that
+        route took to connect last time (``DOUBT_FACTOR`` times, at least ``DOUBT_FLOOR`` s, at
+        most the hedge delay): the route has probably gone silent, and a new connect starts
+        with the next route rather than pile one more connection onto it (the waiting one
+        decides: it fails the route, or it works and the doubt is gone)."""
+        health = self._health[index]
+        if not health.connecting or health.connect_seconds is None:
+            return False
+        longest = self.connect_timeout if self.hedge_after is None else self.hedge_after
+        doubt_after = min(longest, max(DOUBT_FLOOR, DOUBT_FACTOR * health.connect_seconds))
+        return any(attempt.running_for >= doubt_after for attempt in health.connecting)
 
     async def _run(self, race: _Race) -> tuple[int, Tunnel]:
         closed = False
@@ -318,6 +346,16 @@ class Router:
         if not has_socket:
             await self.sockets.take(self._shed, limit)
         attempt.begin()
+        connecting = self._health[attempt.index].connecting
+        connecting.add(attempt)
+        try:
+            return await self._open(attempt, route, target, limit)
+        finally:
+            connecting.discard(attempt)
+
+    async def _open(
+        self, attempt: telemetry.Attempt, route: ProxyRoute, target: _Target, limit: float
+    ) -> Tunnel:
         recorder = telemetry.current()
         try:
             tunnel = await open_tunnel(
@@ -377,6 +415,7 @@ class Router:
         """Route ``attempt.index`` gave the tunnel; it becomes active if the active one failed."""
         index = attempt.index
         self._route_worked(index, attempt.hop_seconds)
+        self._health[index].connect_seconds = attempt.elapsed
         if index != self.active and self._health[self.active].failed:
             self._switch(index, reason)
 
