@@ -434,6 +434,8 @@ class _Recording:
     destinations: list[tuple[str, int]]
     stream: Any
     """tiny-proxy's stream to the client."""
+    source: str | None = None
+    """The address its connections to the destination leave from (None: the system's)."""
 
     async def negotiate(self) -> tuple[str, int]:
         host, port = await super().negotiate()  # type: ignore[misc]
@@ -443,7 +445,7 @@ class _Recording:
     async def connect_to_remote(self) -> Any:
         host, port = await self.negotiate()
         try:
-            connected = await anyio.connect_tcp(host, port)
+            connected = await anyio.connect_tcp(host, port, local_host=self.source)
         except OSError as error:
             await self.refuse()
             raise ConnectionRefusedError(f"cannot connect to {host}:{port}") from error
@@ -502,6 +504,9 @@ class InProcessProxy:
     host: str = LOOPBACK
     """Where it listens; ``localhost`` listens on every address that name has, on one port."""
     destinations: list[tuple[str, int]] = field(default_factory=list)
+    source: str | None = None
+    """Where its connections to the destination leave from (``127.0.0.2``, …: a server on
+    127.0.0.1 then tells by the peer address which proxy a request came through)."""
     _task: asyncio.Task[None] | None = None
     _clients: set[anyio.abc.SocketStream] = field(default_factory=set)
 
@@ -589,6 +594,7 @@ class InProcessProxy:
         def create_proxy(stream: Any) -> Any:
             proxy = make(stream=stream, **credentials)
             proxy.destinations = self.destinations
+            proxy.source = self.source
             return proxy
 
         handler.create_proxy = create_proxy
