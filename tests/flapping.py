@@ -81,7 +81,7 @@ import socket
 import struct
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, TypeVar, get_args
@@ -90,7 +90,7 @@ from aiohttp import web
 
 from .failover_support import pump
 from .servers import BackgroundLoop, BotApiStandIn, InProcessProxy
-from .support import BOT_USER, LOOPBACK, reset
+from .support import BOT_USER, LOOPBACK, TOKEN, reset
 
 T = TypeVar("T")
 
@@ -574,3 +574,82 @@ class PeerCountingApi(BotApiStandIn):
         }
         body = json.dumps({"ok": True, "result": message})
         return web.Response(text=body, content_type="application/json")
+
+
+# --- a long-polling bot ------------------------------------------------------------------------
+
+
+def update(number: int) -> dict[str, Any]:
+    """A Bot API update (a text message) with id ``number``, as ``getUpdates`` gives it."""
+    return {
+        "update_id": number,
+        "message": {
+            "message_id": number,
+            "date": 0,
+            "chat": {"id": 1, "type": "private", "first_name": "Poll"},
+            "text": f"u{number}",
+        },
+    }
+
+
+@contextlib.asynccontextmanager
+async def polling(
+    framework: str,
+    settings: dict[str, Any],
+    handle: Callable[[int], None],
+    *,
+    poll_timeout: int = 1,
+) -> AsyncIterator[None]:
+    """A long-polling bot over botsession's ``settings`` (``api.base`` included) while the
+    block runs: aiogram's ``Dispatcher.start_polling`` or PTB's ``Updater.start_polling``
+    (``framework``: "aiogram" or "ptb"), calling ``handle`` with each message's id."""
+    from botsession import build_ptb_request, build_session_from_config
+
+    if framework == "aiogram":
+        from aiogram import Bot, Dispatcher
+        from aiogram.types import Message
+
+        dispatcher = Dispatcher()
+
+        @dispatcher.message()
+        async def on_message(message: Message) -> None:
+            handle(message.message_id)
+
+        async with Bot(TOKEN, session=build_session_from_config(**settings)) as bot:
+            task = asyncio.ensure_future(
+                dispatcher.start_polling(
+                    bot, polling_timeout=poll_timeout, handle_signals=False, close_bot_session=False
+                )
+            )
+            try:
+                yield
+            finally:
+                await dispatcher.stop_polling()
+                await task
+        return
+
+    from telegram import Update
+    from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
+
+    async def on_update(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.message is not None
+        handle(update.message.message_id)
+
+    application = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url(f"{settings['api']['base']}/bot")
+        .request(build_ptb_request(**settings))
+        .get_updates_request(build_ptb_request(**settings))
+        .build()
+    )
+    application.add_handler(MessageHandler(filters.ALL, on_update))
+    async with application:
+        assert application.updater is not None
+        await application.updater.start_polling(timeout=poll_timeout, poll_interval=0)
+        await application.start()
+        try:
+            yield
+        finally:
+            await application.updater.stop()
+            await application.stop()

@@ -15,11 +15,18 @@ from typing import Any
 import pytest
 from aiogram import Bot
 
-from botsession import build_ptb_request, build_session_from_config
 from botsession.net import routing
 
 from .failover_support import states, until
-from .flapping import FAULTS, FlappingRelay, Mode, PeerCountingApi, source_bound_proxy
+from .flapping import (
+    FAULTS,
+    FlappingRelay,
+    Mode,
+    PeerCountingApi,
+    polling,
+    source_bound_proxy,
+    update,
+)
 from .servers import BackgroundLoop, InProcessProxy
 from .support import PATIENT, TOKEN, session_for
 
@@ -114,18 +121,6 @@ FLAP_PERIOD = 1.5
 """The relay's windows in the long-polling test (seconds): healthy, a fault, healthy, …"""
 
 
-def update(number: int) -> dict[str, Any]:
-    return {
-        "update_id": number,
-        "message": {
-            "message_id": number,
-            "date": 0,
-            "chat": {"id": 1, "type": "private", "first_name": "Poll"},
-            "text": f"u{number}",
-        },
-    }
-
-
 async def push_updates(api: PeerCountingApi, handled: list[int]) -> None:
     """Push UPDATES updates, one each 0.2 s, then wait until every one has been handled."""
     for number in range(1, UPDATES + 1):
@@ -155,10 +150,8 @@ async def test_long_polling_bot_through_a_flapping_primary_gets_every_update_onc
     }
     handled: list[int] = []
     try:
-        if framework == "aiogram":
-            await poll_with_aiogram(settings, counting_api, handled)
-        else:
-            await poll_with_ptb(settings, counting_api, handled)
+        async with polling(framework, settings, handled.append):
+            await push_updates(counting_api, handled)
     finally:
         relay.stop()
         upstream.stop()
@@ -166,56 +159,3 @@ async def test_long_polling_bot_through_a_flapping_primary_gets_every_update_onc
     assert sorted(handled) == list(range(1, UPDATES + 1))  # each exactly once
     assert relay.resets >= 1  # established tunnels (the long polls among them) were reset
     assert relay.fault_accepts >= 1
-
-
-async def poll_with_aiogram(
-    settings: dict[str, Any], api: PeerCountingApi, handled: list[int]
-) -> None:
-    from aiogram import Dispatcher
-    from aiogram.types import Message
-
-    dispatcher = Dispatcher()
-
-    @dispatcher.message()
-    async def on_message(message: Message) -> None:
-        handled.append(message.message_id)
-
-    async with Bot(TOKEN, session=build_session_from_config(**settings)) as bot:
-        polling = asyncio.ensure_future(
-            dispatcher.start_polling(
-                bot, polling_timeout=1, handle_signals=False, close_bot_session=False
-            )
-        )
-        try:
-            await push_updates(api, handled)
-        finally:
-            await dispatcher.stop_polling()
-            await polling
-
-
-async def poll_with_ptb(settings: dict[str, Any], api: PeerCountingApi, handled: list[int]) -> None:
-    from telegram import Update
-    from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
-
-    async def on_message(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        assert update.message is not None
-        handled.append(update.message.message_id)
-
-    application = (
-        ApplicationBuilder()
-        .token(TOKEN)
-        .base_url(f"{api.base}/bot")
-        .request(build_ptb_request(**settings))
-        .get_updates_request(build_ptb_request(**settings))
-        .build()
-    )
-    application.add_handler(MessageHandler(filters.ALL, on_message))
-    async with application:
-        assert application.updater is not None
-        await application.updater.start_polling(timeout=1, poll_interval=0)
-        await application.start()
-        try:
-            await push_updates(api, handled)
-        finally:
-            await application.updater.stop()
-            await application.stop()
