@@ -170,14 +170,18 @@ class FaultProxy:
 
         self.background.run(stop())
 
-    def reset_connections(self) -> int:
-        """Reset (RST) every connection open now (to clients and destinations), as a proxy that
-        drops its tunnels does; returns how many, once the resets are sent."""
+    def reset_connections(self, *, gently: bool = False) -> int:
+        """Reset (RST; close with a FIN when ``gently``) every connection open now (to clients
+        and destinations), as a proxy that drops its tunnels does; returns how many, once the
+        resets (or FINs) are sent."""
 
         async def reset_all() -> int:
             open_now = list(self._transports)
             for transport in open_now:
-                reset(transport)
+                if gently:
+                    transport.close()
+                else:
+                    reset(transport)
             return len(open_now)
 
         return self.background.run(reset_all())

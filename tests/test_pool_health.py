@@ -4,6 +4,7 @@ event loop has read the reset; a request whose bytes provably never left is sent
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,15 +16,16 @@ import pytest
 import telegram.error
 from aiogram.exceptions import TelegramNetworkError
 
+from botsession.errors import tell_where
 from botsession.net import connector
-from botsession.net.tunnel import CountingSocket, Tunnel
+from botsession.net.tunnel import CountingSocket, Tunnel, _dial
 
 from .clients import Adapter, client
 from .conftest import ProxyFactory
-from .failover_support import SlowProxy, pump
+from .failover_support import SlowProxy, pump, until
 from .faultproxy import FaultProxyFactory
 from .servers import BackgroundLoop, BotApiStandIn
-from .support import LOOPBACK, reset
+from .support import LOOPBACK, PATIENT, free_port, reset
 
 SETTLE = 0.05
 """Long enough for the kernel to take in an RST sent on loopback (seconds): the reset is then
@@ -73,15 +75,17 @@ class DroppingRelay(SlowProxy):
 
 
 @pytest.mark.parametrize("adapter", get_args(Adapter))
+@pytest.mark.parametrize("how", ["reset", "closed"])
 async def test_request_after_the_proxy_reset_the_pooled_connection_goes_through_a_new_one(
-    adapter: Adapter, bot_api: BotApiStandIn, fault_proxy: FaultProxyFactory
+    adapter: Adapter, how: str, bot_api: BotApiStandIn, fault_proxy: FaultProxyFactory
 ) -> None:
-    """When the proxy resets an idle pooled tunnel and the next request comes before the event
-    loop has read the reset, that request goes through a new tunnel and reaches the server once."""
+    """When the proxy resets (or closes) an idle pooled tunnel and the next request comes
+    before the event loop has read that, the request goes through a new tunnel and reaches the
+    server once."""
     proxy = fault_proxy("socks5")
     async with client(adapter, bot_api, proxy=proxy.url()) as used:
         await used.get_me()
-        assert proxy.reset_connections() >= 1
+        assert proxy.reset_connections(gently=how == "closed") >= 1
         time.sleep(SETTLE)  # noqa: ASYNC251 - the event loop must not run: the reset stays unread
         await used.get_me()
     assert [call.method for call in bot_api.calls] == ["getMe", "getMe"]
@@ -167,3 +171,79 @@ async def test_an_idle_connection_that_is_alive_is_reused(  # noqa: PLR0917 - fi
             await asyncio.sleep(0.05)  # the connection is idle in the pool meanwhile
     assert [call.method for call in api.calls] == ["getMe"] * 3
     assert proxy.accepted == 1
+
+
+async def test_dialling_tries_each_address_and_fails_as_asyncio_does() -> None:
+    """Hop 1 is dialled at each of its addresses in turn: the first that accepts is used, and
+    when none does the error is asyncio's (one error, or "Multiple exceptions: …")."""
+    loop = asyncio.get_running_loop()
+    closed = free_port()
+    with socket.create_server((LOOPBACK, 0)) as listening:
+        port = listening.getsockname()[1]
+
+        async def addresses(host: str, _port: int, **_: Any) -> list[Any]:
+            two = {
+                "one-dead": [(LOOPBACK, closed), (LOOPBACK, port)],
+                "all-dead": [(LOOPBACK, closed), ("127.0.0.2", closed)],
+            }[host]
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", address) for address in two]
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(loop, "getaddrinfo", addresses)
+            with await _dial(loop, "one-dead", 0) as sock:
+                assert sock.getpeername() == (LOOPBACK, port)
+            with pytest.raises(
+                OSError, match=r"^Multiple exceptions: .*127\.0\.0\.1.*127\.0\.0\.2"
+            ):
+                await _dial(loop, "all-dead", 0)
+    with pytest.raises(ConnectionRefusedError):
+        await _dial(loop, LOOPBACK, closed)
+
+
+async def test_a_dial_cancelled_while_connecting_closes_its_socket() -> None:
+    """Cancelled while the TCP connect waits (a proxy whose accept queue is full drops the
+    SYN), dialling closes the socket it made."""
+    loop = asyncio.get_running_loop()
+    with socket.socket() as listening:
+        listening.bind((LOOPBACK, 0))
+        listening.listen(0)
+        address = listening.getsockname()
+        queued = [socket.create_connection(address)]  # a backlog of 0 queues one: it is full
+        made: list[CountingSocket] = []
+        original = CountingSocket.__init__
+
+        def remember(sock: CountingSocket, *args: Any) -> None:
+            original(sock, *args)
+            made.append(sock)
+
+        try:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(CountingSocket, "__init__", remember)
+                dialling = asyncio.ensure_future(_dial(loop, *address))
+                assert await until(lambda: bool(made), PATIENT)
+                await asyncio.sleep(0.1)  # the connect is under way
+                assert not dialling.done()
+                dialling.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await dialling
+            assert made[0].fileno() == -1  # closed
+        finally:
+            for sock in queued:
+                sock.close()
+
+
+def test_the_route_is_named_in_errors_of_every_shape() -> None:
+    """tell_where adds the route to an OSError's text, to a message argument (and aiohttp's
+    ``message``), or as an argument of its own."""
+    reset_error = aiohttp.ClientOSError(104, "Connection reset by peer")
+    tell_where(reset_error, "route 1")
+    assert str(reset_error) == "[Errno 104] Connection reset by peer (route 1)"
+    gone = aiohttp.ServerDisconnectedError()
+    tell_where(gone, "route 1")
+    assert (str(gone), gone.message) == (
+        "Server disconnected (route 1)",
+        "Server disconnected (route 1)",
+    )
+    bare = aiohttp.ClientConnectionError()
+    tell_where(bare, "route 1")
+    assert bare.args == ("route 1",)
