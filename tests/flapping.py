@@ -20,7 +20,7 @@ upstream connection aborted) when a fault window begins; without it they keep wo
 Windows are timed from ``start()`` on the event loop's monotonic clock: window 0 is healthy,
 window 1 the first fault, window 2 healthy, window 3 the second fault, … A test can also drive
 the relay by hand: ``FlappingRelay(..., cycling=False)``, or ``set_mode`` at any time (which
-turns the cycling off), is deterministic. ``start_cycling()`` starts the windows again.
+turns the cycling off), is deterministic.
 
 The counters (``healthy_accepts``, ``fault_accepts`` — the connects to the dead route —,
 ``fault_accepts_by_mode``, ``resets``, ``relayed``) are plain integers written on the relay's
@@ -66,10 +66,6 @@ fixtures of ``tests/conftest.py``)::
                 assert relay.relayed == 3  # the first request, the check, this one
         finally:
             relay.stop()
-
-Without a ``BackgroundLoop``, ``await relay.astart()`` / ``await relay.astop()`` (or
-``async with``) run the relay on the running event loop instead, and ``set_mode`` is then
-called from that loop's thread.
 """
 
 from __future__ import annotations
@@ -83,16 +79,13 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, get_args
 
 from aiohttp import web
 
 from .failover_support import pump
 from .servers import BackgroundLoop, BotApiStandIn, InProcessProxy
 from .support import BOT_USER, LOOPBACK, TOKEN, reset
-
-T = TypeVar("T")
 
 Mode = Literal["healthy", "silent", "refusing", "hanging up"]
 """What the relay does with a new connection: relay it, or one of the faults."""
@@ -145,8 +138,8 @@ class FlappingRelay:
     """A TCP forwarder in front of the upstream proxy at ``upstream_host:upstream`` that flaps
     (see the module): windows of ``period`` seconds, healthy and the ``faults`` in turn.
 
-    ``background``: the loop it runs on with ``start()`` / ``stop()``; None to run it on the
-    running loop with ``astart()`` / ``astop()``. ``cycling``: False starts it healthy and
+    ``background``: the loop it runs on, from ``start()`` to ``stop()``. ``cycling``: False
+    starts it healthy and
     leaves the windows to ``set_mode``. ``reset_established``: reset the relayed connections
     when a fault window begins (else they survive). ``max_windows``: after this many windows
     it stays healthy (the cycle is bounded).
@@ -154,7 +147,7 @@ class FlappingRelay:
 
     def __init__(
         self,
-        background: BackgroundLoop | None,
+        background: BackgroundLoop,
         upstream: int,
         *,
         period: float = 5.0,
@@ -164,7 +157,7 @@ class FlappingRelay:
         upstream_host: str = LOOPBACK,
         max_windows: int = MAX_WINDOWS,
     ) -> None:
-        """Set the relay up; nothing listens before ``start()`` / ``astart()``."""
+        """Set the relay up; nothing listens before ``start()``."""
         if period <= 0:
             raise ValueError("period must be positive")
         if not faults or any(fault not in FAULTS for fault in faults):
@@ -210,13 +203,8 @@ class FlappingRelay:
     @property
     def origin(self) -> float:
         """When window 0 of the cycle began, on the event loop's clock (``time.monotonic()``
-        with asyncio's default loops); ``start_cycling`` moves it."""
+        with asyncio's default loops)."""
         return self._origin
-
-    @property
-    def established(self) -> int:
-        """Relayed connections open now."""
-        return len(self._pairs)
 
     def url(self, scheme: str = "socks5") -> str:
         """The relay as a proxy URL (the upstream proxy's scheme: socks5 unless told)."""
@@ -228,11 +216,6 @@ class FlappingRelay:
         if window % 2 == 0:
             return "healthy"
         return self.faults[(window // 2) % len(self.faults)]
-
-    def mode_at(self, seconds: float) -> Mode:
-        """The mode the cycle gives ``seconds`` after it started (not what ``set_mode`` did)."""
-        window = int(seconds // self.period)
-        return "healthy" if window >= self.max_windows else self.scheduled_mode(window)
 
     def counts(self) -> RelayCounts:
         """The counters now."""
@@ -249,16 +232,15 @@ class FlappingRelay:
 
     def start(self) -> FlappingRelay:
         """Listen on the ``background`` loop; the windows are timed from now."""
-        self._call(self.astart())
+        self.background.run(self._start(), CONTROL_TIMEOUT)
         return self
 
     def stop(self) -> None:
         """Stop listening and end every task and connection of the relay (on its loop)."""
         if self._loop is not None:
-            self._call(self.astop())
+            self.background.run(self._stop(), CONTROL_TIMEOUT)
 
-    async def astart(self) -> FlappingRelay:
-        """Listen on the running event loop; the windows are timed from now."""
+    async def _start(self) -> None:
         if self._sock is not None:
             raise RuntimeError("the relay is running already")
         self._loop = asyncio.get_running_loop()
@@ -271,10 +253,8 @@ class FlappingRelay:
         self._loop.add_reader(sock.fileno(), self._accept)
         if self.cycling:
             self._cycler = self._spawn(self._cycle(self._origin))
-        return self
 
-    async def astop(self) -> None:
-        """``stop`` on the running loop (the relay's own)."""
+    async def _stop(self) -> None:
         if self._sock is not None:
             assert self._loop is not None
             self._loop.remove_reader(self._sock.fileno())
@@ -291,36 +271,21 @@ class FlappingRelay:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._pairs.clear()
 
-    async def __aenter__(self) -> FlappingRelay:
-        """``astart()``."""
-        return await self.astart()
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """``astop()``."""
-        await self.astop()
-
     # --- driving it by hand ------------------------------------------------------------------
 
     def set_mode(self, mode: Mode) -> None:
         """Turn the cycling off and switch to ``mode`` now: when this returns, the next
         connection meets it (and, with ``reset_established``, a fault has reset the relayed
-        connections). Call it from any thread."""
+        connections). Call it from another thread than the relay's loop (a test's)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
-        self._on_loop(lambda: self._set_by_hand(mode))
+        if self._loop is None:
+            raise RuntimeError("the relay is not running")
 
-    def start_cycling(self) -> None:
-        """Turn the cycling on again, from a healthy window 0 starting now."""
-        self._on_loop(self._restart_cycle)
+        async def enter() -> None:
+            self._set_by_hand(mode)
 
-    def reset_connections(self) -> int:
-        """Reset every relayed connection now (RST to the client); how many there were."""
-        return self._on_loop(self._reset_all)
+        self.background.run(enter(), CONTROL_TIMEOUT)
 
     # --- the loop's side ---------------------------------------------------------------------
 
@@ -330,15 +295,6 @@ class FlappingRelay:
             self._cycler.cancel()
             self._cycler = None
         self._enter(mode)
-
-    def _restart_cycle(self) -> None:
-        assert self._loop is not None
-        if self._cycler is not None:
-            self._cycler.cancel()
-        self.cycling = True
-        self._origin = self._loop.time()
-        self._enter("healthy")
-        self._cycler = self._spawn(self._cycle(self._origin))
 
     async def _cycle(self, origin: float) -> None:
         assert self._loop is not None
@@ -357,7 +313,7 @@ class FlappingRelay:
         if mode != "healthy" and self.reset_established:
             self._reset_all()
 
-    def _reset_all(self) -> int:
+    def _reset_all(self) -> None:
         pairs = list(self._pairs)
         for pair in pairs:
             reset(pair.client.transport)
@@ -366,7 +322,6 @@ class FlappingRelay:
             pair.task.cancel()
             self._pairs.discard(pair)
         self.resets += len(pairs)
-        return len(pairs)
 
     def _accept(self) -> None:
         for _ in range(ACCEPT_BATCH):
@@ -440,34 +395,6 @@ class FlappingRelay:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the relay's loop (the background one) from another thread."""
-        if self.background is None:
-            coro.close()
-            raise RuntimeError(
-                "no BackgroundLoop: use `await relay.astart()` / `await relay.astop()`"
-            )
-        return self.background.run(coro, CONTROL_TIMEOUT)
-
-    def _on_loop(self, action: Callable[[], T]) -> T:
-        """Do ``action`` on the relay's loop and return its result, from any thread."""
-        loop = self._loop
-        if loop is None:
-            raise RuntimeError("the relay is not running")
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            return action()
-        if self.background is None:
-            raise RuntimeError("call it from the event loop the relay runs on")
-
-        async def act() -> T:
-            return action()
-
-        return asyncio.run_coroutine_threadsafe(act(), loop).result(CONTROL_TIMEOUT)
 
 
 async def _read_until_gone(conn: socket.socket, limit: float) -> None:
