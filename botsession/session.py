@@ -77,10 +77,9 @@ class AiohttpSession(_AiogramAiohttpSession):
     async def create_session(self) -> ClientSession:
         """aiogram's session, with the middleware that sends a provably unsent request once
         more (``resend_unsent``); aiogram makes the session and gives no way to pass it."""
-        session = await super().create_session()
-        middlewares = resending(session.connector) if session.connector is not None else ()
-        if middlewares and not session._middlewares:
-            session._middlewares = middlewares
+        session = await super().create_session()  # aiogram calls this for every request
+        if not session._middlewares and session.connector is not None:
+            session._middlewares = resending(session.connector)
         return session
 
     async def make_request(

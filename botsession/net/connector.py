@@ -213,7 +213,7 @@ class RouteConnector(ChainProxyConnector):
         may have been sent, in part or whole, fails as it did: it is never sent twice."""
         try:
             return await handler(request)
-        except (aiohttp.ClientConnectorError, aiohttp.ServerTimeoutError):
+        except (aiohttp.ClientConnectorError, aiohttp.ServerTimeoutError, RouteError):
             raise  # connecting failed (the router has tried every route), or a timeout
         except aiohttp.ClientConnectionError as error:
             await request.close()  # the body's writer has ended (and rewound what it can)
