@@ -829,11 +829,11 @@ class BotSessionConfig(BaseSettings):
     fallback_retry_primary_after: PositiveSeconds | None = Field(
         DEFAULT_RETRY_PRIMARY_AFTER,
         description="A failed route is checked in the background (a tunnel to the Bot API "
-        "host, no request) from 1 s after each failure at doubling intervals of at most this "
-        "many seconds (each up to a fifth shorter, at random); traffic returns to a "
+        "host, no request) every this many seconds (each wait up to a fifth shorter, at "
+        "random; above 6, from 6 s at doubling intervals); traffic returns to a "
         "higher-priority route once a check succeeds. So this is the longest a route that "
-        "works again stays unused. null: stay on the route in use (checks still run, every "
-        "60 s at most, for route_status).",
+        "works again stays unused. null: stay on the route in use (checks still run, from "
+        "6 s doubling to 60 s, for route_status).",
     )
     trust_env: bool = Field(
         False,

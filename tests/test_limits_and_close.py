@@ -5,6 +5,7 @@ only a race or a flapping route reaches, pinned on scripted tunnels."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from pathlib import Path
 from typing import Any, get_args
@@ -155,6 +156,33 @@ async def test_a_check_with_no_free_socket_has_an_idle_connection_closed_first(
         backup.stop()
     assert gauge.peak == 1
     assert len(bot_api.calls) == 2
+
+
+async def test_a_check_with_no_free_socket_waits_a_whole_interval_for_its_next_turn(
+    scripted_tunnels: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While every socket the limit allows stays busy, a failed route's check is skipped once
+    per interval (shortened by the jitter at most), never again at once."""
+    monkeypatch.setattr(routing, "FIRST_CHECK_AFTER", 0.05)
+    turns: list[float] = []
+    check = routing.Router._check
+
+    async def counted_check(router: routing.Router, index: int, wait: float) -> None:
+        turns.append(time.perf_counter())
+        await check(router, index, wait)
+
+    monkeypatch.setattr(routing.Router, "_check", counted_check)
+    scripted_tunnels["ready"].update({0: "fail", 1: 0.01})
+    router = fake_router(scripted_tunnels, 2, hedge=None, retry=0.05, limit=1)
+    busy = await router.connect("api.example", 443)  # the primary refused: the backup's tunnel
+    started = time.perf_counter()
+    await asyncio.sleep(0.5)  # the one socket stays in use all along
+    spell = time.perf_counter() - started
+    assert scripted_tunnels["dialled"] == [0, 1]  # no check could dial
+    shortest = 0.05 * (1 - routing.CHECK_JITTER)
+    assert 2 <= len(turns) <= math.ceil(spell / shortest) + 1
+    busy.close()
+    await router.close()
 
 
 # --- scripted tunnels: rules a race reaches ---------------------------------------------------
@@ -338,11 +366,11 @@ def test_a_route_failing_again_soon_after_it_recovered_is_checked_from_the_first
     after the first interval, not later: it is used again as soon as it works."""
     router = fake_router(scripted_tunnels, 2, hedge=None, retry=10.0)
     health = router._health[0]
-    router._route_failed(0, "down", None)
+    router._route_failed(0, "down", None, time.perf_counter())
     assert health.interval == routing.FIRST_CHECK_AFTER
     health.interval = 8.0  # its checks backed off while it was down
     router._route_worked(0, None)
-    router._route_failed(0, "down again", None)
+    router._route_failed(0, "down again", None, time.perf_counter())
     assert health.interval == routing.FIRST_CHECK_AFTER
 
 

@@ -4,6 +4,7 @@ returns to it once it works, and the checks belong to the session: close() ends 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -91,17 +92,17 @@ async def test_checks_back_off_while_the_route_stays_down(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A route that stays down is checked at doubling intervals, never further apart than
-    fallback_retry_primary_after."""
+    fallback_retry_primary_after, each counted from when the last connect through it began."""
     monkeypatch.setattr(routing, "FIRST_CHECK_AFTER", 0.05)
-    intervals: list[float] = []  # what each check was to wait, as the router scheduled it
-    waited: list[float] = []  # how long each check took, its wait included
+    intervals: list[float] = []  # each check's interval, as the router scheduled it
+    dialled: list[float] = []  # when the failed connect it counts from began
     check = routing.Router._check
 
-    async def timed_check(router: routing.Router, index: int, interval: float) -> None:
-        intervals.append(interval)
-        started = time.monotonic()
-        await check(router, index, interval)
-        waited.append(time.monotonic() - started)
+    async def timed_check(router: routing.Router, index: int, wait: float) -> None:
+        health = router._health[index]
+        intervals.append(health.interval)
+        dialled.append(health.dialled_at)
+        await check(router, index, wait)
 
     monkeypatch.setattr(routing.Router, "_check", timed_check)
     primary, backup = fault_proxy("socks5", step="greeting", fault="close"), proxy("socks5")
@@ -110,16 +111,50 @@ async def test_checks_back_off_while_the_route_stays_down(
     )
     async with Bot(TOKEN, session=session) as bot:
         await bot.get_me()
-        assert await until(lambda: len(waited) >= 7, PATIENT)
+        assert await until(lambda: len(dialled) >= 8, PATIENT)
         assert states(session) == ["failed", "active"]
     assert intervals[:7] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     shortest = 1 - routing.CHECK_JITTER  # each wait is shortened by up to a fifth
+    gaps = [later - earlier for earlier, later in itertools.pairwise(dialled[:8])]
     assert all(
-        took > wait * shortest - 0.001
-        for took, wait in zip(waited, intervals[: len(waited)], strict=True)
+        gap > interval * shortest - 0.001 for gap, interval in zip(gaps, intervals[:7], strict=True)
     )
     assert primary.accepted >= 1 + 7  # the request, then a connection per check
     assert len(bot_api.calls) == 1
+
+
+async def test_a_silent_route_is_checked_an_interval_after_its_connect_began(
+    bot_api: BotApiStandIn,
+    proxy: ProxyFactory,
+    fault_proxy: FaultProxyFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A route that failed by staying silent through the hedge delay gets its first check one
+    interval after that connect began: the wait it cost is not added on top."""
+    monkeypatch.setattr(routing, "FIRST_CHECK_AFTER", PATIENT)  # no check runs in the test
+    monkeypatch.setattr(routing, "jittered", lambda interval: interval)
+    waits: list[float] = []
+    check = routing.Router._check
+
+    async def recorded_check(router: routing.Router, index: int, wait: float) -> None:
+        waits.append(wait)
+        await check(router, index, wait)
+
+    monkeypatch.setattr(routing.Router, "_check", recorded_check)
+    hedge = 0.5
+    silent, backup = fault_proxy("socks5", step="greeting", fault="stall"), proxy("socks5")
+    session = session_for(
+        bot_api,
+        silent.url(),
+        fallback=[backup.url()],
+        fallback_hedge_after=hedge,
+        fallback_retry_primary_after=None,
+    )
+    async with Bot(TOKEN, session=session) as bot:
+        await bot.get_me()
+        assert await until(lambda: len(waits) == 1, PATIENT)
+        assert states(session) == ["failed", "active"]
+    assert waits[0] <= PATIENT - hedge  # the silent connect had waited the hedge delay
 
 
 async def test_flapping_primary_route_states_over_time(
@@ -487,8 +522,8 @@ def test_show_names_the_failover_settings_and_the_start_states() -> None:
     }
     shown = botsession("show", env=env)
     assert shown.stdout.splitlines()[-1] == (
-        "failover: hedge after 2 s; failed routes checked in the background from 1 s, at most "
-        "every 30 s; at start: proxy active, fallback[0] standby, fallback[1] standby"
+        "failover: hedge after 2 s; failed routes checked in the background from 6 s, doubling "
+        "to 30 s; at start: proxy active, fallback[0] standby, fallback[1] standby"
     )
     document = json.loads(botsession("show", "--json", env=env).stdout)
     assert [entry["state"] for entry in document["route_states"]] == [
@@ -505,6 +540,34 @@ def test_show_names_the_failover_settings_and_the_start_states() -> None:
     assert off.stdout.splitlines()[-1].startswith("failover: no hedging; ")
     single = botsession("show", env={"BOT_PROXY": "socks5://127.0.0.1:1080"})
     assert not single.stdout.splitlines()[-1].startswith("failover:")
+
+
+@pytest.mark.parametrize(
+    ("retry", "checks"),
+    [
+        ("6", "failed routes checked in the background every 6 s"),
+        ("2", "failed routes checked in the background every 2 s"),
+        (
+            "null",
+            "failed routes checked in the background from 6 s, doubling to 60 s; "
+            "traffic stays on the route in use",
+        ),
+    ],
+)
+def test_show_states_the_cadence_of_checks_as_the_router_runs_them(retry: str, checks: str) -> None:
+    """`show` tells the check cadence the router will use: flat up to the first interval, then
+    doubling, and with `null` that traffic stays where it is."""
+    from .test_cli import botsession
+
+    env = {
+        "BOT_PROXY": "socks5://127.0.0.1:1080",
+        "BOT_FALLBACK": '["http://127.0.0.1:3128"]',
+        "BOT_FALLBACK_RETRY_PRIMARY_AFTER": retry,
+    }
+    shown = botsession("show", env=env).stdout.splitlines()[-1]
+    assert (
+        shown == f"failover: hedge after 2 s; {checks}; at start: proxy active, fallback[0] standby"
+    )
 
 
 def test_probe_reports_the_states_a_session_would_start_with(

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from ..config_schema import BotSessionConfig, LocalLookup, ProxyHop, ProxyRoute
-from ..net.routing import FIRST_CHECK_AFTER, RouteState
+from ..net.routing import FIRST_CHECK_AFTER, LONGEST_CHECK_INTERVAL, RouteState
 from ..redaction import MASK, redact_url
 from ..sources import LoadedConfig
 from ..sources.provenance import HOP_KEYS, Origin, Path, format_path
@@ -126,19 +126,26 @@ def start_states(config: BotSessionConfig) -> list[tuple[str, RouteState]]:
 def failover_line(config: BotSessionConfig) -> str | None:
     """How a session moves between its routes, in one line; None without fallback routes.
 
-    ``failover: hedge after 2 s; failed routes checked in the background from 1 s, at most every
-    60 s; at start: proxy active, fallback[0] standby``
+    ``failover: hedge after 2 s; failed routes checked in the background every 6 s; at start:
+    proxy active, fallback[0] standby``
     """
     if not config.fallback:
         return None
     hedge = config.fallback_hedge_after
     hedging = "no hedging" if hedge is None else f"hedge after {hedge:g} s"
     longest = config.fallback_retry_primary_after
-    checks = f"failed routes checked in the background from {FIRST_CHECK_AFTER:g} s"
     if longest is None:
-        checks += ", traffic stays on the route in use"
+        checks = (
+            f"failed routes checked in the background from {FIRST_CHECK_AFTER:g} s, "
+            f"doubling to {LONGEST_CHECK_INTERVAL:g} s; traffic stays on the route in use"
+        )
+    elif longest <= FIRST_CHECK_AFTER:
+        checks = f"failed routes checked in the background every {longest:g} s"
     else:
-        checks += f", at most every {longest:g} s"
+        checks = (
+            f"failed routes checked in the background from {FIRST_CHECK_AFTER:g} s, "
+            f"doubling to {longest:g} s"
+        )
     states = ", ".join(f"{name} {state}" for name, state in start_states(config))
     return f"failover: {hedging}; {checks}; at start: {states}"
 

@@ -7,11 +7,13 @@ phase, before a request was sent on any tunnel, so no Bot API request is ever se
 
 A route that failed (or lost a race after ``hedge_after``) is checked in the background by
 opening a tunnel through it to the Bot API host of the last connect — no request is sent —
-after 1 s, then at doubling intervals of at most ``retry_primary_after``, each shortened by up
-to a fifth at random (so that checks do not fall into step with a proxy that flaps on a
-schedule). Every failure starts again from 1 s: a route that flaps is used again as soon as a
-check finds it working, while one that stays down costs a connection every
-``retry_primary_after`` at most. When a check succeeds the route is healthy again and, if it
+every ``retry_primary_after`` seconds (6 s by default; with a longer or no
+``retry_primary_after``, from 6 s at doubling intervals), counted from when the last connect
+through it began (a silent route's hedge delay is not added), each wait shortened by up to a
+fifth at random (so that checks do not fall into step with a proxy that flaps on a schedule). Every
+failure starts again from the first interval: a route that flaps is used again as soon as a
+check finds it working, while one that stays down costs one connection per interval (about 11
+a minute by default). When a check succeeds the route is healthy again and, if it
 comes before the active one (or the active one failed), traffic returns to it. The checks are
 tasks of the running event loop, started on the first failure and stopped by ``close()`` (the
 connector's close calls it).
@@ -58,9 +60,11 @@ logger = logging.getLogger("botsession")
 
 DNS_CACHE_SECONDS = 3600
 """aiogram's DNS cache lifetime (its workaround for aiogram#1500), kept on proxy connectors too."""
-FIRST_CHECK_AFTER = 1.0
+FIRST_CHECK_AFTER = 6.0
 """Seconds from a route's failure to its first background check (or less, when the longest
-interval between checks is shorter)."""
+interval between checks is shorter). A check sooner than this would cost a proxy that flaps
+every few seconds a connection in nearly every outage (the connect that found it dead costs
+one already), where a check every 6 s costs about 11 a minute while a route stays down."""
 LONGEST_CHECK_INTERVAL = 60.0
 """Checks of a failed route are at most this far apart when ``retry_primary_after`` is None
 (traffic then does not return by itself; the checks keep ``route_status`` true)."""
@@ -68,10 +72,12 @@ CHECK_JITTER = 0.2
 """Each wait before a check is shortened by up to this fraction of it, at random."""
 
 DOUBT_FACTOR = 5.0
-DOUBT_FLOOR = 0.5
+DOUBT_FLOOR = 0.05
 """A route is in doubt when a connect through it has waited ``DOUBT_FACTOR`` times as long as
-its last connect took, and at least ``DOUBT_FLOOR`` seconds (more than a busy machine adds to a
-loopback connect), but never later than the hedge delay (see ``Router._in_doubt``)."""
+its last connect took, and at least ``DOUBT_FLOOR`` seconds, but never later than the hedge
+delay (see ``Router._in_doubt``). Through a proxy far away the factor decides; the floor only
+keeps a route that connects in a millisecond (one on the same network) from being doubted by
+every stall of a busy event loop. Doubt only reorders new connects: it fails nothing."""
 
 SOCKET_WAIT_STEP = 0.1
 """While an attempt waits for a free socket, how often it asks again for an idle connection to
@@ -159,8 +165,12 @@ class _Health:
     error: str | None = None
     hop_seconds: list[float | None] = field(default_factory=list)
     interval: float = 0.0
-    """Seconds until the next background check (before jitter); doubles after each failed
-    check."""
+    """Seconds from the start of the last failed connect through it to its next background
+    check (before jitter); doubles after each failed check (up to the longest interval)."""
+    dialled_at: float = float("-inf")
+    """When (``time.perf_counter()``) the last failed connect through it began: the next check
+    comes ``interval`` after that, so a connect that failed by waiting (a silent route) does
+    not add its wait to the time until the route is tried again."""
     worked_at: float = float("-inf")
     """When (``time.perf_counter()``, the attempts' clock) a connect through it last worked."""
     connect_seconds: float | None = None
@@ -444,11 +454,14 @@ class Router:
                 f"no tunnel after {waited:.1f} s ({where}); route {winner + 1} was ready first "
                 f"(fallback_hedge_after: {hedge:g} s)"
             )
-            self._route_failed(attempt.index, text, None)
+            self._route_failed(attempt.index, text, None, attempt.started)
             lost.add(attempt.index)
         return lost
 
-    def _route_failed(self, index: int, text: str, hop_seconds: list[float] | None) -> None:
+    def _route_failed(
+        self, index: int, text: str, hop_seconds: list[float] | None, began: float
+    ) -> None:
+        """Route ``index`` failed a connect that began at ``began`` (``perf_counter``)."""
         health = self._health[index]
         if hop_seconds is not None:
             self._note_hops(index, hop_seconds)
@@ -456,6 +469,7 @@ class Router:
         if not health.failed:
             health.failed = True
             health.interval = min(FIRST_CHECK_AFTER, self._longest_interval)
+            health.dialled_at = began
         self._refresh()
         self._schedule_check(index)
 
@@ -526,17 +540,17 @@ class Router:
         task = self._checks.get(index)
         if task is not None and not task.done() and task.get_loop() is loop:
             return
-        interval = self._health[index].interval
+        health = self._health[index]
+        since = time.perf_counter() - health.dialled_at
+        wait = max(0.0, jittered(health.interval) - since)
         # A fresh context: a check belongs to the session, not to the request (its per-call
         # timeouts, its trace) that found the failure.
-        self._checks[index] = contextvars.Context().run(
-            loop.create_task, self._check(index, interval)
-        )
+        self._checks[index] = contextvars.Context().run(loop.create_task, self._check(index, wait))
 
-    async def _check(self, index: int, interval: float) -> None:
-        """After ``interval`` seconds, open a tunnel through route ``index`` (no request) and
+    async def _check(self, index: int, wait: float) -> None:
+        """After ``wait`` seconds, open a tunnel through route ``index`` (no request) and
         close it; on success the route is healthy again, else the next check is scheduled."""
-        await asyncio.sleep(jittered(interval))
+        await asyncio.sleep(wait)
         health, target = self._health[index], self._target
         if not health.failed or target is None:
             return  # it worked meanwhile, for a real connection
@@ -550,6 +564,7 @@ class Router:
             )
             if self._checks.get(index) is asyncio.current_task():
                 del self._checks[index]
+            health.dialled_at = time.perf_counter()  # a whole interval until the next turn
             self._schedule_check(index)
             return
         attempt = telemetry.Attempt(index, target.host, target.port, health_check=True)
@@ -569,6 +584,7 @@ class Router:
             del self._checks[index]
         if failure is not None:
             health.error = failure
+            health.dialled_at = attempt.started
             health.interval = min(self._longest_interval, health.interval * 2)
             logger.debug("proxy route %d still fails: %s", index + 1, failure)
             self._schedule_check(index)
@@ -693,7 +709,7 @@ class _Race:
         # Nothing was sent yet: trying the next route cannot repeat a request.
         self.failures.append((attempt.index, error))
         text = self.router._text(error)
-        self.router._route_failed(attempt.index, text, attempt.hop_seconds)
+        self.router._route_failed(attempt.index, text, attempt.hop_seconds, attempt.started)
         if self.waiting and self.winner is None:
             self.start(hedged=False)
 
