@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
@@ -50,9 +50,22 @@ class DroppingRelay(SlowProxy):
     delay: float = 0.0
     dropped: int = 0
     drop_next_request: bool = False
+    _clients: list[asyncio.StreamWriter] = field(default_factory=list)
+
+    def reset_open(self) -> int:
+        """Reset every client connection still open (on the relay's loop); returns how many."""
+
+        async def reset_all() -> int:
+            open_ones = [writer for writer in self._clients if not writer.is_closing()]
+            for writer in open_ones:
+                reset(writer.transport)
+            return len(open_ones)
+
+        return self.background.run(reset_all())
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        self._clients.append(writer)
         up_reader, up_writer = await asyncio.open_connection(LOOPBACK, self.upstream)
         back = asyncio.ensure_future(pump(up_reader, writer))
         self._tasks.add(back)
@@ -133,6 +146,39 @@ async def test_request_that_reached_the_proxy_is_never_sent_again(
         assert "the request may have been sent, so it is not sent again" in said
         assert relay.dropped == 1
         assert relay.accepted == 1  # no second tunnel: nothing was sent again
+        assert [call.method for call in bot_api.calls] == ["getMe"]
+    finally:
+        relay.stop()
+
+
+@pytest.mark.parametrize("adapter", get_args(Adapter))
+async def test_a_request_sent_once_more_that_fails_again_names_the_route_and_is_not_resent(
+    adapter: Adapter,
+    bot_api: BotApiStandIn,
+    background: BackgroundLoop,
+    proxy: ProxyFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request sent once more (its pooled connection died before a byte left) whose new
+    tunnel the proxy then resets with the request in its hands fails with the framework's
+    network error naming the route, and is not sent a third time."""
+    monkeypatch.setattr(connector, "_dropped", lambda transport: False)  # the look misses it
+    upstream = proxy("socks5")
+    relay = DroppingRelay(background, upstream.port).start()
+    try:
+        async with client(adapter, bot_api, proxy=relay.url()) as used:
+            await used.get_me()
+            relay.drop_next_request = True
+            assert relay.reset_open() == 1
+            time.sleep(SETTLE)  # noqa: ASYNC251 - the event loop must not run: the reset stays unread
+            with pytest.raises(NETWORK_ERRORS[adapter]) as caught:
+                await used.get_me()
+        said = str(caught.value)
+        assert f"on a tunnel through proxy route 1: {relay.url()}" in said
+        assert "sent once more" in said
+        assert "so it is not sent again" in said
+        assert relay.dropped == 1
+        assert relay.accepted == 2  # the pooled tunnel, then one new tunnel: no third
         assert [call.method for call in bot_api.calls] == ["getMe"]
     finally:
         relay.stop()

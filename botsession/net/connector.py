@@ -222,14 +222,21 @@ class RouteConnector(ChainProxyConnector):
             replayable = body == b"" or not getattr(body, "consumed", True)
             unsent = self.unsent(request)
             if not (unsent and replayable):
-                self._tell_where(request, error, unsent=unsent)
+                self._tell_where(request, error, _fate(unsent=unsent, again=False))
                 raise
             # Not the error's text: aiohttp's quotes the URL, which holds the bot token.
             logger.info("request sent again: its connection was gone before it was sent")
-        return await handler(request)
+        try:
+            return await handler(request)
+        except (aiohttp.ClientConnectorError, aiohttp.ServerTimeoutError, RouteError):
+            raise
+        except aiohttp.ClientConnectionError as error:
+            await asyncio.sleep(0)  # as above: the count of bytes sent is final
+            self._tell_where(request, error, _fate(unsent=self.unsent(request), again=True))
+            raise
 
     def _tell_where(
-        self, request: ClientRequest, error: aiohttp.ClientConnectionError, *, unsent: bool
+        self, request: ClientRequest, error: aiohttp.ClientConnectionError, fate: str
     ) -> None:
         """Name, in ``error``, the route of the connection that failed under ``request``."""
         protocol, _ = self._handed.get(request, (None, None))
@@ -237,11 +244,6 @@ class RouteConnector(ChainProxyConnector):
         if index is None:
             return
         route = self.router.routes[index]  # its str masks passwords
-        fate = (
-            "the request was not sent, but its body cannot be sent again"
-            if unsent
-            else "the request may have been sent, so it is not sent again"
-        )
         tell_where(error, f"on a tunnel through proxy route {index + 1}: {route}; {fate}")
 
     def _release(
@@ -404,3 +406,17 @@ def _dropped(transport: asyncio.BaseTransport | None) -> bool:
     finally:
         peek.detach()
     return True  # closed (b"") or unasked-for bytes
+
+
+def _fate(*, unsent: bool, again: bool) -> str:
+    """What became of a request whose connection failed, for its error message."""
+    if again:
+        if unsent:
+            return "the request was not sent, on this connection nor on the one before"
+        return (
+            "the request was sent once more (nothing of it had left the first time) and may "
+            "have been sent now, so it is not sent again"
+        )
+    if unsent:
+        return "the request was not sent, but its body cannot be sent again"
+    return "the request may have been sent, so it is not sent again"
