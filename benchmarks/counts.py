@@ -1,4 +1,4 @@
-"""Print the counts the README's Reliability section quotes, taken from the test suite itself.
+"""Print the counts docs/reliability.md quotes, taken from the test suite itself.
 
     .venv/bin/python benchmarks/counts.py                # every count (about half a minute)
     .venv/bin/python benchmarks/counts.py --no-resources # without running the 1,000 cycles

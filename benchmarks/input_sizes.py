@@ -10,7 +10,7 @@ peak of Python allocations during one load (``tracemalloc``, in a second process
 tracing slows the loads down).
 
 It runs with this interpreter when it can import botsession's dependencies, else with
-``.venv/bin/python`` (see Development in the README).
+``.venv/bin/python`` (see docs/development.md).
 """
 
 from __future__ import annotations

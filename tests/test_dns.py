@@ -72,7 +72,7 @@ class Hop:
 
 
 def expected_lookups(hops: list[Hop], ports: list[int], api_port: int) -> list[Lookup]:
-    """The rule the README states: hop 1's name, the next name after each hop that resolves
+    """The rule docs/configuration.md states: hop 1's name, the next name after each hop that resolves
     here (socks4, socks5 with rdns off), and the Bot API host after such a last hop."""
     names = [
         ("localhost" if hop.by_name else None, port) for hop, port in zip(hops, ports, strict=True)

@@ -29,12 +29,13 @@ from .conftest import ProxyFactory
 from .servers import BotApiStandIn
 from .support import SENTINEL, TOKEN, basic_auth, deep_texts, exceptions_in_chain, frames, leaks
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+CONFIGURATION_PAGE = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 
-def readme_recipe() -> str:
-    """The README's embedding recipe: the Python block after "embeds as a field"."""
-    text = README.read_text(encoding="utf-8")
+def documented_recipe() -> str:
+    """The documented embedding recipe (docs/configuration.md): the Python block after
+    "embeds as a field"."""
+    text = CONFIGURATION_PAGE.read_text(encoding="utf-8")
     after = text[text.index("embeds as a field of an") :]
     match = re.search(r"```python\n(.*?)```", after, re.DOTALL)
     assert match is not None
@@ -42,17 +43,18 @@ def readme_recipe() -> str:
 
 
 def recipe_app() -> type[BaseSettings]:
-    """The application settings class exactly as the README writes it."""
+    """The application settings class exactly as the documentation writes it."""
     namespace: dict[str, Any] = {}
-    code = compile(readme_recipe(), "README.md", "exec", dont_inherit=True)  # as a user runs it
-    exec(code, namespace)  # noqa: S102 (our own README)
+    # Compiled as a user runs it.
+    code = compile(documented_recipe(), "docs/configuration.md", "exec", dont_inherit=True)
+    exec(code, namespace)  # noqa: S102 (our own documentation)
     app = namespace["App"]
     assert issubclass(app, BaseSettings)
     return app
 
 
 class App(BaseSettings):
-    """An application's settings, as in the README."""
+    """An application's settings, as in the documentation."""
 
     model_config = SettingsConfigDict(env_prefix="MYAPP_", env_nested_delimiter="__")
 
@@ -141,10 +143,10 @@ def test_an_embedded_config_takes_the_applications_values_over_its_defaults(
     assert App(telegram={"limit": 3}).telegram.limit == 3
 
 
-# --- the README's recipe, as written -----------------------------------------------------------
+# --- the documented recipe, as written --------------------------------------------------------
 
 
-def test_the_readme_recipe_defaults_to_a_direct_connection(
+def test_the_documented_recipe_defaults_to_a_direct_connection(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With nothing set, the recipe's field is BotSessionConfig's defaults, stray BOT_ sources
@@ -156,9 +158,11 @@ def test_the_readme_recipe_defaults_to_a_direct_connection(
     assert telegram.model_dump() == expected
 
 
-def test_the_readme_recipe_reads_the_variables_it_names(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_documented_recipe_reads_the_variables_it_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The variables in the recipe's comment configure the route and the limit."""
-    comment = readme_recipe().strip().splitlines()[-1]
+    comment = documented_recipe().strip().splitlines()[-1]
     for assignment in comment.lstrip("# ").split():
         name, _, value = assignment.partition("=")
         monkeypatch.setenv(name, value)
@@ -167,7 +171,7 @@ def test_the_readme_recipe_reads_the_variables_it_names(monkeypatch: pytest.Monk
     assert telegram.limit == 20
 
 
-def test_the_readme_recipe_takes_a_chain_as_json_and_a_password_from_nested_variables(
+def test_the_documented_recipe_takes_a_chain_as_json_and_a_password_from_nested_variables(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A chain and fallbacks as JSON; a hop as URL plus password in two nested variables."""
@@ -191,7 +195,7 @@ def test_the_readme_recipe_takes_a_chain_as_json_and_a_password_from_nested_vari
     ]
 
 
-def test_the_readme_recipe_reports_a_bad_value_at_the_applications_field(
+def test_the_documented_recipe_reports_a_bad_value_at_the_applications_field(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A bad value is the application's ValidationError, located under its field, saying what

@@ -13,7 +13,7 @@ that the outcome does not depend on how the bytes are cut into reads. The rest p
 reads where the table does not reach: the wrong kind of server, a proxy that hangs up, a name
 that does not resolve or cannot be encoded, credentials at RFC 1929's limits, TLS with the Bot
 API through the tunnel, and the TLS session and ca_file of an https hop. These were found by
-mutation testing (README, Mutation testing).
+mutation testing (docs/development.md, Mutation testing).
 """
 
 from __future__ import annotations

@@ -875,7 +875,7 @@ async def test_trust_env_in_the_configuration_is_botsession_s(
 async def test_an_explicit_httpx_proxy_bypasses_the_transport(
     bot_api: BotApiStandIn, proxy: ProxyFactory
 ) -> None:
-    """httpx mounts proxy= in front of any transport: the README warns not to pass it."""
+    """httpx mounts proxy= in front of any transport: docs/frameworks/httpx.md warns not to pass it."""
     ours, theirs = proxy("socks5"), proxy("socks5")
     transport = build_httpx_transport(proxy=ours.url())
     async with httpx.AsyncClient(transport=transport, proxy=theirs.url("socks5")) as client:

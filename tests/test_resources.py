@@ -74,7 +74,7 @@ async def test_a_thousand_sessions_leave_no_trace(
     assert [m for m in problems.messages if "nclosed" in m] == []
     growth = rss_after - rss_before
     assert growth < 8 * 1024 * 1024, growth
-    print(  # the figures for the README's reliability section (run with -s)
+    print(  # the figures for docs/reliability.md (run with -s)
         f"\n1000 cycles: fds {fds_before} -> {fds_after}, rss growth {growth / 1024:.0f} KiB, "
         f"unclosed warnings {len(unclosed)}"
     )

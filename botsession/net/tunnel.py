@@ -227,7 +227,7 @@ class _Attempt:
 
     async def _resolve(self, hop: ProxyHop, number: int, host: str, port: int) -> str:
         # socks4 and socks5 without rdns send addresses: this machine looks the name up, in
-        # the clear (the README's DNS table says which names that is).
+        # the clear (the DNS table in docs/configuration.md says which names that is).
         self.lookup = host
         self.stream.step = f"the lookup of {host} on this machine"
         family = socket.AF_INET if hop.scheme == "socks4" else socket.AF_UNSPEC
