@@ -168,6 +168,7 @@ class BotsessionPlain(_PlainAiohttp):
 
 class _Aiogram(Client):
     bot: Any
+    needs = ("aiogram",)
 
     async def call(self) -> None:
         me = await self.bot.get_me()
@@ -184,6 +185,7 @@ class AiogramOwn(_Aiogram):
 
     name = "aiogram AiohttpSession(proxy=)"
     https_proxies = False
+    needs = ("aiogram", "aiohttp_socks")  # aiogram's proxy support is aiohttp-socks
 
     async def start(self) -> None:
         from aiogram import Bot

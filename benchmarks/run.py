@@ -48,8 +48,9 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VENV = ROOT / ".venv-bench"
-BENCH_EXTRAS = "ptb,httpx"
-"""botsession's extras the benchmark venv needs (its python-telegram-bot and httpx adapters)."""
+BENCH_EXTRAS = "aiogram,ptb,httpx"
+"""botsession's extras the benchmark venv needs (its aiogram, python-telegram-bot and httpx
+adapters)."""
 SAMPLES = ROOT / "sample_configs"
 
 

@@ -1,12 +1,16 @@
 """botsession: declarative, validated proxy routes for aiogram and aiohttp Telegram bots.
 
 ``import botsession`` and ``load_config`` never import aiogram (it takes seconds), aiohttp,
-python-telegram-bot or httpx; the adapters are loaded on first use.
+python-telegram-bot or httpx; the adapters are loaded on first use. Each adapter needs its
+framework, installed with botsession's extra of the same name (``pip install
+'botsession[aiogram]'``, ``[ptb]``, ``[httpx]``); without it, using the adapter raises
+``MissingExtraError`` (an ``ImportError``) naming the extra.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 from .config_schema import ApiServer, BotSessionConfig, ProxyHop, ProxyRoute, TlsSettings
@@ -15,6 +19,7 @@ from .errors import (
     BotSessionError,
     BotSessionWarning,
     ConfigError,
+    MissingExtraError,
     Problem,
     ProxyHopError,
     RouteError,
@@ -29,18 +34,18 @@ if TYPE_CHECKING:
     from .ptb import BotSessionRequest as BotSessionRequest
     from .ptb import build_ptb_request as build_ptb_request
     from .ptb import configure_application as configure_application
-    from .session import AiohttpSession
+    from .session import AiohttpSession as AiohttpSession
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AiohttpSession",
     "AllRoutesFailedError",
     "ApiServer",
     "BotSessionConfig",
     "BotSessionError",
     "BotSessionWarning",
     "ConfigError",
+    "MissingExtraError",
     "Problem",
     "ProxyHop",
     "ProxyHopError",
@@ -56,10 +61,9 @@ __all__ = [
 ]
 
 
-# Loaded on first use: the adapters each import their framework (aiogram takes seconds;
-# python-telegram-bot and httpx are optional), so they stay out of __all__, and ``from
-# botsession import *`` works without the optional frameworks installed. RouteStatus needs no
-# framework, but its module is the connecting machinery, which ``load_config`` never needs.
+# Loaded on first use: the adapters each import their framework (aiogram takes seconds to
+# import; each framework is an extra). RouteStatus needs no framework, but its module is the
+# connecting machinery, which ``load_config`` never needs.
 _LAZY = {
     "AiohttpSession": "session",
     "RouteStatus": "net.routing",
@@ -69,10 +73,38 @@ _LAZY = {
     "build_ptb_request": "ptb",
     "configure_application": "ptb",
 }
+_FRAMEWORK_OF = {"session": "aiogram", "ptb": "telegram", "httpx_transport": "httpx"}
+"""The framework each adapter module imports."""
+
+
+def _loadable() -> list[str]:
+    """The lazily loaded names whose adapter's framework is installed (looked for, not
+    imported)."""
+    missing = {
+        module
+        for module, framework in _FRAMEWORK_OF.items()
+        if importlib.util.find_spec(framework) is None
+    }
+    return [name for name, module in _LAZY.items() if module not in missing]
+
+
+# An adapter's names are exported (``from botsession import *``, ``help(botsession)``) where
+# its framework is installed, so that both work in any installation.
+__all__ += [name for name in _loadable() if name not in __all__]
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'botsession' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+    try:
+        adapter = importlib.import_module(f".{module}", __name__)
+    except MissingExtraError as missing:
+        raise missing.naming(name) from missing.__cause__
+    return getattr(adapter, name)
+
+
+def __dir__() -> list[str]:
+    # The lazily loaded names too, where they can be loaded: help() looks up every name dir()
+    # lists, and one whose framework is missing would end it with an ImportError.
+    return sorted({*globals(), *_loadable()})

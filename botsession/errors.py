@@ -6,6 +6,8 @@ Error tree::
     ├── ConfigError (ValueError)     the configuration is invalid: YAML syntax, types, ranges,
     │                                protocols, unknown keys, unreadable files, undefined ${VAR}s.
     │                                Carries every problem at once in ``.problems``.
+    ├── MissingExtraError            an adapter was used without its framework installed (aiogram,
+    │   (ImportError)                python-telegram-bot, httpx); names the extra to install.
     └── RouteError                   connecting through a proxy route failed. Only the connect
         │                            phase fails this way, so no request was sent.
         ├── ProxyHopError            one hop of a route failed: ``hop_number`` (from 1),
@@ -97,6 +99,29 @@ class ConfigError(BotSessionError, ValueError):
 
     def __repr__(self) -> str:
         return f"ConfigError({len(self.problems)} problems)"
+
+
+# --- installing --------------------------------------------------------------------------
+
+
+class MissingExtraError(BotSessionError, ImportError):
+    """An adapter was used without its framework installed: ``needed_by`` (what was called or
+    imported) needs ``package``, which botsession's extra ``extra`` installs."""
+
+    def __init__(self, needed_by: str, package: str, extra: str, module: str | None = None) -> None:
+        self.needed_by, self.package, self.extra = needed_by, package, extra
+        super().__init__(
+            f"{needed_by} needs {package}: pip install 'botsession[{extra}]' "
+            f"(or: pip install -e '.[{extra}]' from a checkout)",
+            name=module,  # the module that could not be imported, as ImportError has it
+        )
+
+    def naming(self, needed_by: str) -> MissingExtraError:
+        """The same error about ``needed_by``: the name the user called, not the module."""
+        return MissingExtraError(needed_by, self.package, self.extra, self.name)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (MissingExtraError, (self.needed_by, self.package, self.extra, self.name))
 
 
 # --- connecting --------------------------------------------------------------------------

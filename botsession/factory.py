@@ -18,7 +18,7 @@ from os import PathLike
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .config_schema import BotSessionConfig
-from .errors import ConfigError
+from .errors import ConfigError, MissingExtraError
 from .sources import LoadedConfig, Reading, collect
 
 if TYPE_CHECKING:
@@ -99,8 +99,12 @@ def load_config_with_origins(loaded: Loaded) -> Loaded:
 
 @taking_arguments_of(load_outcome)
 def build_session_from_config(loaded: Loaded) -> AiohttpSession:
-    """An aiogram session that sends every request through the configured route."""
-    from .session import AiohttpSession
+    """An aiogram session that sends every request through the configured route (needs
+    aiogram: ``pip install 'botsession[aiogram]'``)."""
+    try:
+        from .session import AiohttpSession
+    except MissingExtraError as missing:
+        raise missing.naming("build_session_from_config") from missing.__cause__
 
     return AiohttpSession.from_config(loaded.config)
 

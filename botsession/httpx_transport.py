@@ -29,19 +29,22 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .errors import (
+    AllRoutesFailedError,
+    MissingExtraError,
+    ProxyHopError,
+    RouteError,
+    framework_error,
+)
+
 try:
     import httpx
 except ImportError as missing:
-    raise ImportError(
-        "botsession's httpx transport needs httpx; install it with: "
-        "pip install 'botsession[httpx]'",
-        name=missing.name,
-    ) from missing
+    raise MissingExtraError(__name__, "httpx", "httpx", missing.name) from missing
 
 import aiohttp
 from yarl import URL
 
-from .errors import AllRoutesFailedError, ProxyHopError, RouteError, framework_error
 from .factory import Loaded, load_outcome, taking_arguments_of
 from .net.connector import MaskedResponse, connector_arguments, resending
 from .net.routing import ConnectorSpec

@@ -43,21 +43,20 @@ from os import PathLike
 from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
+from .errors import ConfigError, MissingExtraError, ProxyHopError, RouteError
+
 try:
     from telegram._utils.defaultvalue import DefaultValue
     from telegram.error import NetworkError, TelegramError, TimedOut
     from telegram.request import BaseRequest
 except ImportError as missing:  # pragma: no cover - exercised in a subprocess by the tests
-    raise ImportError(
-        f"botsession.ptb needs python-telegram-bot 22: pip install 'botsession[ptb]' ({missing})"
-    ) from missing
+    raise MissingExtraError(__name__, "python-telegram-bot 22", "ptb", missing.name) from missing
 
 import aiohttp
 from aiohttp import hdrs
 from aiohttp.payload import Payload
 
 from .config_schema import BotSessionConfig
-from .errors import ConfigError, ProxyHopError, RouteError
 from .factory import ConfigInput, Loaded, load_outcome, taking_arguments_of
 from .net.connector import MaskedResponse, connector_arguments, resending
 from .net.routing import ConnectorSpec, Router, RouteStatus

@@ -1,6 +1,7 @@
 """The aiogram session: aiogram's ``AiohttpSession`` with a validated, fully-featured route.
 
-This is the only module that imports aiogram.
+This module and ``aiogram_responses``, which only it imports, are the only ones that import
+aiogram (``pip install 'botsession[aiogram]'``).
 """
 
 from __future__ import annotations
@@ -9,12 +10,16 @@ import contextlib
 from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from aiogram.client.session.aiohttp import AiohttpSession as _AiogramAiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
+from .errors import ConfigError, MissingExtraError
+
+try:
+    from aiogram.client.session.aiohttp import AiohttpSession as _AiogramAiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+except ImportError as missing:
+    raise MissingExtraError(__name__, "aiogram 3", "aiogram", missing.name) from missing
 
 from .aiogram_responses import keep_response_model
 from .config_schema import BotSessionConfig, ProxyRoute, TlsSettings
-from .errors import ConfigError
 from .net.connector import connector_arguments, resending
 from .net.routing import ConnectorSpec, Router, RouteStatus
 from .redaction import Secrets, redact_exception, secret_of_token, token_secrets

@@ -981,4 +981,7 @@ def test_missing_httpx_names_the_extra() -> None:
         "except ImportError as error:\n"
         "    print(error)\n"
     )
-    assert "pip install 'botsession[httpx]'" in result.stdout, result.stderr
+    assert result.stdout.strip() == (
+        "botsession.httpx_transport needs httpx: pip install 'botsession[httpx]' "
+        "(or: pip install -e '.[httpx]' from a checkout)"
+    ), result.stderr

@@ -814,8 +814,10 @@ def test_missing_python_telegram_bot_names_the_extra() -> None:
         "import botsession.ptb\n"
     )
     assert result.returncode == 1
-    assert "ImportError: botsession.ptb needs python-telegram-bot 22: " in result.stderr
-    assert "pip install 'botsession[ptb]'" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "botsession.errors.MissingExtraError: botsession.ptb needs python-telegram-bot 22: "
+        "pip install 'botsession[ptb]' (or: pip install -e '.[ptb]' from a checkout)"
+    )
 
 
 async def test_every_route_timing_out_is_timed_out(

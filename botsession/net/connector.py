@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import aiohttp
 import certifi
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.client_proto import ResponseHandler
-from aiohttp_socks import ChainProxyConnector
 from yarl import URL
 
 from ..errors import CertificateMismatch, ProxyHopError, RouteError, framework_error, tell_where
@@ -146,13 +146,27 @@ def _masked(url: URL) -> URL:
     return url if masked == text else URL(masked, encoded=True)
 
 
-class RouteConnector(ChainProxyConnector):
+class _NamesLeftToTheRoute(AbstractResolver):
+    """aiohttp's resolver for a connector on routes: the server's name is not looked up here
+    but handed on as it is to the router, which looks up on this machine only the names it
+    must (the first hop's, and those a socks4 or ``rdns: false`` socks5 hop cannot resolve)."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            {"hostname": host, "host": host, "port": port, "family": family, "proto": 0, "flags": 0}
+        ]
+
+    async def close(self) -> None:
+        """Nothing to close: nothing was opened."""
+
+
+class RouteConnector(aiohttp.TCPConnector):
     """An aiohttp connector whose connections go through ``router``'s routes."""
 
     def __init__(self, router: Router, **kwargs: Any) -> None:
-        # aiohttp-socks' chain connector brings the resolver that leaves names to the proxies;
-        # its own proxy list stays empty (the routes, with their passwords, live in router).
-        super().__init__(proxy_infos=(), **kwargs)
+        super().__init__(resolver=_NamesLeftToTheRoute(), **kwargs)
         self.router = router
         # The router's sockets include idle connections: it may ask for one to be closed.
         router.sockets.reclaim = self._close_an_idle_connection
