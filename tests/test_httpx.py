@@ -215,7 +215,7 @@ async def test_the_client_takes_bot_api_urls_relative_to_api_base(
     the Bot API through the route, below a path prefix of api.base when it has one."""
     server = proxy("socks5")
     async with client_for(bot_api, server.url()) as client:
-        assert client.base_url == httpx.URL(f"{bot_api.base}/")
+        assert client.base_url == httpx.URL(bot_api.base)
         response = await client.post(f"/bot{TOKEN}/getMe")
         assert response.json()["result"] == BOT_USER
     assert server.destinations == [(LOOPBACK, bot_api.port)]
