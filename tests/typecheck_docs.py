@@ -154,10 +154,17 @@ def check(markdown: Sequence[Path], extra: Sequence[Path] = ()) -> tuple[bool, l
         return status == 0, located(output, modules)
 
 
+def _position(message: str) -> tuple[str, int]:
+    """Where a message points (file, line), to list them in reading order."""
+    path, _, rest = message.partition(":")
+    line = rest.partition(":")[0]
+    return path, int(line) if line.isdigit() else 0
+
+
 def main(arguments: Sequence[str]) -> int:
     markdown = [Path(argument) for argument in arguments] or markdown_files()
     passed, messages = check(markdown, [ROOT / "examples"])
-    for message in messages:
+    for message in sorted(messages, key=_position):
         print(message)
     blocks = [block for path in markdown for block in python_blocks(path)]
     skipped = sum(block.skipped for block in blocks)
