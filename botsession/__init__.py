@@ -26,8 +26,11 @@ from .errors import (
     SessionClosedError,
 )
 from .factory import build_client_session, build_session_from_config, load_config
+from .status import route_status
 
 if TYPE_CHECKING:
+    from .httpx_transport import RouteClient as RouteClient
+    from .httpx_transport import RouteTransport as RouteTransport
     from .httpx_transport import build_httpx_client as build_httpx_client
     from .httpx_transport import build_httpx_transport as build_httpx_transport
     from .net.routing import RouteStatus as RouteStatus
@@ -58,6 +61,7 @@ __all__ = [
     "build_client_session",
     "build_session_from_config",
     "load_config",
+    "route_status",
 ]
 
 
@@ -67,6 +71,8 @@ __all__ = [
 _LAZY = {
     "AiohttpSession": "session",
     "RouteStatus": "net.routing",
+    "RouteClient": "httpx_transport",
+    "RouteTransport": "httpx_transport",
     "BotSessionRequest": "ptb",
     "build_httpx_client": "httpx_transport",
     "build_httpx_transport": "httpx_transport",

@@ -63,8 +63,9 @@ SKIPPED_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent
 
 
 @taking_arguments_of(load_outcome)
-def build_httpx_transport(loaded: Loaded) -> httpx.AsyncBaseTransport:
-    """An httpx transport that sends every request through the configured route.
+def build_httpx_transport(loaded: Loaded) -> RouteTransport:
+    """An httpx transport (a ``RouteTransport``) that sends every request through the
+    configured route; its ``route_status()`` tells the routes' state.
 
     Give it to ``httpx.AsyncClient(transport=...)``: httpx then ignores the proxy environment
     variables. Pass no ``proxy=`` (nor ``mounts=``) too: httpx would put that proxy in front of
@@ -75,19 +76,65 @@ def build_httpx_transport(loaded: Loaded) -> httpx.AsyncBaseTransport:
 
 
 @taking_arguments_of(load_outcome)
-def build_httpx_client(loaded: Loaded) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` over the configured route, with ``timeout`` as its timeouts.
+def build_httpx_client(loaded: Loaded) -> RouteClient:
+    """An ``httpx.AsyncClient`` (a ``RouteClient``) over the configured route, with
+    ``timeout`` as its timeouts and the Bot API server (``api.base``) as its base URL:
+    ``await client.post(f"/bot{token}/getMe")``.
 
     Close it when done (``async with`` or ``await client.aclose()``).
     """
     settings = loaded.config
-    return httpx.AsyncClient(
+    return RouteClient(
         transport=RouteTransport(ConnectorSpec.from_config(settings)),
+        base_url=settings.api.base,
         timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
         # The configuration is complete (trust_env was applied when it was read): httpx must
         # not look for proxies or certificates in the environment on its own.
         trust_env=False,
     )
+
+
+class RouteClient(httpx.AsyncClient):
+    """The ``httpx.AsyncClient`` that ``build_httpx_client`` makes: httpx's client, with the
+    Bot API server as its base URL, ``route_status()`` and ``transport``.
+
+    A relative URL starts with "/" (``/bot<token>/getMe``, below the base URL's path); one
+    without it (``bot<token>/getMe``) is refused with ``httpx.InvalidURL``: httpx would read
+    ``bot<id>:`` as a URL scheme and send the token's secret as a path, where nothing knows
+    to mask it.
+    """
+
+    @property
+    def transport(self) -> RouteTransport:
+        """The transport carrying this client's requests through the route."""
+        transport = self._transport
+        if not isinstance(transport, RouteTransport):  # pragma: no cover - set in __init__
+            raise TypeError(f"this client's transport is {type(transport).__name__}")
+        return transport
+
+    def route_status(self) -> tuple[RouteStatus, ...]:
+        """Each route's state (see ``RouteTransport.route_status``); empty for a direct
+        connection."""
+        return self.transport.route_status()
+
+    def build_request(
+        self, method: str, url: httpx.URL | str, *args: Any, **kwargs: Any
+    ) -> httpx.Request:
+        """httpx's ``build_request``, refusing a relative URL that httpx would misread."""
+        if _misread_relative(url):
+            del url, args, kwargs  # the URL holds the token: out of the traceback's locals
+            raise httpx.InvalidURL(
+                "a relative URL starts with '/', as in client.post(f'/bot{token}/getMe'): "
+                "without it httpx reads 'bot<id>:' as a URL scheme"
+            )
+        return super().build_request(method, url, *args, **kwargs)
+
+
+def _misread_relative(url: httpx.URL | str) -> bool:
+    """Whether ``url`` is ``bot<id>:<secret>/getMe``, which httpx reads as scheme ``bot<id>``,
+    path ``<secret>/getMe`` (and merges with the base URL as a relative one)."""
+    parsed = httpx.URL(url)
+    return parsed.scheme not in {"", "http", "https"} and not parsed.host
 
 
 # --- the transport -------------------------------------------------------------------------
@@ -382,4 +429,10 @@ def _message(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-__all__ = ["RouteTransport", "as_httpx_error", "build_httpx_client", "build_httpx_transport"]
+__all__ = [
+    "RouteClient",
+    "RouteTransport",
+    "as_httpx_error",
+    "build_httpx_client",
+    "build_httpx_transport",
+]

@@ -43,7 +43,7 @@ from os import PathLike
 from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from .errors import ConfigError, MissingExtraError, ProxyHopError, RouteError
+from .errors import ConfigError, MissingExtraError, Problem, ProxyHopError, RouteError
 
 try:
     from telegram._utils.defaultvalue import DefaultValue
@@ -56,12 +56,12 @@ import aiohttp
 from aiohttp import hdrs
 from aiohttp.payload import Payload
 
-from .config_schema import BotSessionConfig
+from .config_schema import DEFAULT_API_BASE, BotSessionConfig
 from .factory import ConfigInput, Loaded, load_outcome, taking_arguments_of
 from .net.connector import MaskedResponse, connector_arguments, resending
 from .net.routing import ConnectorSpec, Router, RouteStatus
 from .net.upload import CHUNK_SIZE, TimedPayload, causes, write_timeout_in
-from .redaction import Secrets, mask_tokens_in_log, redact_exception, token_secrets
+from .redaction import Secrets, mask_tokens_in_log, redact_exception, redact_url, token_secrets
 
 if TYPE_CHECKING:
     from telegram._utils.types import ODVInput
@@ -96,18 +96,29 @@ class BotSessionRequest(BaseRequest):
     """A ``telegram.request.BaseRequest`` that sends through the route of ``config``.
 
     ``config`` is a validated ``BotSessionConfig`` (``botsession.load_config``). The timeouts
-    default as the module says; pass a number of seconds or None (no limit) to set one. The
-    aiohttp session is made in ``initialize`` and closed in ``shutdown`` (both idempotent, as
-    PTB calls them once per Bot that uses the request); after a shutdown, ``initialize`` makes
-    a new one.
+    default as the module says; pass a number of seconds or None (no limit) to set one.
+
+    ``initialize`` readies it and ``shutdown`` closes it (both idempotent, as PTB calls them
+    once per Bot that uses the request); after a shutdown, ``initialize`` readies it again.
+    The aiohttp session is made by the first request, so a request never used (the
+    ``getUpdates`` request of a bot that does not poll) opens nothing. While the session has
+    not answered a single request, a request that fails (and none other in flight) closes it
+    again, and the next request makes a new one on the same routes: PTB does not shut down the
+    requests of an ``Application`` whose ``initialize`` failed (its proxy down at start-up),
+    and nothing may stay open then.
     """
 
     __slots__ = (
+        "_answered",
         "_config",
         "_connect_timeout",
+        "_connector_arguments",
+        "_connector_type",
+        "_in_flight",
         "_media_write_timeout",
         "_pool_timeout",
         "_read_timeout",
+        "_ready",
         "_router",
         "_session",
         "_slots",
@@ -141,9 +152,27 @@ class BotSessionRequest(BaseRequest):
         )
         self._pool_timeout = _seconds("pool_timeout", pool_timeout, POOL_TIMEOUT)
         self._uses_route = bool(config.routes)
-        self._session: aiohttp.ClientSession | None = None
+        connector_type, arguments = connector_arguments(ConnectorSpec.from_config(config))
+        router = arguments.get("router")
         self._router: Router | None = None
+        if isinstance(router, Router):
+            # One for the request's life: each new aiohttp session goes on with the routes'
+            # state (and route_status).
+            self._router = arguments["router"] = _CallTimeoutRouter(
+                router.routes,
+                connect_timeout=router.connect_timeout,  # each request sets its own
+                retry_primary_after=router.retry_primary_after,
+                hedge_after=router.hedge_after,
+                limit=router.sockets.limit,
+            )
+        self._connector_type, self._connector_arguments = connector_type, arguments
+        self._session: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._ready = False
+        """Between ``initialize`` and ``shutdown``: requests may be made."""
+        self._answered = False
+        """The current aiohttp session has answered a request."""
+        self._in_flight = 0
 
     @property
     def config(self) -> BotSessionConfig:
@@ -182,27 +211,27 @@ class BotSessionRequest(BaseRequest):
     def route_status(self) -> tuple[RouteStatus, ...]:
         """Each route's state (``active``, ``standby``, ``failed``), last error, when that
         changed and each hop's last connect time, primary first (see
-        ``AiohttpSession.route_status``). Empty for a direct connection and before
-        ``initialize``; after ``shutdown``, the state the routes were last in."""
+        ``AiohttpSession.route_status``). Empty for a direct connection; after ``shutdown``,
+        the state the routes were last in."""
         return () if self._router is None else self._router.route_status()
 
     async def initialize(self) -> None:
-        """Make the aiohttp session (inside the running loop, as aiohttp requires)."""
-        # No await before the session exists: concurrent calls (PTB initialises a Bot's two
-        # requests together, and they may be one object) cannot make two.
-        if self._session is not None and not self._session.closed:
-            return
-        connector_type, arguments = connector_arguments(ConnectorSpec.from_config(self._config))
-        router = arguments.get("router")
-        if isinstance(router, Router):
-            self._router = arguments["router"] = _CallTimeoutRouter(
-                router.routes,
-                connect_timeout=router.connect_timeout,  # each request sets its own
-                retry_primary_after=router.retry_primary_after,
-                hedge_after=router.hedge_after,
-                limit=router.sockets.limit,
-            )
-        connector = connector_type(**arguments)
+        """Ready the request; the aiohttp session is made by the first request."""
+        self._ready = True
+
+    async def shutdown(self) -> None:
+        """Close the aiohttp session and its connections (nothing to do if not open)."""
+        self._ready = False
+        await self._close_session()
+
+    def _open_session(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
+        """The aiohttp session, made now if there is none (inside the running loop, as aiohttp
+        requires). No await: concurrent requests cannot make two."""
+        if not self._ready:
+            raise RuntimeError(f"This {type(self).__name__} is not initialized!")
+        if self._session is not None and self._slots is not None and not self._session.closed:
+            return self._session, self._slots
+        connector = self._connector_type(**self._connector_arguments)
         self._session = aiohttp.ClientSession(
             connector=connector,
             middlewares=resending(connector),
@@ -212,9 +241,10 @@ class BotSessionRequest(BaseRequest):
             response_class=MaskedResponse,  # its repr shows the token masked
         )
         self._slots = asyncio.Semaphore(self._config.limit)
+        self._answered = False
+        return self._session, self._slots
 
-    async def shutdown(self) -> None:
-        """Close the aiohttp session and its connections (nothing to do if not open)."""
+    async def _close_session(self) -> None:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
@@ -230,9 +260,7 @@ class BotSessionRequest(BaseRequest):
         pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         """See ``telegram.request.BaseRequest.do_request``."""
-        session, slots = self._session, self._slots
-        if session is None or session.closed or slots is None:
-            raise RuntimeError(f"This {type(self).__name__} is not initialized!")
+        session, slots = self._open_session()
         files = request_data.multipart_data if request_data is not None else None
         read = self._read_timeout if _is_default(read_timeout) else _given(read_timeout)
         connect = self._connect_timeout if _is_default(connect_timeout) else _given(connect_timeout)
@@ -249,6 +277,7 @@ class BotSessionRequest(BaseRequest):
         failure: TelegramError | None = None
         cause: BaseException | None = None
         connect_set = _CALL_CONNECT_TIMEOUT.set(connect)
+        self._in_flight += 1
         try:
             async with session.request(
                 method,
@@ -257,6 +286,7 @@ class BotSessionRequest(BaseRequest):
                 timeout=self._aiohttp_timeout(connect, read),
                 allow_redirects=False,  # as httpx: PTB sees a 3xx as the error it is
             ) as response:
+                self._answered = True
                 return response.status, await response.read()
         except BaseException as error:
             del url, request_data, data  # out of this frame's locals, for tracebacks
@@ -266,8 +296,13 @@ class BotSessionRequest(BaseRequest):
             failure = _telegram_error(error, where, connect=connect, read=read)
             cause = _cause(error)
         finally:
+            self._in_flight -= 1
             _CALL_CONNECT_TIMEOUT.reset(connect_set)
             slots.release()
+        if not self._answered and not self._in_flight and session is self._session:
+            # Nothing has worked yet (PTB's getMe at start-up): leave nothing open, as PTB
+            # may never call shutdown (see the class). The next request opens a new session.
+            await self._close_session()
         # Raised outside the except block, so that the botsession error is the cause and the
         # aiohttp error wrapping it is not also a context dragging its chain along.
         raise failure from cause
@@ -353,6 +388,14 @@ def configure_application(
     polling) over the route, ``base_url`` and ``base_file_url`` from ``api.base`` and
     ``local_mode`` from ``api.is_local``. Other arguments are those of ``load_config``.
     Returns the builder, to go on with ``.token(...)``, ``.build()``.
+
+    What the builder was given before is kept where it fits: its timeouts
+    (``.read_timeout(30)``, ``.get_updates_read_timeout(…)``, …) become the requests' defaults,
+    and its own ``.base_url()``, ``.base_file_url()`` and ``.local_mode(True)`` stay when the
+    configuration leaves ``api`` at its default. What cannot be combined (its own
+    ``.request()``, ``.proxy()``, ``.connection_pool_size()``, ``.socket_options()``,
+    ``.http_version("2")``, a ``.bot()`` or ``.updater()``, a base URL other than
+    ``api.base``) raises ``ConfigError``, each problem saying what to do instead.
     """
     loaded = load_outcome(
         config, env_prefix=env_prefix, env_file=env_file, profile=profile, **overrides
@@ -361,14 +404,124 @@ def configure_application(
     if isinstance(loaded, ConfigError):
         raise loaded
     settings = loaded.config
+    problems = _builder_conflicts(builder, settings)
+    if problems:
+        raise ConfigError(problems)
+    requests = {
+        prefix: BotSessionRequest(settings, **_taken_timeouts(builder, prefix))
+        for prefix in _REQUEST_PREFIXES
+    }
+    builder.request(requests[""]).get_updates_request(requests["get_updates_"])
     base = settings.api.base
-    return (
-        builder.request(BotSessionRequest(settings))
-        .get_updates_request(BotSessionRequest(settings))
-        .base_url(f"{base}/bot")
-        .base_file_url(f"{base}/file/bot")
-        .local_mode(settings.api.is_local)
-    )
+    if not _is_set(builder, "base_url"):
+        builder.base_url(f"{base}/bot")
+    if not _is_set(builder, "base_file_url"):
+        builder.base_file_url(f"{base}/file/bot")
+    return builder.local_mode(settings.api.is_local or _set_value(builder, "local_mode") is True)
+
+
+_REQUEST_PREFIXES = ("", "get_updates_")
+"""PTB's builder has each request setting twice: for API calls, and ``get_updates_…``."""
+_TIMEOUTS = {
+    "": ("connect_timeout", "read_timeout", "write_timeout", "media_write_timeout", "pool_timeout"),
+    "get_updates_": ("connect_timeout", "read_timeout", "write_timeout", "pool_timeout"),
+}
+_NOT_SET = object()
+
+
+def _set_value(builder: object, name: str) -> object:
+    """What ``builder.<name>(…)`` was given, or ``_NOT_SET`` (PTB keeps a ``DefaultValue``)."""
+    value = getattr(builder, f"_{name}", _NOT_SET)
+    return _NOT_SET if isinstance(value, DefaultValue) else value
+
+
+def _is_set(builder: object, name: str) -> bool:
+    return _set_value(builder, name) is not _NOT_SET
+
+
+def _taken_timeouts(builder: object, prefix: str) -> dict[str, Any]:
+    """The timeouts given to ``builder`` for one request, removed from it (PTB refuses a
+    request beside them): they become that request's defaults."""
+    taken: dict[str, Any] = {}
+    for name in _TIMEOUTS[prefix]:
+        value = _set_value(builder, prefix + name)
+        if value is not _NOT_SET:
+            taken[name] = value
+            setattr(builder, f"_{prefix}{name}", BaseRequest.DEFAULT_NONE)
+    http_version = _set_value(builder, f"{prefix}http_version")
+    if http_version is not _NOT_SET:  # "1.1" (anything else is refused): PTB's default again
+        setattr(builder, f"_{prefix}http_version", DefaultValue("1.1"))
+    return taken
+
+
+def _builder_conflicts(
+    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any], settings: BotSessionConfig
+) -> list[Problem]:
+    """What ``builder`` was given that botsession's requests cannot honour, each with the fix."""
+    problems: list[Problem] = []
+
+    def refuse(method: str, fix: str) -> None:
+        problems.append(Problem(f"ApplicationBuilder.{method}()", "", fix))
+
+    for prefix in _REQUEST_PREFIXES:
+        if _is_set(builder, f"{prefix}request"):
+            refuse(
+                f"{prefix}request",
+                "configure_application gives the builder botsession's requests: remove "
+                f".{prefix}request(…), or leave configure_application out and pass "
+                "build_ptb_request() to .request() and .get_updates_request() yourself",
+            )
+        if _is_set(builder, f"{prefix}proxy"):
+            refuse(
+                f"{prefix}proxy",
+                "the route comes from botsession's configuration: remove "
+                f".{prefix}proxy(…) and set proxy in bot.yaml, BOT_PROXY or "
+                "configure_application(builder, proxy=…)",
+            )
+        if _is_set(builder, f"{prefix}connection_pool_size"):
+            refuse(
+                f"{prefix}connection_pool_size",
+                "botsession's requests hold up to limit connections each: remove "
+                f".{prefix}connection_pool_size(…) and set limit in bot.yaml, BOT_LIMIT or "
+                "configure_application(builder, limit=…)",
+            )
+        if _is_set(builder, f"{prefix}socket_options"):
+            refuse(
+                f"{prefix}socket_options",
+                "botsession's connections take no socket options: remove "
+                f".{prefix}socket_options(…)",
+            )
+        http_version = _set_value(builder, f"{prefix}http_version")
+        if http_version is not _NOT_SET and http_version != "1.1":
+            refuse(
+                f"{prefix}http_version",
+                f"botsession's requests speak HTTP/1.1 only: remove .{prefix}http_version(…)",
+            )
+    for holder in ("bot", "updater"):
+        if _set_value(builder, holder) not in (_NOT_SET, None):
+            refuse(
+                holder,
+                f"the {holder} given brings its own requests: leave configure_application out "
+                "and make the Bot with telegram.Bot(token, request=build_ptb_request(…), "
+                "get_updates_request=build_ptb_request(…), base_url=…)",
+            )
+    base = settings.api.base
+    if base != DEFAULT_API_BASE:
+        for name, wanted in (("base_url", f"{base}/bot"), ("base_file_url", f"{base}/file/bot")):
+            if _set_value(builder, name) not in (_NOT_SET, wanted):
+                refuse(
+                    name,
+                    f"the configuration's api.base is {redact_url(base)}: name the Bot API "
+                    f"server once, in api.base (and remove .{name}(…)) or with .{name}(…) "
+                    "(and leave api.base out)",
+                )
+    if settings.api.is_local and _set_value(builder, "local_mode") is False:
+        refuse(
+            "local_mode",
+            "the configuration's api.is_local is true: remove .local_mode(False), or set "
+            "api.is_local to false",
+        )
+    return problems
 
 
 # --- helpers --------------------------------------------------------------------------------

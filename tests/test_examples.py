@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,6 +117,51 @@ def test_missing_token_and_bad_config_are_explained(bot: str, tmp_path: Path) ->
     assert result.stderr.startswith("invalid botsession configuration (1 problem):")
     assert "environment variable BOT_PROXY" in result.stderr
     assert SENTINEL not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("bot", BOTS)
+def test_a_bot_yaml_beside_the_script_is_found_from_any_working_directory(
+    bot: str, bot_api: BotApiStandIn, proxy: ProxyFactory, tmp_path: Path
+) -> None:
+    """A user's copy of the example, run by a relative path from another directory, reads the
+    bot.yaml that sits beside it."""
+    hop = proxy("socks5")
+    folder = tmp_path / "my-bot"
+    folder.mkdir()
+    shutil.copy(EXAMPLES / bot, folder / bot)
+    (folder / "bot.yaml").write_text(f"proxy: {hop.url()}\napi:\n  base: {bot_api.base}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run(
+        [sys.executable, f"../my-bot/{bot}", "--check"],
+        capture_output=True,
+        text=True,
+        env=environment(BOT_TOKEN=TOKEN),
+        cwd=elsewhere,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"route: socks5://127.0.0.1:{hop.port}",
+        "bot: @standin_bot (id 42)",
+    ]
+    assert hop.destinations == [("127.0.0.1", bot_api.port)]
+
+
+@pytest.mark.parametrize("bot", BOTS)
+def test_without_any_configuration_the_bot_says_so_instead_of_going_direct(
+    bot: str, tmp_path: Path
+) -> None:
+    """With no bot.yaml (here or beside the script), no BOT_CONFIG, no .env and no BOT_
+    setting, the bot exits non-zero saying where to put the route, having connected nowhere."""
+    assert not (EXAMPLES / "bot.yaml").exists()
+    result = run_example(bot, "--check", env=environment(BOT_TOKEN=TOKEN), cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.strip() == (
+        "no botsession configuration: write the route in bot.yaml (in the working directory or "
+        "beside this script), name the file with BOT_CONFIG, or set BOT_PROXY"
+    )
 
 
 @pytest.mark.parametrize("bot", BOTS)

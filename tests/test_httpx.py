@@ -208,6 +208,23 @@ async def test_get_me_through_each_protocol(
     assert [call.method for call in bot_api.calls] == ["getMe"]
 
 
+async def test_the_client_takes_bot_api_urls_relative_to_api_base(
+    bot_api: BotApiStandIn, proxy: ProxyFactory
+) -> None:
+    """build_httpx_client's base URL is api.base: ``client.post(f"/bot{token}/getMe")`` reaches
+    the Bot API through the route, below a path prefix of api.base when it has one."""
+    server = proxy("socks5")
+    async with client_for(bot_api, server.url()) as client:
+        assert client.base_url == httpx.URL(bot_api.base)
+        response = await client.post(f"/bot{TOKEN}/getMe")
+        assert response.json()["result"] == BOT_USER
+    assert server.destinations == [(LOOPBACK, bot_api.port)]
+    assert [call.token for call in bot_api.calls] == [TOKEN]
+    async with build_httpx_client(api={"base": f"{bot_api.base}/prefix"}) as prefixed:
+        request = prefixed.build_request("POST", f"/bot{TOKEN}/getMe")
+    assert str(request.url) == f"{bot_api.base}/prefix/bot{TOKEN}/getMe"
+
+
 async def test_chain_uses_every_hop_in_order(bot_api: BotApiStandIn, proxy: ProxyFactory) -> None:
     """A socks5 → http → socks4a chain reaches the API through each hop, in order."""
     hops = [proxy("socks5"), proxy("http"), proxy("socks4")]

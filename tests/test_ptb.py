@@ -7,9 +7,11 @@ Bot API; what the proxies and the stand-in received is what the tests check.
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,14 +23,14 @@ from telegram.error import InvalidToken, NetworkError, TimedOut
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes
 from telegram.request import BaseRequest, HTTPXRequest
 
-from botsession import AllRoutesFailedError, ConfigError, ProxyHopError, load_config
+from botsession import AllRoutesFailedError, ConfigError, ProxyHopError, load_config, route_status
 from botsession.ptb import BotSessionRequest, build_ptb_request, configure_application
 
 from .conftest import ProxyFactory
 from .failover_support import until
 from .faultproxy import Fault, FaultProxyFactory, Protocol, Step
 from .servers import BotApiStandIn, SilentServer
-from .support import BOT_USER, LATE, PATIENT, SENTINEL, TOKEN, free_port
+from .support import BOT_USER, LATE, PATIENT, SENTINEL, TOKEN, free_port, open_fds, settle
 
 CONNECT_TIMEOUT = 0.5
 """connect_timeout of the clients that meet a silent hop (seconds)."""
@@ -747,9 +749,159 @@ async def test_application_reports_a_dead_route_at_initialize(bot_api: BotApiSta
     ).build()
     with pytest.raises(NetworkError, match=rf"proxy hop 1 of 1 \(http://127.0.0.1:{port}\)"):
         await app.initialize()
-    # Application.shutdown does nothing after a failed initialize, but the bot's requests were
-    # initialised: as with PTB's own requests, closing them is left to the caller.
-    await app.bot.shutdown()
+
+
+async def test_an_application_whose_proxy_is_down_at_start_up_leaves_nothing_open(
+    bot_api: BotApiStandIn, fault_proxy: FaultProxyFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An Application whose proxy refuses at start-up fails to initialize and, although PTB
+    never shuts its requests down then, leaves no unclosed aiohttp session and no socket open;
+    route_status(app) tells why."""
+    refusing = fault_proxy("socks5", step="greeting", fault="reset")
+    baseline = open_fds()
+    app: Application[Any, Any, Any, Any, Any, Any] = configure_application(
+        ApplicationBuilder().token(TOKEN), proxy=refusing.url(), api={"base": bot_api.base}
+    ).build()
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        with pytest.raises(NetworkError, match=r"proxy hop 1 of 1 \(socks5://127\.0\.0\.1:"):
+            async with app:  # PTB's own way: initialize, and shutdown if that fails
+                pytest.fail("initialize went through a refusing proxy")
+        [status] = route_status(app)
+        del app
+        gc.collect()
+    assert status.state == "failed"
+    assert "reset" in (status.last_error or "")
+    assert [str(warning.message) for warning in warned] == []
+    assert "Unclosed" not in caplog.text
+    assert await settle(baseline) <= baseline
+    assert refusing.accepted == 1
+    assert bot_api.calls == []
+
+
+async def test_a_request_that_never_worked_reopens_on_the_next_call(
+    bot_api: BotApiStandIn, fault_proxy: FaultProxyFactory
+) -> None:
+    """After a failed first request has closed the aiohttp session, the same initialised Bot
+    sends the next request once the proxy works (a new session, the same routes)."""
+    flaky = fault_proxy("socks5", step="greeting", fault="reset")
+    request = build_ptb_request(proxy=flaky.url(), api={"base": bot_api.base})
+    bot = bot_with(request, bot_api)
+    await request.initialize()
+    with pytest.raises(NetworkError, match="proxy hop 1 of 1"):
+        await bot.get_me()
+    assert [status.state for status in route_status(request)] == ["failed"]
+    flaky.fault = "pass"
+    assert (await bot.get_me()).id == 42
+    await request.shutdown()
+    assert [call.method for call in bot_api.calls] == ["getMe"]
+
+
+# --- configure_application and what the builder already has ------------------------------------
+
+
+def test_builder_timeouts_become_the_requests_defaults() -> None:
+    """Timeouts set on the builder before configure_application are kept, per request; the
+    others come from the configuration."""
+    builder = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .read_timeout(30)
+        .write_timeout(None)
+        .get_updates_read_timeout(40)
+        .get_updates_pool_timeout(3)
+    )
+    app = configure_application(builder, connect_timeout=7, timeout=50).build()
+    request, updates = app.bot.request, app.bot._request[0]  # PTB has no public getter
+    assert isinstance(request, BotSessionRequest)
+    assert isinstance(updates, BotSessionRequest)
+    assert (request.read_timeout, request.write_timeout, request.connect_timeout) == (30, None, 7)
+    assert (request.media_write_timeout, request.pool_timeout) == (None, 1)
+    assert (updates.read_timeout, updates.pool_timeout, updates.write_timeout) == (40, 3, 50)
+
+
+def test_builder_base_url_and_local_mode_are_kept_when_the_configuration_has_none() -> None:
+    """A builder's own base_url, base_file_url and local_mode(True) stay when api is left at
+    its default."""
+    builder = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url("http://127.0.0.1:8081/custom/bot")
+        .base_file_url("http://127.0.0.1:8081/custom/file/bot")
+        .local_mode(True)
+    )
+    bot = configure_application(builder, proxy="socks5://127.0.0.1:1080").build().bot
+    assert bot.base_url == f"http://127.0.0.1:8081/custom/bot{TOKEN}"
+    assert bot.base_file_url == f"http://127.0.0.1:8081/custom/file/bot{TOKEN}"
+    assert bot.local_mode is True
+
+
+def test_builder_base_url_agreeing_with_api_base_is_accepted(bot_api: BotApiStandIn) -> None:
+    """A builder base_url equal to the one api.base gives is no conflict."""
+    builder = ApplicationBuilder().token(TOKEN).base_url(f"{bot_api.base}/bot")
+    bot = configure_application(builder, api={"base": bot_api.base}).build().bot
+    assert bot.base_url == f"{bot_api.base}/bot{TOKEN}"
+
+
+def test_what_the_builder_has_that_cannot_be_combined_is_refused_with_the_fix(
+    bot_api: BotApiStandIn,
+) -> None:
+    """A proxy, pool size, socket options, HTTP/2 or a base URL other than api.base on the
+    builder raise one ConfigError listing each, with what to do, and no password."""
+    builder = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .proxy(f"http://u:{SENTINEL}@127.0.0.1:3128")
+        .connection_pool_size(8)
+        .get_updates_socket_options([])
+        .http_version("2")
+        .base_url("http://127.0.0.1:1/elsewhere/bot")
+    )
+    with pytest.raises(ConfigError) as refused:
+        configure_application(builder, api={"base": bot_api.base})
+    assert str(refused.value).splitlines() == [
+        "invalid botsession configuration (5 problems):",
+        "  - ApplicationBuilder.proxy(): the route comes from botsession's configuration: remove "
+        ".proxy(…) and set proxy in bot.yaml, BOT_PROXY or configure_application(builder, proxy=…)",
+        "  - ApplicationBuilder.connection_pool_size(): botsession's requests hold up to limit "
+        "connections each: remove .connection_pool_size(…) and set limit in bot.yaml, BOT_LIMIT "
+        "or configure_application(builder, limit=…)",
+        "  - ApplicationBuilder.http_version(): botsession's requests speak HTTP/1.1 only: remove "
+        ".http_version(…)",
+        "  - ApplicationBuilder.get_updates_socket_options(): botsession's connections take no "
+        "socket options: remove .get_updates_socket_options(…)",
+        f"  - ApplicationBuilder.base_url(): the configuration's api.base is {bot_api.base}: name "
+        "the Bot API server once, in api.base (and remove .base_url(…)) or with .base_url(…) "
+        "(and leave api.base out)",
+    ]
+    assert SENTINEL not in repr(refused.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        (
+            lambda b: b.request(HTTPXRequest()),
+            "ApplicationBuilder.request(): configure_application",
+        ),
+        (
+            lambda b: b.get_updates_request(HTTPXRequest()),
+            "ApplicationBuilder.get_updates_request(): configure_application",
+        ),
+        (lambda b: b.bot(Bot(TOKEN)), "ApplicationBuilder.bot(): the bot given brings its own"),
+        (lambda b: b.token(TOKEN).local_mode(False), "ApplicationBuilder.local_mode(): the "),
+    ],
+    ids=["request", "get_updates_request", "bot", "local_mode"],
+)
+def test_a_builder_with_its_own_requests_is_refused(given: Any, refused: str) -> None:
+    """A builder that already has a request or a Bot, or local_mode(False) against
+    api.is_local, is refused with a ConfigError saying what to do; PTB's bare RuntimeError
+    never reaches the user."""
+    builder = given(ApplicationBuilder())
+    with pytest.raises(ConfigError) as error:
+        configure_application(builder, api={"base": "http://127.0.0.1:8081", "is_local": True})
+    [line] = str(error.value).splitlines()[1:]
+    assert line.startswith(f"  - {refused}")
 
 
 # --- life cycle --------------------------------------------------------------------------------

@@ -384,7 +384,47 @@ async def test_httpx_request_log_lines_show_the_token_masked(
     assert all(SECRET not in line and SHOWN in line for line in lines)
 
 
-# --- the command line -------------------------------------------------------------------------
+@pytest.mark.parametrize("routed", [False, True], ids=["direct", "proxied"])
+@pytest.mark.parametrize("failure", ["connect-refused", "read-reset", "malformed", "timeout"])
+async def test_a_relative_url_of_the_httpx_client_shows_the_token_nowhere(
+    failure: Failure, routed: bool, targets: Targets, proxy: ProxyFactory
+) -> None:
+    """build_httpx_client's base URL is api.base: a request to the relative /bot<token>/getMe
+    that fails shows the token's secret nowhere, as one to the full URL does."""
+    otel = recorded()
+    config: dict[str, Any] = {"timeout": TIMEOUT, "connect_timeout": TIMEOUT}
+    config["api"] = {"base": targets.base(failure)}
+    if routed:
+        config["proxy"] = proxy("socks5").url()
+
+    async def attempt() -> None:
+        async with build_httpx_client(**config) as client:
+            (await client.post(f"/bot{TOKEN}/getMe", content=b"{}")).json()
+
+    observed = await observe(attempt)
+    assert isinstance(observed.error, httpx.TransportError), repr(observed.error)
+    assert_nothing_shows(observed, "httpx", otel)
+
+
+async def test_a_relative_url_without_its_slash_is_refused_unsent(
+    broken_api: MisbehavingApi,
+) -> None:
+    """``bot<token>/getMe`` (no leading "/"), which httpx reads as the scheme ``bot<id>`` and
+    would send as the path ``/<secret>/getMe``, is refused before anything is sent, saying how
+    to write it, without the secret."""
+    otel = recorded()
+
+    async def attempt() -> None:
+        async with build_httpx_client(api={"base": broken_api.base}) as client:
+            await client.post(f"bot{TOKEN}/getMe")
+
+    observed = await observe(attempt)
+    assert isinstance(observed.error, httpx.InvalidURL), repr(observed.error)
+    assert str(observed.error).startswith(
+        "a relative URL starts with '/', as in client.post(f'/bot{token}/getMe')"
+    )
+    assert broken_api.requests == 0
+    assert_nothing_shows(observed, "httpx", otel)
 
 
 @pytest.mark.parametrize("answer", ["refused", "garbage", "ok"])

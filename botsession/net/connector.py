@@ -79,7 +79,7 @@ def connector_arguments(spec: ConnectorSpec) -> tuple[type[aiohttp.TCPConnector]
         "ttl_dns_cache": spec.ttl_dns_cache,
     }
     if not spec.routes:
-        return aiohttp.TCPConnector, arguments
+        return DirectConnector, arguments
     router = Router(
         spec.routes,
         connect_timeout=spec.connect_timeout,
@@ -89,6 +89,15 @@ def connector_arguments(spec: ConnectorSpec) -> tuple[type[aiohttp.TCPConnector]
     )
     arguments["router"] = router
     return RouteConnector, arguments
+
+
+class DirectConnector(aiohttp.TCPConnector):
+    """aiohttp's own connector, for a configuration without routes: its class tells the
+    sessions botsession built apart from others (``botsession.route_status``)."""
+
+    def route_status(self) -> tuple[RouteStatus, ...]:
+        """No routes: always empty."""
+        return ()
 
 
 def client_session(spec: ConnectorSpec, *, timeout: float) -> aiohttp.ClientSession:
