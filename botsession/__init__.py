@@ -113,4 +113,6 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     # The lazily loaded names too, where they can be loaded: help() looks up every name dir()
     # lists, and one whose framework is missing would end it with an ImportError.
-    return sorted({*globals(), *_loadable()})
+    # Not the helpers this module imports (Any, importlib, …): only what botsession offers.
+    dunders = (name for name in globals() if name.startswith("__"))
+    return sorted({*__all__, *_loadable(), *dunders})

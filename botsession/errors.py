@@ -75,8 +75,11 @@ class Problem:
     """
 
     where: str
+    """Where the bad value was written: a file position, an environment variable, a keyword."""
     path: str
+    """Which setting: ``proxy[1].url``, ``fallback[0]``, ``timeout``; empty for the whole."""
     message: str
+    """What is wrong and, where it helps, what to write instead. It never shows a secret."""
 
     def __str__(self) -> str:
         subject = f"{self.path}: " if self.path else ""

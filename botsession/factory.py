@@ -27,6 +27,29 @@ if TYPE_CHECKING:
     from .session import AiohttpSession
 
 ConfigInput = str | PathLike[str] | BotSessionConfig | None
+
+SHARED_ARGUMENTS = """
+Args:
+    config: Where the settings are. A path to a YAML file (``str`` or ``PathLike``); an
+        already loaded ``BotSessionConfig`` (then only ``overrides`` apply); or None: the file
+        named by ``$BOT_CONFIG``, else ``./bot.yaml`` if it exists, else the environment and
+        ``overrides`` only.
+    env_prefix: The prefix of the environment variables read: ``BOT_`` reads ``BOT_PROXY``,
+        ``BOT_FALLBACK``, ``BOT_PROXY__PASSWORD``, …
+    env_file: A ``.env`` file read under the environment (default: ``./.env`` when it exists).
+    profile: One of the file's ``profiles`` (default: ``$BOT_PROFILE``, else the file's
+        ``default_profile``).
+    **overrides: Any setting by keyword (``proxy="socks5://…"``, ``fallback=[…]``,
+        ``connect_timeout=5``), over every other source. Precedence, highest first: overrides,
+        environment, ``.env``, YAML file, defaults.
+
+Raises:
+    ConfigError: The configuration is invalid: ``problems`` lists every problem, each with
+        where it was written (file and line, variable, keyword). No message shows a password,
+        a link secret or a bot token.
+"""
+"""The arguments every builder takes (those of ``load_outcome``), appended to each builder's
+docstring by ``taking_arguments_of`` (and by the docs' griffe extension, for the reference)."""
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -78,6 +101,9 @@ def taking_arguments_of(
         returns = inspect.signature(build).return_annotation
         signature = inspect.signature(template).replace(return_annotation=returns)
         build_from_arguments.__signature__ = signature  # type: ignore[attr-defined]
+        build_from_arguments.__doc__ = (
+            inspect.cleandoc(build.__doc__ or "") + "\n" + SHARED_ARGUMENTS
+        )
         del build_from_arguments.__wrapped__
         return build_from_arguments
 
@@ -86,8 +112,14 @@ def taking_arguments_of(
 
 @taking_arguments_of(load_outcome)
 def load_config(loaded: Loaded) -> BotSessionConfig:
-    """The validated, immutable configuration; bad input raises ``ConfigError`` listing
-    every problem with where it was written."""
+    """Read and validate the configuration, from a YAML file, ``BOT_…`` environment variables,
+    a ``.env`` file and keyword arguments.
+
+    Returns:
+        The validated, immutable ``BotSessionConfig``: its ``routes`` (the primary, then the
+        fallbacks), timeouts, TLS and API settings, in one canonical form. Every builder takes
+        it as ``config``.
+    """
     return loaded.config
 
 
@@ -99,8 +131,15 @@ def load_config_with_origins(loaded: Loaded) -> Loaded:
 
 @taking_arguments_of(load_outcome)
 def build_session_from_config(loaded: Loaded) -> AiohttpSession:
-    """An aiogram session that sends every request through the configured route (needs
-    aiogram: ``pip install 'botsession[aiogram]'``)."""
+    """Build an aiogram session that sends every request through the configured route, with
+    its fallbacks: ``Bot(token, session=build_session_from_config("bot.yaml"))``.
+
+    Returns:
+        A ``botsession.AiohttpSession`` (a subclass of aiogram's ``AiohttpSession``); close it
+        with ``await bot.session.close()`` (or ``async with Bot(...)``).
+
+    Needs aiogram (``pip install 'botsession[aiogram]'``); without it, ``MissingExtraError``.
+    """
     try:
         from .session import AiohttpSession
     except MissingExtraError as missing:
@@ -111,9 +150,14 @@ def build_session_from_config(loaded: Loaded) -> AiohttpSession:
 
 @taking_arguments_of(load_outcome)
 def build_client_session(loaded: Loaded) -> aiohttp.ClientSession:
-    """A plain ``aiohttp.ClientSession`` over the same route (aiogram is not imported).
+    """Build a plain ``aiohttp.ClientSession`` whose every connection goes through the
+    configured route, with its fallbacks (aiogram is not imported).
 
     Call it inside a running event loop, as aiohttp requires, and close the session when done.
+
+    Returns:
+        An ``aiohttp.ClientSession`` with botsession's connector and the configured timeout;
+        ``botsession.route_status(session)`` tells its routes' state.
     """
     from .net.connector import client_session
     from .net.routing import ConnectorSpec

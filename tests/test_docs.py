@@ -97,6 +97,10 @@ def test_the_documentation_site_builds_in_strict_mode(tmp_path: Path) -> None:
     assert "profile:str|None=None,**overrides:Any" in reference
     assert "build_httpx_client(config:ConfigInput=None" in reference
     assert "build_ptb_request(loaded" not in reference
+    # Each builder documents the shared arguments; each configuration field its description.
+    assert "configConfigInputWherethesettingsare." in reference  # the Parameters table
+    assert reference.count("Theconfigurationisinvalid:problemslistseveryproblem") >= 6
+    assert "Verifytheservercertificate." in reference  # TlsSettings.verify, from its Field
     changelog = page_text(site, "changelog")
     assert "##[Unreleased]" not in changelog  # CHANGELOG.md itself, included and rendered
     assert "[Unreleased]" in changelog

@@ -158,6 +158,7 @@ def test_dir_and_help_list_the_lazily_loaded_names() -> None:
         "configure_application",
     ]
     assert [name for name in lazy if name in dir(botsession)] == lazy
+    assert {"Any", "TYPE_CHECKING", "annotations", "importlib"}.isdisjoint(dir(botsession))
     text = pydoc.render_doc(botsession, renderer=pydoc.plaintext)
     documented = set(re.findall(r"^    (?:class )?(\w+)\(", text, re.MULTILINE))
     assert [name for name in lazy if name in documented] == lazy
@@ -329,3 +330,24 @@ def test_the_command_line_works_with_only_the_core_installed(
     assert show.stdout.splitlines()[0] == "config file: (none: environment and defaults only)"
     probe = run([str(command), "probe", "--timeout", "5"], env=env, cwd=tmp_path)
     assert probe.stdout.splitlines()[-1] == "route ok"
+
+
+def test_every_public_name_has_a_docstring_and_builders_say_what_config_may_be() -> None:
+    """Every name botsession offers has a docstring, and each builder's says what ``config``
+    and the other shared arguments may be and that bad input raises ConfigError."""
+    offered = [name for name in dir(botsession) if not name.startswith("_")]
+    undocumented = [name for name in offered if not (getattr(botsession, name).__doc__ or "")]
+    assert undocumented == []
+    builders = [
+        "load_config",
+        "build_session_from_config",
+        "build_client_session",
+        "build_ptb_request",
+        "build_httpx_client",
+        "build_httpx_transport",
+    ]
+    for name in builders:
+        doc = getattr(botsession, name).__doc__
+        assert "config: Where the settings are." in doc, name
+        assert "**overrides:" in doc, name
+        assert "ConfigError:" in doc, name
