@@ -334,8 +334,6 @@ def test_each_missing_variable_is_reported_once_per_value() -> None:
     assert problems_of() == [
         "bot.yaml:1:10: timeout: ${NOPE} is not set and has no default (${NOPE:-…})",
         "bot.yaml:1:10: timeout: '${!}' is not a valid variable reference",
-        "bot.yaml:1:10: timeout: expected a valid number, unable to parse string as a number, "
-        "found ''",
     ]
 
 

@@ -33,7 +33,7 @@ _INPUT_SHOULD = re.compile(r"^(Input|Value|Tuple|List|String) should (be|have)\b
 
 def problem_of(detail: ErrorDetails, stack: Stack, settings_cls: type[BaseModel]) -> Problem:
     """One pydantic error as a problem located where the value was written."""
-    path = _user_path(tuple(detail["loc"]), stack.data)
+    path = user_path(tuple(detail["loc"]), stack.data)
     kind = detail["type"]
     if kind == "extra_forbidden":
         origin = stack.key_origin_of(path)
@@ -57,7 +57,7 @@ def _shows_found(detail: ErrorDetails) -> bool:
     return isinstance(detail["input"], (int, float, bool))
 
 
-def _user_path(loc: tuple[Any, ...], data: Any) -> Path:
+def user_path(loc: tuple[Any, ...], data: Any) -> Path:
     """Map pydantic's location to the place in the input the user wrote.
 
     pydantic sees every route as a list and every hop as a mapping; where the user wrote a

@@ -149,6 +149,12 @@ class _Converter:
     def problem(self, node: yaml.Node, path: Path, message: str) -> None:
         self.layer.problems.append(Problem(self.where(node), format_path(path), message))
 
+    def value_problem(self, node: yaml.Node, path: Path, message: str) -> None:
+        """A problem of this value alone: reported only if no other source overrides it."""
+        where = self.where(node)
+        problem = Problem(where, format_path(path), message)
+        self.layer.value_problems.append((Origin("yaml", where), problem))
+
     def convert_document(self, text: str) -> None:
         try:
             self.loader = _Loader(text)  # PyYAML's own loader checks the characters here
@@ -223,8 +229,6 @@ class _Converter:
             ):
                 self.plaintext_password = True
             scalar = self.interpolate(scalar, node, path)
-            if scalar is None:
-                return _SKIP
             if path and path[-1] in _PATH_KEYS and scalar and not os.path.isabs(scalar):
                 scalar = str(self.directory / scalar)
         return scalar
@@ -342,9 +346,9 @@ class _Converter:
         key = self.scalar(node)
         return key if isinstance(key, str) else None
 
-    def interpolate(self, text: str, node: yaml.Node, path: Path) -> str | None:
-        """``text`` with its ``${VAR}`` expanded (None: too long to expand); each missing
-        variable is reported once.
+    def interpolate(self, text: str, node: yaml.Node, path: Path) -> str:
+        """``text`` with its ``${VAR}`` expanded; each missing variable is reported once, as a
+        problem of this value (see ``value_problem``).
 
         Linear time: the regular expression runs only up to the last ``}`` (from each ``${``
         without a ``}`` after it, it would scan to the end: quadratic), and the expansion stops
@@ -358,7 +362,7 @@ class _Converter:
         def report(key: str, message: str) -> str:
             if key not in reported:
                 reported.add(key)
-                self.problem(node, path, message)
+                self.value_problem(node, path, message)
             return ""
 
         def replace(match: re.Match[str]) -> str:
@@ -389,13 +393,13 @@ class _Converter:
         try:
             expanded = _REFERENCE.sub(replace, text[:end])
         except _ValueTooLong:
-            self.problem(
+            self.value_problem(
                 node,
                 path,
                 f"with its ${{…}} expanded the value is more than {MAX_EXPANDED_VALUE} "
                 "characters long; that is the limit",
             )
-            return None
+            return ""  # kept (its problem is reported only while the value is in effect)
         # After the last "}" only "$${" can match.
         return expanded + text[end:].replace("$${", "${")
 
