@@ -567,7 +567,7 @@ class ProxyRoute(RootModel[tuple[ProxyHop, ...]]):
             warnings.warn(
                 "a proxy chain given as a set has no defined hop order; use a list or tuple",
                 BotSessionWarning,
-                stacklevel=2,
+                stacklevel=outside_stacklevel(),
             )
         if isinstance(value, Iterable) and not isinstance(value, (bytes, bytearray)):
             hops = list(itertools.islice(value, MAX_HOPS + 1))

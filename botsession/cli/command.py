@@ -22,6 +22,7 @@ from ..errors import BotSessionWarning, ConfigError
 from ..factory import load_config_with_origins
 from ..redaction import redact_url
 from ..sources import LoadedConfig
+from ..sources.environment import env_prefix_problem
 from . import report
 
 EXIT_OK = 0
@@ -76,7 +77,10 @@ def _parser() -> argparse.ArgumentParser:
         help="YAML config file (default: $BOT_CONFIG, else ./bot.yaml if present)",
     )
     sources.add_argument(
-        "--env-prefix", default="BOT_", help="prefix of the environment variables (default BOT_)"
+        "--env-prefix",
+        default="BOT_",
+        type=_env_prefix,
+        help="prefix of the environment variables, ending in _ (default BOT_)",
     )
     sources.add_argument(
         "--env-file", metavar="FILE", help="dotenv file to read (default: ./.env if present)"
@@ -167,7 +171,12 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    loaded = _load(args)
+    try:
+        loaded = _load(args)
+    except ConfigError as error:
+        if args.json:  # a program reading stdout gets JSON either way
+            print(json.dumps(report.problems_json(error), indent=2, ensure_ascii=False))
+        raise
     if args.json:
         print(json.dumps(report.as_json(loaded), indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -230,6 +239,13 @@ def _http_url(text: str) -> str:
     if not valid:
         shown = redact_url(text, value=True)  # it may hold a token or a password
         raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {shown!r}")
+    return text
+
+
+def _env_prefix(text: str) -> str:
+    refused = env_prefix_problem(text)  # the same rule as load_config(env_prefix=…)
+    if refused is not None:
+        raise argparse.ArgumentTypeError(refused)
     return text
 
 

@@ -37,6 +37,18 @@ _LOADER_NAMES = ("CONFIG", "PROFILE")
 """Variables the loader reads itself (``BOT_CONFIG``, ``BOT_PROFILE``)."""
 
 
+def env_prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` cannot be an environment prefix, or None. A prefix without its ``_``
+    (``MYBOT``) would make the variables ``MYBOTPROXY``, which no one means to write."""
+    if not prefix or prefix.endswith("_"):
+        return None
+    shown = shown_key(prefix)
+    return (
+        f"the prefix {shown!r} does not end with '_': the variables would be named "
+        f"{shown}PROXY, {shown}LIMIT, …; give {shown + '_'!r} for {shown}_PROXY"
+    )
+
+
 def environment_layers(
     environ: Mapping[str, str], prefix: str, fields: Iterable[str]
 ) -> list[Layer]:

@@ -167,7 +167,7 @@ class _Converter:
             data = self.value(root, ())
             self.layer.data = data if isinstance(data, dict) else {}
         except yaml.MarkedYAMLError as error:
-            self.layer.problems.append(Problem(*self.syntax_error(error)))
+            self.layer.problems.append(Problem(*self.syntax_error(error, text)))
         except yaml.reader.ReaderError as error:
             # libyaml gives the offset of the character in UTF-8 bytes, PyYAML in characters,
             # both from 0; the first such character in the text is the one refused.
@@ -184,11 +184,18 @@ class _Converter:
             if self.loader is not None:
                 self.loader.dispose()
 
-    def syntax_error(self, error: yaml.MarkedYAMLError) -> tuple[str, str, str]:
+    def syntax_error(self, error: yaml.MarkedYAMLError, text: str) -> tuple[str, str, str]:
         def at(mark: Any) -> str:
             return f"{self.shown_as}:{mark.line + 1}:{mark.column + 1}"
 
         mark = error.problem_mark or error.context_mark
+        if mark is not None and _character_at(text, mark.line, mark.column) == "\t":
+            # PyYAML says "found character '\t' that cannot start any token".
+            message = (
+                "YAML syntax error: a tab character; YAML indents with spaces only, so "
+                "replace the tab with spaces"
+            )
+            return at(mark), "", message
         message = f"YAML syntax error: {error.problem or error.context}"
         if error.context and error.problem and error.context_mark is not None:
             message += f" ({error.context} that starts at {at(error.context_mark)})"
@@ -402,6 +409,14 @@ class _Converter:
             return ""  # kept (its problem is reported only while the value is in effect)
         # After the last "}" only "$${" can match.
         return expanded + text[end:].replace("$${", "${")
+
+
+def _character_at(text: str, line: int, column: int) -> str:
+    """The character at a YAML mark's line and column (from 0), or "" past the end."""
+    lines = text.split("\n")
+    if not 0 <= line < len(lines):
+        return ""
+    return lines[line][column : column + 1]
 
 
 def _too_many_digits(text: str) -> str | None:
