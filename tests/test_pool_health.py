@@ -129,7 +129,7 @@ async def test_request_that_reached_the_proxy_is_never_sent_again(
             with pytest.raises(NETWORK_ERRORS[adapter]) as caught:
                 await used.get_me()
         said = str(caught.value)
-        assert f"on a tunnel through proxy route 1: {relay.url()}" in said
+        assert f"on a tunnel through route proxy ({relay.url()})" in said
         assert "the request may have been sent, so it is not sent again" in said
         assert relay.dropped == 1
         assert relay.accepted == 1  # no second tunnel: nothing was sent again

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from .. import __version__
 from ..config_schema import BotSessionConfig, yaml_json_schema
-from ..errors import BotSessionWarning, ConfigError
+from ..errors import BotSessionWarning, ConfigError, route_name
 from ..factory import load_config_with_origins
 from ..redaction import redact_url
 from ..sources import LoadedConfig
@@ -184,9 +184,11 @@ def _show(args: argparse.Namespace) -> int:
     print(f"config file: {loaded.stack.config_file or '(none: environment and defaults only)'}")
     if loaded.stack.profile is not None:
         print(f"profile: {loaded.stack.profile} ({loaded.stack.profile_origin})")
-    print(f"route: {report.route_line(config)}")
-    for number, route in enumerate(config.fallback, start=1):
-        print(f"fallback {number}: {report.route_line(config, route)}")
+    # Each route under its name in the configuration (proxy, fallback[0], …), as everywhere.
+    if config.proxy is None:
+        print(f"route: {report.route_line(config)}")
+    for name, route in zip(config.route_names(), config.routes, strict=True):
+        print(f"{name}: {report.route_line(config, route)}")
     print(report.local_lookups_line(config))
     rows = list(report.rows(loaded))
     width = max(len(row.path) for row in rows)
@@ -218,11 +220,10 @@ def _probe(args: argparse.Namespace) -> int:
         found = {number: diagnosis.message for number, diagnosis in failures}
         states = report.probe_states(config, found)
         width = max(len(name) for name, _, _ in states)
-        for number, (name, state, why) in enumerate(states, start=1):
-            label = f"route {number} ({name})".ljust(width + 10)
-            print(f"  {label}  {state.ljust(7)}  {why}".rstrip())
+        for name, state, why in states:
+            print(f"  {name.ljust(width)}  {state.ljust(7)}  {why}".rstrip())
     for number, diagnosis in failures:
-        which = f"route {number} of {routes}: " if routes > 1 else ""
+        which = f"route {route_name(number - 1)}: " if routes > 1 else ""
         print(f"probe failed: {which}{diagnosis.message}", file=sys.stderr)
     if failures:
         return EXIT_PROBE_FAILED

@@ -38,7 +38,14 @@ from aiohttp.client_proto import ResponseHandler
 from aiohttp_socks import ChainProxyConnector
 from yarl import URL
 
-from ..errors import CertificateMismatch, ProxyHopError, RouteError, framework_error, tell_where
+from ..errors import (
+    CertificateMismatch,
+    ProxyHopError,
+    RouteError,
+    framework_error,
+    route_name,
+    tell_where,
+)
 from ..redaction import Secrets, redact_exception, redact_url, token_secrets
 from .routing import ConnectorSpec, Router
 
@@ -242,7 +249,7 @@ class RouteConnector(ChainProxyConnector):
             if unsent
             else "the request may have been sent, so it is not sent again"
         )
-        tell_where(error, f"on a tunnel through proxy route {index + 1}: {route}; {fate}")
+        tell_where(error, f"on a tunnel through route {route_name(index)} ({route}); {fate}")
 
     def _release(
         self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False
