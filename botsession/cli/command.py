@@ -212,7 +212,8 @@ def _probe(args: argparse.Namespace) -> int:
     timeout = args.timeout or config.connect_timeout
     from .probe import probe  # aiohttp: only this command needs it
 
-    failures = asyncio.run(probe(config, url, timeout, sys.stdout))
+    probed = asyncio.run(probe(config, url, timeout, sys.stdout, api_base=args.url is None))
+    failures = probed.failures
     routes = len(config.routes)
     if routes > 1:
         # The words of route_status(): what a session would make of what the probe found.
@@ -227,7 +228,10 @@ def _probe(args: argparse.Namespace) -> int:
         print(f"probe failed: {which}{diagnosis.message}", file=sys.stderr)
     if failures:
         return EXIT_PROBE_FAILED
-    print("route ok" if routes <= 1 else f"all {routes} routes ok")
+    verdict = "route ok" if routes <= 1 else f"all {routes} routes ok"
+    if probed.api_base_not_found:
+        verdict += ", but the API base answered 404: is api.base right?"
+    print(verdict)
     return EXIT_OK
 
 
