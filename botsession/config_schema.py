@@ -49,7 +49,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from .errors import BotSessionWarning, ConfigError, outside_stacklevel
+from .errors import BotSessionWarning, ConfigError, outside_stacklevel, route_name
 from .proxy_url import (
     SUPPORTED_TEXT,
     TELEGRAM_LINK_SHAPE,
@@ -567,7 +567,7 @@ class ProxyRoute(RootModel[tuple[ProxyHop, ...]]):
             warnings.warn(
                 "a proxy chain given as a set has no defined hop order; use a list or tuple",
                 BotSessionWarning,
-                stacklevel=2,
+                stacklevel=outside_stacklevel(),
             )
         if isinstance(value, Iterable) and not isinstance(value, (bytes, bytearray)):
             hops = list(itertools.islice(value, MAX_HOPS + 1))
@@ -937,9 +937,7 @@ class BotSessionConfig(BaseSettings):
 
     def route_names(self) -> list[str]:
         """``proxy``, ``fallback[0]``, … for ``routes``, in the same order."""
-        return ["proxy", *(f"fallback[{index}]" for index in range(len(self.fallback)))][
-            : len(self.routes)
-        ]
+        return [route_name(index) for index in range(len(self.routes))]
 
     def resolved_locally(self, route: ProxyRoute | None) -> tuple[LocalLookup, ...]:
         """The names this machine resolves to reach the Bot API by ``route`` (None: direct)."""

@@ -144,6 +144,12 @@ Reason = Literal[
 ]
 
 
+def route_name(index: int) -> str:
+    """A route's name as the configuration writes it, in every message: ``proxy`` for index 0,
+    then ``fallback[0]``, ``fallback[1]``, …"""
+    return "proxy" if index == 0 else f"fallback[{index - 1}]"
+
+
 class RouteError(BotSessionError):
     """Connecting through a proxy route failed; nothing was sent."""
 
@@ -187,14 +193,18 @@ class AllRoutesFailedError(RouteError):
     """Connecting failed through the primary route and through every fallback route.
 
     ``failures`` holds ``(route number, error)`` pairs (numbers count from 1) in the order the
-    routes were tried.
+    routes were tried; the message names each route as the configuration does (``proxy``,
+    ``fallback[0]``, …).
     """
 
     def __init__(
         self, routes: Sequence[object], failures: Sequence[tuple[int, ProxyHopError]]
     ) -> None:
         self.failures = tuple(failures)
-        parts = [f"route {number} ({routes[number - 1]}): {error}" for number, error in failures]
+        parts = [
+            f"route {route_name(number - 1)} ({routes[number - 1]}): {error}"
+            for number, error in failures
+        ]
         super().__init__(f"all {len(routes)} proxy routes failed: " + "; ".join(parts))
 
 

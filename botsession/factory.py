@@ -18,8 +18,9 @@ from os import PathLike
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .config_schema import BotSessionConfig
-from .errors import ConfigError, MissingExtraError
+from .errors import ConfigError, MissingExtraError, Problem
 from .sources import LoadedConfig, Reading, collect
+from .sources.environment import env_prefix_problem
 
 if TYPE_CHECKING:
     import aiohttp
@@ -75,6 +76,9 @@ def load_outcome(
     raised here, it would carry frames whose locals hold the raw configuration, passwords
     included, into tracebacks recorded with local variables (Sentry, rich, ``capture_locals``).
     """
+    refused = env_prefix_problem(env_prefix)
+    if refused is not None:
+        return ConfigError([Problem("keyword argument env_prefix=", "", refused)])
     reading = Reading(env_prefix=env_prefix, env_file=env_file, profile=profile)
     return collect(BotSessionConfig, config, reading, overrides)
 

@@ -334,8 +334,6 @@ def test_each_missing_variable_is_reported_once_per_value() -> None:
     assert problems_of() == [
         "bot.yaml:1:10: timeout: ${NOPE} is not set and has no default (${NOPE:-…})",
         "bot.yaml:1:10: timeout: '${!}' is not a valid variable reference",
-        "bot.yaml:1:10: timeout: expected a valid number, unable to parse string as a number, "
-        "found ''",
     ]
 
 
@@ -443,13 +441,13 @@ def test_long_keys_and_names_are_cut_short_in_messages(monkeypatch: pytest.Monke
     key = "k" * 61 + "..."
     shown_name = long_name[:61] + "..."
     assert [str(p) for p in caught.value.problems] == [
+        f"bot.yaml:1:3: {key}: unknown setting '{key}'; known keys: proxy, timeout, "
+        "connect_timeout, limit, api, ssl, fallback, fallback_hedge_after, "
+        "fallback_retry_primary_after, trust_env",
         f"environment variable {shown_name}: proxy.url: this setting is required here",
         f"environment variable {shown_name}: proxy.{'n' * 61}...: unknown setting "
         f"'{'n' * 61}...'; known keys: url, username, password, password_file, rdns, ca_file, "
         "verify",
-        f"bot.yaml:1:3: {key}: unknown setting '{key}'; known keys: proxy, timeout, "
-        "connect_timeout, limit, api, ssl, fallback, fallback_hedge_after, "
-        "fallback_retry_primary_after, trust_env",
     ]
     assert len(str(caught.value)) < 1000
 

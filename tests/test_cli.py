@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -172,7 +173,7 @@ def test_show_redacts_and_names_the_source_of_each_value(tmp_path: Path) -> None
     assert lines[0] == f"config file: {config}"
     assert (
         lines[1]
-        == "route: client → socks5 127.0.0.1:1080 (auth) → http 127.0.0.1:3128 (auth) → socks5 127.0.0.1:1081 (auth) → api.telegram.org"
+        == "proxy: client → socks5 127.0.0.1:1080 (auth) → http 127.0.0.1:3128 (auth) → socks5 127.0.0.1:1081 (auth) → api.telegram.org"
     )
     rows = {line.split()[0]: line.split(maxsplit=2)[1:] for line in lines[2:]}
     assert rows["limit"] == ["9", "environment variable BOT_LIMIT"]
@@ -226,7 +227,7 @@ def test_profile_option_and_show_of_profiles_fallbacks_and_trust_env(
     assert "unknown profile 'nope'; the profiles in" in unknown.stderr
     shown = botsession("show", sample, env={"BOT_PROFILE": "production"}).stdout.splitlines()
     assert shown[1] == "profile: production (environment variable BOT_PROFILE)"
-    assert shown[3] == "fallback 1: client → http backup.example.net:3128 → api.telegram.org"
+    assert shown[3] == "fallback[0]: client → http backup.example.net:3128 → api.telegram.org"
     assert any(
         line.split()[:2] == ["fallback[0]", "http://backup.example.net:3128"] for line in shown
     )
@@ -236,7 +237,7 @@ def test_profile_option_and_show_of_profiles_fallbacks_and_trust_env(
         "https_proxy": "",
     }
     trusted = botsession("show", env=environment).stdout.splitlines()
-    assert trusted[1] == "route: client → socks5 127.0.0.1:9050 → api.telegram.org"
+    assert trusted[1] == "proxy: client → socks5 127.0.0.1:9050 → api.telegram.org"
     assert trusted[2] == "resolved on this machine: proxy: none"
     assert trusted[3].split(maxsplit=2)[2] == "environment variable HTTPS_PROXY (trust_env)"
 
@@ -253,12 +254,12 @@ def test_probe_checks_every_route(bot_api: BotApiStandIn, proxy: object) -> None
     result = botsession("probe", env=env)
     assert result.returncode == 3
     lines = result.stdout.splitlines()
-    assert lines[0] == "route 1 of 2 (primary)"
-    assert "route 2 of 2 (fallback)" in lines
+    assert lines[0] == "route proxy"
+    assert "route fallback[0]" in lines
     assert lines[-4].startswith(f"[2/2] GET {bot_api.base} through the route … HTTP 404")
     assert (
         result.stderr.strip()
-        == f"probe failed: route 1 of 2: hop 1 of 1 (socks5://127.0.0.1:{dead}): connection refused; is the proxy running and listening there?"
+        == f"probe failed: route proxy: hop 1 of 1 (socks5://127.0.0.1:{dead}): connection refused; is the proxy running and listening there?"
     )
     env["BOT_PROXY"] = backup.url()
     assert botsession("probe", env=env).stdout.splitlines()[-1] == "all 2 routes ok"
@@ -378,7 +379,7 @@ def test_probe_reports_a_proxy_that_hangs_up_without_a_traceback(
         "truncated": "the proxy closed the connection while botsession waited for the SOCKS5 "
         "connect reply",
         "garbage": "the reply is not SOCKS5: it starts with 'HTTP/1.1 400 Bad Request'; it "
-        "looks like an HTTP proxy (http://)",
+        "answered like an HTTP proxy: is its scheme http:// rather than socks5://?",
     }[fault]
     assert expected in err
     assert bot_api.calls == []
@@ -453,3 +454,172 @@ def test_probe_says_the_target_is_unreachable_when_an_http_or_https_proxy_cannot
     assert "Traceback" not in out + err
     assert err.startswith("probe failed: the target is unreachable: hop 1 could not connect to it")
     assert "502 Bad Gateway" in err
+
+
+# --- errors that point at the mistake (issue #19) --------------------------------------------
+
+
+def test_show_credits_a_default_to_default_even_inside_a_written_mapping(tmp_path: Path) -> None:
+    """show names the YAML line of a value written there, and "default" for a setting of the
+    same mapping that was not written."""
+    config = write(tmp_path / "bot.yaml", "api:\n  base: http://127.0.0.1:8081\n")
+    result = botsession("show", str(config))
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split(maxsplit=2)[1:] for line in result.stdout.splitlines()}
+    assert rows["api.base"] == ["http://127.0.0.1:8081", f"{config}:2:9"]
+    assert rows["api.is_local"] == ["false", "default"]
+    document = json.loads(botsession("show", "--json", str(config)).stdout)
+    assert document["settings"]["api.is_local"]["kind"] == "default"
+
+
+def test_show_json_of_an_invalid_config_prints_its_problems_as_json(tmp_path: Path) -> None:
+    """show --json on an invalid config prints JSON listing each problem (exit 1)."""
+    config = write(tmp_path / "bot.yaml", f"proxy: socks5://u:{SENTINEL}@127.0.0.1:0\nlimt: 1\n")
+    result = botsession("show", "--json", str(config))
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    assert document == {
+        "valid": False,
+        "problems": [
+            {
+                "where": f"{config}:1:8",
+                "path": "proxy",
+                "message": "the port must be a number from 1 to 65535, found 0",
+            },
+            {
+                "where": f"{config}:2:1",
+                "path": "limt",
+                "message": "unknown setting 'limt'; did you mean 'limit'?",
+            },
+        ],
+    }
+    assert SENTINEL not in result.stdout + result.stderr
+    assert "unknown setting 'limt'" in result.stderr
+
+
+def test_an_env_prefix_without_its_underscore_is_a_usage_error() -> None:
+    """--env-prefix MYBOT is refused (exit 2) with the sentence load_config gives."""
+    result = botsession("check", "--env-prefix", "MYBOT")
+    assert result.returncode == 2
+    assert (
+        "argument --env-prefix: the prefix 'MYBOT' does not end with '_': the variables would "
+        "be named MYBOTPROXY, MYBOTLIMIT, …; give 'MYBOT_' for MYBOT_PROXY"
+    ) in result.stderr
+    valid = botsession("check", "--env-prefix", "MYBOT_", env={"MYBOT_LIMIT": "7"})
+    assert (valid.returncode, "limit 7" in valid.stdout) == (0, True)
+
+
+def test_a_near_miss_variable_is_a_warning_line_of_check() -> None:
+    """check prints a warning line for BOT_LIMT and still validates (exit 0)."""
+    result = botsession("check", env={"BOT_LIMT": "5"})
+    assert result.returncode == 0
+    assert result.stderr == (
+        "warning: environment variable BOT_LIMT is ignored: no botsession setting is called "
+        "LIMT; did you mean BOT_LIMIT?\n"
+    )
+
+
+def read_terminal(master: int) -> str:
+    """Everything written to a pseudo-terminal whose other side is closed."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the other side is closed and everything was read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+def test_probe_shows_time_passing_on_a_terminal_only(silent_server: object) -> None:
+    """On a terminal a silent hop's line says every second how long probe has waited for it;
+    written to a file it does not; a wait of more than a second is said in seconds."""
+    import pty
+
+    from botsession import load_config
+    from botsession.cli.probe import probe
+
+    port = silent_server.port  # type: ignore[attr-defined]
+    config = load_config(proxy=f"socks5://127.0.0.1:{port}")
+    master, follower = pty.openpty()
+    with open(follower, "w", encoding="utf-8") as terminal:
+        assert terminal.isatty()
+        probed = asyncio.run(probe(config, "http://127.0.0.1:9", 2.5, terminal))
+    shown = read_terminal(master)
+    os.close(master)
+    assert [number for number, _ in probed.failures] == [1]
+    assert f"[1/2] hop 1 socks5://127.0.0.1:{port} → 127.0.0.1:9 … waiting for hop 1 … 1 s" in (
+        shown
+    )
+    assert re.search(r"… FAILED after \d+\.\d s\r\n", shown), shown
+    to_file = io.StringIO()
+    asyncio.run(probe(config, "http://127.0.0.1:9", 1.5, to_file))
+    assert "waiting" not in to_file.getvalue()
+    assert re.fullmatch(
+        rf"probing client → socks5 127.0.0.1:{port} → http://127.0.0.1:9\n"
+        rf"\[1/2\] hop 1 socks5://127.0.0.1:{port} → 127.0.0.1:9 … FAILED after \d+\.\d s\n",
+        to_file.getvalue(),
+    )
+
+
+def test_probe_of_an_api_base_that_answers_404_asks_whether_it_is_right(
+    bot_api: BotApiStandIn,
+) -> None:
+    """An API base where no Bot API answers is "route ok, but the API base answered 404: is
+    api.base right?"; the right base is a plain "route ok"."""
+    wrong = botsession("probe", env={"BOT_API__BASE": f"{bot_api.base}/wrong"})
+    assert wrong.returncode == 0, wrong.stderr
+    assert wrong.stdout.splitlines()[-1] == (
+        "route ok, but the API base answered 404: is api.base right?"
+    )
+    right = botsession("probe", env={"BOT_API__BASE": bot_api.base})
+    assert right.stdout.splitlines()[-1] == "route ok"
+    asked = botsession("probe", "--url", f"{bot_api.base}/wrong")
+    assert asked.stdout.splitlines()[-1] == "route ok"  # a URL of one's own is not judged
+
+
+@dataclass
+class GarbageServer(StreamServer):
+    """Answers every request with bytes that are not HTTP (aiohttp's error quotes the URL)."""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"garbage\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+
+def test_probe_url_never_prints_the_token(background: BackgroundLoop) -> None:
+    """probe --url with a bot token in it shows the token masked, in its steps and in the
+    error that quotes the URL."""
+    server = GarbageServer(background).start()
+    try:
+        result = botsession("probe", "--url", f"http://127.0.0.1:{server.port}/bot{TOKEN}/getMe")
+    finally:
+        server.stop()
+    assert result.returncode == 3
+    secret = TOKEN.partition(":")[2]
+    assert secret not in result.stdout + result.stderr
+    assert f"/bot{TOKEN.partition(':')[0]}:***/getMe" in result.stdout
+    assert "probe failed: the request to http://127.0.0.1:" in result.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`botsession show | head` with the reader gone before anything is written: exit 141 (as a
+    shell tool killed by SIGPIPE), and no traceback on stderr."""
+    config = write(tmp_path / "bot.yaml", "proxy: socks5://127.0.0.1:1080\n")
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("BOT_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "botsession", "show", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # long before the command has imported anything, let alone printed
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 141
+    assert b"Traceback" not in err

@@ -37,8 +37,10 @@ async def test_dead_primary_is_replaced_by_the_fallback(
     assert len(bot_api.calls) == 1
     assert backup.destinations == [("127.0.0.1", bot_api.port)]
     [message] = switch_messages(caplog)
-    assert message.startswith(f"proxy route 1 (socks5://127.0.0.1:{dead}) failed: proxy hop 1 of 1")
-    assert message.endswith(f"switched to route 2 (socks5://u:***@127.0.0.1:{backup.port})")
+    assert message.startswith(f"route proxy (socks5://127.0.0.1:{dead}) failed: proxy hop 1 of 1")
+    assert message.endswith(
+        f"switched to route fallback[0] (socks5://u:***@127.0.0.1:{backup.port})"
+    )
     assert SENTINEL not in caplog.text
 
 
@@ -107,10 +109,12 @@ async def test_all_routes_dead_is_one_error_naming_each(
     message = str(caught.value)
     assert "AllRoutesFailedError: all 2 proxy routes failed: " in message
     assert (
-        f"route 1 (socks5://127.0.0.1:{dead}): proxy hop 1 of 1 (socks5://127.0.0.1:{dead}): connection refused"
+        f"route proxy (socks5://127.0.0.1:{dead}): proxy hop 1 of 1 (socks5://127.0.0.1:{dead}): connection refused"
         in message
     )
-    assert f"route 2 (socks5://u:***@127.0.0.1:{guarded.port}): proxy hop 1 of 1" in message
+    assert (
+        f"route fallback[0] (socks5://u:***@127.0.0.1:{guarded.port}): proxy hop 1 of 1" in message
+    )
     assert "rejected the credentials" in message
     assert SENTINEL not in message
     assert bot_api.calls == []

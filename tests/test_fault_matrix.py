@@ -214,7 +214,7 @@ def assert_in_time(cell: Cell, elapsed: float, primary_error: str | None) -> Non
         return
     assert elapsed < PATIENT / 2, f"{cell}: took {elapsed:.2f} s for a fault the proxy announced"
     if REASONS.get(cell.fault):  # else the primary worked
-        # Not "no tunnel after 15.0 s ...; route 2 was ready first": the hedge won. (A check
+        # Not "no tunnel after 15.0 s ...; route fallback[0] was ready first": the hedge won. (A check
         # may have met the fault again by now.)
         error = (primary_error or "").removeprefix("background check: ")
         assert error.startswith(f"proxy hop {cell.position} of 2"), f"{cell}: {primary_error}"

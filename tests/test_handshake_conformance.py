@@ -44,7 +44,7 @@ from botsession.net.tunnel import open_tunnel
 
 from .failover_support import until
 from .faultproxy import FAULT_AUTH, FaultProxy, Protocol, Scripted, Step, TlsFront
-from .servers import SERVER_THREADS, BackgroundLoop, BotApiStandIn, SilentServer
+from .servers import SERVER_THREADS, BackgroundLoop, BotApiStandIn, SilentServer, StreamServer
 from .support import LOOPBACK, TOKEN, proxy_url
 from .tls_relay import TlsRelay, server_context
 
@@ -536,7 +536,7 @@ HTTP_REFUSALS = [
         "http",
         "reply",
         b"\x05\x00" + bytes(8),
-        protocol("it looks like a SOCKS5 proxy"),
+        protocol("it answered like a SOCKS5 proxy: is its scheme socks5:// rather than http://?"),
     ),
     *(
         Case(name, "http", "reply", head(line), protocol(f"malformed status line {line!r}"))
@@ -1070,7 +1070,7 @@ WRONG_KIND = [
         "socks4",
         b"HTTP/1.1 400 Bad Request\r\n\r\n",
         "the reply is not SOCKS4: it starts with 'HTTP/1.1 400 Bad Request'; "
-        "it looks like an HTTP proxy (http://)",
+        "it answered like an HTTP proxy: is its scheme http:// rather than socks4://?",
     ),
     (
         "socks5",
@@ -1088,30 +1088,31 @@ WRONG_KIND = [
         "socks4",
         b"\x15\x03\x03\x00\x02\x02\x28",
         "the reply is not SOCKS4: it starts with bytes 15 03 03 00 02 02 28; "
-        "it looks like a TLS server",
+        "it answered like a TLS server: is its scheme https:// rather than socks4://?",
     ),
     (
         "http",
         TLS_HELLO,
         "the reply is not HTTP: it starts with bytes 16 03 01 02 00 01 00 01 fc 03 03 00 00 00 "
-        "00 00 …; it looks like a TLS server",
+        "00 00 …; it answered like a TLS server: is its scheme https:// rather than http://?",
     ),
     (
         "socks4",
         b"\x05\x00\x00\x01" + bytes(6),
         "the reply is not SOCKS4: it starts with bytes 05 00 00 01 00 00 00 00 00 00; "
-        "it looks like a SOCKS5 proxy (socks5://)",
+        "it answered like a SOCKS5 proxy: is its scheme socks5:// rather than socks4://?",
     ),
     (
         "http",
         b"\x00\x5b" + bytes(6),
         "the reply is not HTTP: it starts with bytes 00 5b 00 00 00 00 00 00; "
-        "it looks like a SOCKS proxy",
+        "it answered like a SOCKS4 proxy: is its scheme socks4:// rather than http://?",
     ),
     (
         "socks5",
         b"\x00\x5b" + bytes(6),
-        "the reply is not SOCKS5: it starts with bytes 00 5b 00 00 00 00 00 00",
+        "the reply is not SOCKS5: it starts with bytes 00 5b 00 00 00 00 00 00; "
+        "it answered like a SOCKS4 proxy: is its scheme socks4:// rather than socks5://?",
     ),
     ("http", b"FOO 200 BAR\r\n\r\n", "the reply is not HTTP: it starts with 'FOO 200 BAR'"),
     (
@@ -1134,14 +1135,14 @@ WRONG_KIND = [
         b"\x15" + bytes(15),
         "the reply is not SOCKS4: it starts with bytes 15"
         + " 00" * 15
-        + "; it looks like a TLS server",
+        + "; it answered like a TLS server: is its scheme https:// rather than socks4://?",
     ),
     (
         "socks4",
         b"\x16" + bytes(16),
         "the reply is not SOCKS4: it starts with bytes 16"
         + " 00" * 15
-        + " …; it looks like a TLS server",
+        + " …; it answered like a TLS server: is its scheme https:// rather than socks4://?",
     ),
 ]
 
@@ -1150,7 +1151,8 @@ WRONG_KIND = [
 async def test_the_wrong_kind_of_server_is_recognised(
     scheme: str, reply: bytes, message: str
 ) -> None:
-    """A reply from another kind of server says what it starts with and what it looks like."""
+    """A reply from another kind of server says what it starts with, what it looks like and
+    the scheme that would fit it."""
     outcome, _ = await handshake_outcome(scheme, [reply])
     assert outcome == Refused("protocol", None, message)
 
@@ -1238,7 +1240,8 @@ class HangUp:
     awaited: str
     """What the message says botsession waited for."""
     hint: bool
-    """Whether the message says that some proxies hang up when they cannot reach the target."""
+    """Whether the message says that some proxies hang up when they cannot reach the target
+    (and, for HTTP CONNECT, that a SOCKS proxy hangs up on it)."""
 
 
 HANG_UPS = [
@@ -1268,7 +1271,14 @@ async def test_a_hang_up_says_what_was_awaited(
     assert isinstance(error, ProxyHopError), error
     assert (error.hop_number, error.reason) == (hop, "closed")
     expected = f"the proxy closed the connection while botsession waited for {hang_up.awaited}"
-    if hang_up.hint:
+    if hang_up.hint and hang_up.kind == "http":
+        # Not a byte of a status line, which an HTTP proxy sends even to refuse.
+        expected += (
+            "; a SOCKS proxy does this with an HTTP request (is its scheme socks5:// rather "
+            "than http://?), and some HTTP proxies when they cannot reach or resolve "
+            f"127.0.0.1:{bot_api.port}"
+        )
+    elif hang_up.hint:
         expected += (
             "; some proxies (ssh -D among them) do this when they cannot reach or resolve "
             f"127.0.0.1:{bot_api.port}"
@@ -1576,3 +1586,142 @@ async def test_socks4_refuses_an_ipv6_target_before_sending(scripted: ScriptedPr
         "cannot make the request for [::1]:443: socks4 reaches IPv4 addresses only, not ::1"
     )
     assert server.requested == []
+
+
+# --- a scheme that does not fit the proxy (issue #19) ----------------------------------------
+
+SILENT_WAIT = 1.0
+"""connect_timeout for a proxy that stays silent: its hint comes with the timeout."""
+
+
+@dataclass(frozen=True)
+class WrongScheme:
+    kind: str
+    """The kind of proxy running."""
+    scheme: str
+    """The scheme written for it."""
+    reason: Reason
+    ending: str
+    """How the error's detail ends."""
+
+
+WRONG_SCHEME = [
+    WrongScheme(
+        "http",
+        "socks5",
+        "timeout",
+        "(waiting for the SOCKS5 greeting reply); it accepted the connection but said nothing "
+        "to the SOCKS5 greeting, as an HTTP proxy does (it waits for a request line): is its "
+        "scheme http:// rather than socks5://?",
+    ),
+    WrongScheme(
+        "http",
+        "socks4",
+        "timeout",
+        "said nothing to the SOCKS4 request, as an HTTP proxy does (it waits for a request "
+        "line): is its scheme http:// rather than socks4://?",
+    ),
+    WrongScheme(
+        "http",
+        "https",
+        "timeout",
+        "(waiting for the TLS handshake with the proxy); it accepted the connection but said "
+        "nothing to the TLS ClientHello, as an HTTP proxy does (it waits for a request line): "
+        "is its scheme http:// rather than https://?",
+    ),
+    WrongScheme(
+        "socks5",
+        "http",
+        "protocol",
+        "the reply is not HTTP: it starts with bytes 00 00; it answered like a SOCKS proxy: is "
+        "its scheme socks5:// (or socks4://) rather than http://? (while waiting for the HTTP "
+        "CONNECT reply)",
+    ),
+    WrongScheme(
+        "socks4",
+        "http",
+        "protocol",
+        "it answered like a SOCKS4 proxy: is its scheme socks4:// rather than http://? (while "
+        "waiting for the HTTP CONNECT reply)",
+    ),
+    WrongScheme(
+        "socks4",
+        "socks5",
+        "protocol",
+        "it answered like a SOCKS4 proxy: is its scheme socks4:// rather than socks5://? (while "
+        "waiting for the SOCKS5 greeting reply)",
+    ),
+    WrongScheme(
+        "socks5",
+        "socks4",
+        "protocol",
+        "unknown socks4 reply code 0x00: it did not answer like a SOCKS4 proxy; is its scheme "
+        "socks5:// rather than socks4://? (while waiting for the SOCKS4 reply)",
+    ),
+    WrongScheme(
+        "socks4",
+        "https",
+        "tls",
+        "the TLS handshake with the proxy failed (wrong version number): it answered the "
+        "ClientHello with bytes 00 5b, like a SOCKS4 proxy: is its scheme socks4:// rather than "
+        "https://?",
+    ),
+]
+
+
+@pytest.mark.parametrize("hop", [1, 2])
+@pytest.mark.parametrize("case", WRONG_SCHEME, ids=lambda c: f"{c.kind}-as-{c.scheme}")
+async def test_a_proxy_written_with_another_kinds_scheme_is_named_with_the_fitting_scheme(
+    proxy: Any, case: WrongScheme, hop: int
+) -> None:
+    """A real proxy of one kind written with another's scheme fails at its hop with what it
+    answered like (or its silence) and the scheme that would fit it."""
+    route = [proxy(case.kind).url(case.scheme)]
+    if hop == 2:
+        route.insert(0, proxy("socks5").url())
+    hops = load_config(proxy=route).proxy
+    assert hops is not None
+    timeout = SILENT_WAIT if case.reason == "timeout" else CONNECT_TIMEOUT
+    with pytest.raises(ProxyHopError) as caught:
+        await open_tunnel(hops, LOOPBACK, 9, timeout=timeout)
+    error = caught.value
+    assert (error.hop_number, error.reason) == (hop, case.reason), str(error)
+    assert str(error).startswith(f"proxy hop {hop} of {hop} ({case.scheme}://127.0.0.1:")
+    assert error.detail.endswith(case.ending), error.detail
+
+
+@dataclass
+class HalfAnswer(StreamServer):
+    """Answers a SOCKS5 greeting with its first byte only, then says nothing more."""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            await reader.readexactly(3)  # 05 01 00: the greeting
+            writer.write(b"\x05")
+            await writer.drain()
+            await reader.read()  # until the client gives up
+        writer.close()
+
+
+@pytest.mark.parametrize("fault", ["half-answer", "stalled-connect"])
+async def test_a_slow_socks_proxy_that_said_something_gets_no_hint(
+    background: BackgroundLoop, fault: str
+) -> None:
+    """A SOCKS5 proxy that began to answer (half its greeting reply, or the whole of it before
+    a silent connect reply) times out without the hint about HTTP proxies: it spoke SOCKS5."""
+    server: HalfAnswer | FaultProxy = (
+        HalfAnswer(background)
+        if fault == "half-answer"
+        else FaultProxy(background, "socks5", "reply", "stall")
+    )
+    server.start()
+    try:
+        hops = load_config(proxy=f"socks5://{LOOPBACK}:{server.port}").proxy
+        assert hops is not None
+        with pytest.raises(ProxyHopError) as caught:
+            await open_tunnel(hops, LOOPBACK, 9, timeout=SILENT_WAIT)
+    finally:
+        server.stop()
+    step = "greeting" if fault == "half-answer" else "connect"
+    assert caught.value.reason == "timeout"
+    assert caught.value.detail.endswith(f"(waiting for the SOCKS5 {step} reply)")

@@ -325,7 +325,7 @@ async def test_loser_is_cancelled_and_the_winner_becomes_active(
     assert re.match(
         r"no tunnel after \d+\.\d s \(hop 1 of 1 \(socks5://127.0.0.1:1001\) had", error
     )
-    assert error.endswith("route 2 was ready first (fallback_hedge_after: 0.1 s)")
+    assert error.endswith("route fallback[0] was ready first (fallback_hedge_after: 0.1 s)")
     await router.close()
 
 
@@ -445,7 +445,7 @@ async def test_a_primary_whose_first_step_comes_late_still_gets_its_full_hedge_d
     assert scripted_tunnels["cancelled"] == [0]
     assert (router.active, states(router)) == (1, ["failed", "active"])
     assert (router.route_status()[0].last_error or "").endswith(
-        "route 2 was ready first (fallback_hedge_after: 0.1 s)"
+        "route fallback[0] was ready first (fallback_hedge_after: 0.1 s)"
     )
     await router.close()
 

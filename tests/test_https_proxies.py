@@ -472,14 +472,15 @@ async def test_a_plain_http_proxy_written_as_https_says_it_does_not_speak_tls(
     background: BackgroundLoop, bot_api: BotApiStandIn
 ) -> None:
     """A proxy that answers the TLS ClientHello in plain HTTP (as squid's http_port does) is
-    reason tls: it does not speak TLS, and http:// is named."""
+    reason tls, quoting its answer and naming http://."""
 
     with answering(background, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n") as port:
         error = await failure({"proxy": f"https://127.0.0.1:{port}"}, f"{bot_api.base}/")
     assert error.reason == "tls"
     assert error.detail == (
-        "the TLS handshake with the proxy failed (wrong version number): it does not seem to "
-        "speak TLS; a plain HTTP proxy is http://"
+        "the TLS handshake with the proxy failed (wrong version number): it answered the "
+        "ClientHello with 'HTTP/1.1 400 Bad Request', like an HTTP proxy: is its scheme http:// "
+        "rather than https://?"
     )
 
 
@@ -501,7 +502,8 @@ async def test_a_proxy_that_hangs_up_on_tls_is_reason_tls(
 async def test_a_silent_https_proxy_fails_within_connect_timeout(
     bot_api: BotApiStandIn, silent_server: SilentServer
 ) -> None:
-    """A proxy that never answers the ClientHello costs connect_timeout, no more."""
+    """A proxy that never answers the ClientHello costs connect_timeout, no more, and is
+    asked about as an HTTP proxy would be (which waits, silent, for a request line)."""
     started = time.monotonic()
     error = await failure(
         {"proxy": f"https://127.0.0.1:{silent_server.port}", "connect_timeout": 0.5},
@@ -510,7 +512,9 @@ async def test_a_silent_https_proxy_fails_within_connect_timeout(
     assert 0.45 < time.monotonic() - started < 0.5 + LATE
     assert (error.reason, error.detail) == (
         "timeout",
-        "no answer within the 0.5 s connect timeout (waiting for the TLS handshake with the proxy)",
+        "no answer within the 0.5 s connect timeout (waiting for the TLS handshake with the "
+        "proxy); it accepted the connection but said nothing to the TLS ClientHello, as an HTTP "
+        "proxy does (it waits for a request line): is its scheme http:// rather than https://?",
     )
 
 
@@ -528,7 +532,7 @@ async def test_a_tls_failure_falls_back_to_the_next_route(
     assert backup.destinations == [(LOOPBACK, bot_api.port)]
     [switch] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert "the proxy's TLS certificate is not trusted" in switch
-    assert switch.endswith(f"switched to route 2 (socks5://127.0.0.1:{backup.port})")
+    assert switch.endswith(f"switched to route fallback[0] (socks5://127.0.0.1:{backup.port})")
     assert SENTINEL not in caplog.text
 
 

@@ -279,7 +279,7 @@ async def test_dead_primary_falls_back_and_sends_once(
         await get_me(client, bot_api)  # the active route sticks
     assert len(bot_api.calls) == 2
     assert len(backup.destinations) == 1  # one connection, kept alive for the second request
-    assert "switched to route 2" in caplog.text
+    assert "switched to route fallback[0]" in caplog.text
     assert SENTINEL not in caplog.text
 
 
@@ -369,7 +369,7 @@ async def test_every_route_silent_is_a_connect_timeout_listing_them(
             await get_me(client, bot_api)
     assert isinstance(caught.value, AllRoutesFailedError)
     assert [error.reason for _number, error in caught.value.failures] == ["timeout", "timeout"]
-    assert str(caught.value).startswith("all 2 proxy routes failed: route 1 (socks5://")
+    assert str(caught.value).startswith("all 2 proxy routes failed: route proxy (socks5://")
 
 
 async def test_routes_failing_differently_are_a_connect_error(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 import yaml
 
-from botsession import BotSessionConfig, ConfigError, load_config
+from botsession import BotSessionConfig, BotSessionWarning, ConfigError, load_config
 from botsession.factory import load_config_with_origins
 from botsession.sources import yaml_file
 
@@ -243,7 +244,8 @@ def test_yaml_relative_files_are_relative_to_the_yaml(tmp_path: Path) -> None:
 
 
 def test_every_problem_at_once_with_locations(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every problem is reported in one error, each with its source, path, expectation and finding."""
+    """Every problem is reported in one error, each with its source, path, expectation and
+    finding, in the order they were written."""
     write(
         "bot.yaml",
         "proxy:\n"
@@ -261,10 +263,10 @@ def test_every_problem_at_once_with_locations(monkeypatch: pytest.MonkeyPatch) -
         "bot.yaml:3:10: proxy[1].url: unsupported protocol 'socks6'; expected one of http, https, socks4, socks4a, socks5 (or socks5h)",
         "bot.yaml:4:5: proxy[1].pasword: unknown setting 'pasword'; did you mean 'password'?",
         "bot.yaml:5:10: timeout: expected greater than 0, found -1",
+        "bot.yaml:6:1: limt: unknown setting 'limt'; did you mean 'limit'?",
+        "bot.yaml:7:15: ssl.verify: expected a valid boolean, unable to interpret input, found 'maybe'",
         "environment variable BOT_CONNECT_TIMEOUT: connect_timeout: expected a valid number, unable to parse string as a number, found 'soon'",
         "keyword argument limit=: limit: expected greater than or equal to 1, found 0",
-        "bot.yaml:7:15: ssl.verify: expected a valid boolean, unable to interpret input, found 'maybe'",
-        "bot.yaml:6:1: limt: unknown setting 'limt'; did you mean 'limit'?",
     ]
     assert str(caught.value).startswith(
         "invalid botsession configuration (7 problems):\n  - bot.yaml:3:10"
@@ -332,8 +334,8 @@ def test_yaml_errors_are_located(text: str, expected: str) -> None:
         (
             "CSafeLoader",
             [
-                "bot.yaml:2:1: YAML syntax error: found character that cannot start any token "
-                "(while scanning for the next token that starts at bot.yaml:2:1)",
+                "bot.yaml:2:1: YAML syntax error: a tab character; YAML indents with spaces only, so "
+                "replace the tab with spaces",
                 "bot.yaml:1:4: YAML syntax error: found undefined alias",
                 "bot.yaml: not a text file: control characters are not allowed at character 10",
             ],
@@ -341,8 +343,8 @@ def test_yaml_errors_are_located(text: str, expected: str) -> None:
         (
             "SafeLoader",
             [
-                "bot.yaml:2:1: YAML syntax error: found character '\\t' that cannot start any "
-                "token",
+                "bot.yaml:2:1: YAML syntax error: a tab character; YAML indents with spaces only, so "
+                "replace the tab with spaces",
                 "bot.yaml:1:4: YAML syntax error: found undefined alias 'x'",
                 "bot.yaml: not a text file: special characters are not allowed at character 10",
             ],
@@ -354,8 +356,9 @@ def test_yaml_errors_are_reported_with_or_without_libyaml(
     loader: str, expected: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With libyaml or with PyYAML's own loader (used where libyaml is missing), a syntax error
-    is one problem at file:line:col, with its context where the loader gives it a place, and a
-    control character one problem of the file, naming its place counted in characters from 1."""
+    is one problem at file:line:col (a tab called a tab), with its context where the loader
+    gives it a place, and a control character one problem of the file, naming its place counted
+    in characters from 1."""
     monkeypatch.setattr(yaml_file, "_Loader", getattr(yaml, loader))
     found = []
     for text in ("proxy:\n\tsocks5://127.0.0.1:1\n", "a: *x\n", "proxy: éé\x01\n"):
@@ -494,3 +497,176 @@ def test_unreadable_files_are_reported(tmp_path: Path) -> None:
         match=r"big\.yaml: the config file is 1048579 bytes; the limit is 1048576 bytes \(1 MiB\)",
     ):
         load_config(tmp_path / "big.yaml")
+
+
+# --- one mistake, one problem (issue #19) ------------------------------------------------
+
+
+def test_an_unset_variable_in_a_password_is_one_problem() -> None:
+    """An unset ${VAR} as a socks5 password is reported once, not also as an empty password."""
+    write(
+        "bot.yaml",
+        "proxy:\n  url: socks5://alice@127.0.0.1:1080\n  password: ${NOT_SET_ANYWHERE}\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert problems(caught) == [
+        "bot.yaml:3:13: proxy.password: ${NOT_SET_ANYWHERE} is not set and has no default "
+        "(${NOT_SET_ANYWHERE:-…})"
+    ]
+
+
+def test_an_unset_variable_in_a_url_or_a_number_is_one_problem_each() -> None:
+    """An unset ${VAR} in a URL's password or in a number is one problem each, nothing more."""
+    write("bot.yaml", "proxy: socks5://bob:${NO_PASSWORD}@127.0.0.1:1080\nlimit: ${NO_LIMIT}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert problems(caught) == [
+        "bot.yaml:1:8: proxy: ${NO_PASSWORD} is not set and has no default (${NO_PASSWORD:-…})",
+        "bot.yaml:2:8: limit: ${NO_LIMIT} is not set and has no default (${NO_LIMIT:-…})",
+    ]
+
+
+def test_an_overridden_value_with_an_unset_variable_is_not_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file value with an unset ${VAR} that a keyword argument or a variable replaces is
+    not an error: the value in effect is valid."""
+    write(
+        "bot.yaml",
+        "proxy:\n  url: socks5://alice@127.0.0.1:1080\n  password: ${NOT_SET_ANYWHERE}\n"
+        "limit: ${NO_LIMIT}\n",
+    )
+    config = load_config(proxy="socks5://127.0.0.1:9050", limit=3)
+    assert (str(config.proxy), config.limit) == ("socks5://127.0.0.1:9050", 3)
+    with_mapping = load_config(proxy={"url": "http://127.0.0.1:3128"}, limit=3).proxy
+    assert with_mapping is not None
+    # A whole hop given as a mapping is a new route: the file's user name does not carry over.
+    assert (str(with_mapping), with_mapping[0].secret()) == ("http://127.0.0.1:3128", None)
+    monkeypatch.setenv("BOT_PROXY__PASSWORD", "from-the-environment")
+    monkeypatch.setenv("BOT_LIMIT", "4")
+    route = load_config().proxy
+    assert route is not None
+    assert route[0].secret() == "from-the-environment"
+
+
+def test_build_session_from_config_with_a_proxy_override_ignores_the_files_proxy() -> None:
+    """build_session_from_config(proxy=…) builds over a file whose proxy has an unset ${VAR}."""
+    from botsession import build_session_from_config
+
+    write("bot.yaml", "proxy: socks5://bob:${NO_PASSWORD}@127.0.0.1:1080\n")
+    session = build_session_from_config(proxy="socks5://127.0.0.1:9050")
+    assert "ProxyRoute('socks5://127.0.0.1:9050')" in repr(session)
+
+
+def test_an_unset_variable_in_a_profile_not_chosen_is_not_reported() -> None:
+    """Only the chosen profile's values count: an unset ${VAR} in another one is no problem."""
+    write(
+        "bot.yaml",
+        "default_profile: main\nprofiles:\n  main: {limit: 5}\n  other: {limit: '${NOPE}'}\n",
+    )
+    assert load_config().limit == 5
+    with pytest.raises(ConfigError) as caught:
+        load_config(profile="other")
+    assert problems(caught) == [
+        "bot.yaml:4:18: profiles.other.limit: ${NOPE} is not set and has no default (${NOPE:-…})"
+    ]
+
+
+# --- near misses of variable names (issue #19) ---------------------------------------------
+
+
+def test_a_variable_one_edit_from_a_setting_warns_at_the_callers_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """BOT_LIMT warns (at the caller's line) that it is ignored and names BOT_LIMIT; names far
+    from every setting (BOT_TOKEN) stay silent."""
+    monkeypatch.setenv("BOT_LIMT", "5")
+    monkeypatch.setenv("BOT_PROXI__PASSWORD", "x")
+    monkeypatch.setenv("BOT_TIEMOUT", "5")  # two letters swapped
+    monkeypatch.setenv("BOT_TOKEN", "123:abc")
+    monkeypatch.setenv("BOT_APP", "x")  # one edit from "api", but too short to guess at
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        config = load_config()
+    assert config.limit == 100
+    assert sorted(str(warning.message) for warning in caught) == [
+        "environment variable BOT_LIMT is ignored: no botsession setting is called LIMT; "
+        "did you mean BOT_LIMIT?",
+        "environment variable BOT_PROXI__PASSWORD is ignored: no botsession setting is called "
+        "PROXI; did you mean BOT_PROXY__PASSWORD?",
+        "environment variable BOT_TIEMOUT is ignored: no botsession setting is called TIEMOUT; "
+        "did you mean BOT_TIMEOUT?",
+    ]
+    assert {warning.category for warning in caught} == {BotSessionWarning}
+    assert {warning.filename for warning in caught} == {__file__}
+
+
+def test_near_misses_follow_the_prefix_and_the_dotenv_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With env_prefix MYBOT_ a MYBOT_TIMEOUTT warns and a BOT_LIMT is no concern; a .env line
+    is named by its file and line."""
+    monkeypatch.setenv("MYBOT_TIMEOUTT", "5")
+    monkeypatch.setenv("BOT_LIMT", "5")
+    write(".env", "OTHER=1\nMYBOT_FALBACK=[]\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_config(env_prefix="MYBOT_")
+    assert sorted(str(warning.message) for warning in caught) == [
+        ".env:2 (MYBOT_FALBACK) is ignored: no botsession setting is called FALBACK; did you "
+        "mean MYBOT_FALLBACK?",
+        "environment variable MYBOT_TIMEOUTT is ignored: no botsession setting is called "
+        "TIMEOUTT; did you mean MYBOT_TIMEOUT?",
+    ]
+
+
+# --- where problems are, in order (issue #19) -----------------------------------------------
+
+
+def test_a_tab_in_yaml_is_called_a_tab_at_its_line_and_column() -> None:
+    """A tab indenting a line is a problem that says "tab", at the tab's line and column."""
+    write("bot.yaml", "api:\n\tbase: http://127.0.0.1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert problems(caught) == [
+        "bot.yaml:2:1: YAML syntax error: a tab character; YAML indents with spaces only, so "
+        "replace the tab with spaces"
+    ]
+
+
+def test_problems_are_listed_by_file_line_and_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Problems come in the order they were written (file, line, column; then the
+    environment), whichever check found them: a duplicate key on line 3 after a bad limit on
+    line 1."""
+    write("bot.yaml", "limit: 0\ntimeout: 30\ntimeout: 40\n")
+    monkeypatch.setenv("BOT_CONNECT_TIMEOUT", "soon")
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert [problem.where for problem in caught.value.problems] == [
+        "bot.yaml:1:8",
+        "bot.yaml:3:1",
+        "environment variable BOT_CONNECT_TIMEOUT",
+    ]
+
+
+def test_an_env_prefix_without_its_underscore_is_refused() -> None:
+    """env_prefix="MYBOT" is refused with a sentence that gives "MYBOT_" instead."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(env_prefix="MYBOT")
+    assert problems(caught) == [
+        "keyword argument env_prefix=: the prefix 'MYBOT' does not end with '_': the variables "
+        "would be named MYBOTPROXY, MYBOTLIMIT, …; give 'MYBOT_' for MYBOT_PROXY"
+    ]
+    assert load_config(env_prefix="MYBOT_").limit == 100
+
+
+def test_warnings_about_the_configuration_point_at_the_callers_line() -> None:
+    """A BotSessionWarning raised while loading names this file as where it happened."""
+    chain = ["socks4://127.0.0.1:1080", "socks5://relay.example:1080"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_config(proxy=chain)
+        load_config(proxy={"socks5://127.0.0.1:1080"})
+    assert [warning.category for warning in caught] == [BotSessionWarning, BotSessionWarning]
+    assert [warning.filename for warning in caught] == [__file__, __file__]

@@ -186,7 +186,7 @@ async def test_a_route_whose_tls_with_the_server_stalls_loses_the_hedged_race(
     assert (first.state, second.state) == ("failed", "active")
     assert re.fullmatch(
         rf"no tunnel after \d+\.\d s \(the TLS handshake with {re.escape(shown)}:"
-        rf"{tls_bot_api.port} had not finished\); route 2 was ready first "
+        rf"{tls_bot_api.port} had not finished\); route fallback\[0\] was ready first "
         r"\(fallback_hedge_after: 0\.3 s\)",
         first.last_error or "",
     ), first.last_error

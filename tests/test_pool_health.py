@@ -142,7 +142,7 @@ async def test_request_that_reached_the_proxy_is_never_sent_again(
             with pytest.raises(NETWORK_ERRORS[adapter]) as caught:
                 await used.get_me()
         said = str(caught.value)
-        assert f"on a tunnel through proxy route 1: {relay.url()}" in said
+        assert f"on a tunnel through route proxy ({relay.url()})" in said
         assert "the request may have been sent, so it is not sent again" in said
         assert relay.dropped == 1
         assert relay.accepted == 1  # no second tunnel: nothing was sent again
@@ -174,7 +174,7 @@ async def test_a_request_sent_once_more_that_fails_again_names_the_route_and_is_
             with pytest.raises(NETWORK_ERRORS[adapter]) as caught:
                 await used.get_me()
         said = str(caught.value)
-        assert f"on a tunnel through proxy route 1: {relay.url()}" in said
+        assert f"on a tunnel through route proxy ({relay.url()})" in said
         assert "sent once more" in said
         assert "so it is not sent again" in said
         assert relay.dropped == 1

@@ -290,8 +290,8 @@ async def test_all_routes_dead_is_one_network_error(bot_api: BotApiStandIn) -> N
         with pytest.raises(NetworkError) as caught:
             await bot.get_me()
     message = str(caught.value)
-    assert message.startswith("all 2 proxy routes failed: route 1 (socks5://127.0.0.1:")
-    assert f"route 2 (http://127.0.0.1:{second}): proxy hop 1 of 1" in message
+    assert message.startswith("all 2 proxy routes failed: route proxy (socks5://127.0.0.1:")
+    assert f"route fallback[0] (http://127.0.0.1:{second}): proxy hop 1 of 1" in message
     assert not isinstance(caught.value, TimedOut)
 
 

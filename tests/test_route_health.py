@@ -81,7 +81,7 @@ async def test_recovered_primary_takes_the_traffic_back_without_a_request(
     assert len(backup.destinations) == 1
     assert len(bot_api.calls) == 2
     assert caplog.messages[-1] == (
-        f"proxy route 1 (socks5://127.0.0.1:{port}) works again; switched back to it"
+        f"route proxy (socks5://127.0.0.1:{port}) works again; switched back to it"
     )
 
 
@@ -291,7 +291,7 @@ async def test_route_status_tells_state_error_time_and_hop_times(
     assert "connection refused" in (statuses[0].last_error or "")
     assert statuses[0].changed_at >= failed_at - timedelta(milliseconds=50)
     assert statuses[0].as_dict()["state"] == "failed"
-    assert str(statuses[1]).startswith("route 2 (fallback[0]) failed since ")
+    assert str(statuses[1]).startswith("route fallback[0] failed since ")
 
 
 @pytest.mark.parametrize("client", ["aiogram", "aiohttp", "ptb", "httpx"])
@@ -496,7 +496,7 @@ async def test_check_logs_nothing_above_debug_until_a_switch(
 
     def failed_checks() -> list[str]:
         debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
-        return [m for m in debug if m.startswith("proxy route 1 still fails: background check")]
+        return [m for m in debug if m.startswith("route proxy still fails: background check")]
 
     async with Bot(TOKEN, session=session) as bot:
         await bot.get_me()
@@ -590,10 +590,10 @@ def test_probe_reports_the_states_a_session_would_start_with(
     assert result.returncode == 3
     assert result.stdout.splitlines()[-4:] == [
         "route states (as a session would start now):",
-        f"  route 1 (proxy)        failed   hop 1 of 1 (socks5://127.0.0.1:{dead}): connection "
+        f"  proxy        failed   hop 1 of 1 (socks5://127.0.0.1:{dead}): connection "
         "refused; is the proxy running and listening there?",
-        "  route 2 (fallback[0])  active",
-        "  route 3 (fallback[1])  standby",
+        "  fallback[0]  active",
+        "  fallback[1]  standby",
     ]
 
 

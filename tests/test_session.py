@@ -211,7 +211,8 @@ async def test_wrong_protocol_is_a_protocol_error(
     server = proxy("socks5")
     with pytest.raises(
         TelegramNetworkError,
-        match=r"proxy hop 1 of 1 \(http://127.0.0.1:\d+\): the reply is not HTTP: it starts with bytes .*; it looks like a SOCKS proxy",
+        match=r"proxy hop 1 of 1 \(http://127.0.0.1:\d+\): the reply is not HTTP: it starts with bytes .*; it answered like a SOCKS proxy: is "
+        r"its scheme socks5:// \(or socks4://\) rather than http://\?",
     ):
         await get_me(session_for(bot_api, server.url("http"), connect_timeout=2))
 

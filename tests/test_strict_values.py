@@ -688,10 +688,10 @@ def test_merged_and_overriding_values_keep_their_positions() -> None:
         load_config()
     assert problems(caught) == [
         "bot.yaml:4:15: proxy[0].password: expected a valid string, found ***",
-        "bot.yaml:8:10: fallback[0].url: the port is missing; expected "
-        "scheme://[user[:password]@]host:port",
         "bot.yaml:4:15: fallback[0].password: expected a valid string, found ***",
         "bot.yaml:4:15: fallback[1].password: expected a valid string, found ***",
+        "bot.yaml:8:10: fallback[0].url: the port is missing; expected "
+        "scheme://[user[:password]@]host:port",
     ]
 
 

@@ -352,7 +352,7 @@ async def test_repr_and_logs_never_show_a_link_password(
     dead = link(LOOPBACK, free_port(), user="bot", **{"pass": SENTINEL})
     await get_me(session_for(bot_api, dead, fallback=[backup.url()]))
     [switch] = [r.getMessage() for r in caplog.records if r.name == "botsession"]
-    assert switch.startswith("proxy route 1 (socks5://bot:***@127.0.0.1:")
+    assert switch.startswith("route proxy (socks5://bot:***@127.0.0.1:")
     assert all(SENTINEL not in text for text in [*shown, caplog.text])
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -18,16 +19,19 @@ from urllib.parse import urlsplit
 
 from .. import __version__
 from ..config_schema import BotSessionConfig, yaml_json_schema
-from ..errors import BotSessionWarning, ConfigError
+from ..errors import BotSessionWarning, ConfigError, route_name
 from ..factory import load_config_with_origins
 from ..redaction import redact_url
 from ..sources import LoadedConfig
+from ..sources.environment import env_prefix_problem
 from . import report
 
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_PROBE_FAILED = 3
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE, what a shell tool killed by a closed pipe reports."""
 
 _EXAMPLES = """\
 examples:
@@ -58,6 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`botsession show | head`): stop quietly, as a shell tool does.
+        # stdout is pointed at /dev/null so that Python's flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,7 +87,10 @@ def _parser() -> argparse.ArgumentParser:
         help="YAML config file (default: $BOT_CONFIG, else ./bot.yaml if present)",
     )
     sources.add_argument(
-        "--env-prefix", default="BOT_", help="prefix of the environment variables (default BOT_)"
+        "--env-prefix",
+        default="BOT_",
+        type=_env_prefix,
+        help="prefix of the environment variables, ending in _ (default BOT_)",
     )
     sources.add_argument(
         "--env-file", metavar="FILE", help="dotenv file to read (default: ./.env if present)"
@@ -167,7 +181,12 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    loaded = _load(args)
+    try:
+        loaded = _load(args)
+    except ConfigError as error:
+        if args.json:  # a program reading stdout gets JSON either way
+            print(json.dumps(report.problems_json(error), indent=2, ensure_ascii=False))
+        raise
     if args.json:
         print(json.dumps(report.as_json(loaded), indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -175,9 +194,11 @@ def _show(args: argparse.Namespace) -> int:
     print(f"config file: {loaded.stack.config_file or '(none: environment and defaults only)'}")
     if loaded.stack.profile is not None:
         print(f"profile: {loaded.stack.profile} ({loaded.stack.profile_origin})")
-    print(f"route: {report.route_line(config)}")
-    for number, route in enumerate(config.fallback, start=1):
-        print(f"fallback {number}: {report.route_line(config, route)}")
+    # Each route under its name in the configuration (proxy, fallback[0], …), as everywhere.
+    if config.proxy is None:
+        print(f"route: {report.route_line(config)}")
+    for name, route in zip(config.route_names(), config.routes, strict=True):
+        print(f"{name}: {report.route_line(config, route)}")
     print(report.local_lookups_line(config))
     rows = list(report.rows(loaded))
     width = max(len(row.path) for row in rows)
@@ -201,7 +222,8 @@ def _probe(args: argparse.Namespace) -> int:
     timeout = args.timeout or config.connect_timeout
     from .probe import probe  # aiohttp: only this command needs it
 
-    failures = asyncio.run(probe(config, url, timeout, sys.stdout))
+    probed = asyncio.run(probe(config, url, timeout, sys.stdout, api_base=args.url is None))
+    failures = probed.failures
     routes = len(config.routes)
     if routes > 1:
         # The words of route_status(): what a session would make of what the probe found.
@@ -209,15 +231,17 @@ def _probe(args: argparse.Namespace) -> int:
         found = {number: diagnosis.message for number, diagnosis in failures}
         states = report.probe_states(config, found)
         width = max(len(name) for name, _, _ in states)
-        for number, (name, state, why) in enumerate(states, start=1):
-            label = f"route {number} ({name})".ljust(width + 10)
-            print(f"  {label}  {state.ljust(7)}  {why}".rstrip())
+        for name, state, why in states:
+            print(f"  {name.ljust(width)}  {state.ljust(7)}  {why}".rstrip())
     for number, diagnosis in failures:
-        which = f"route {number} of {routes}: " if routes > 1 else ""
+        which = f"route {route_name(number - 1)}: " if routes > 1 else ""
         print(f"probe failed: {which}{diagnosis.message}", file=sys.stderr)
     if failures:
         return EXIT_PROBE_FAILED
-    print("route ok" if routes <= 1 else f"all {routes} routes ok")
+    verdict = "route ok" if routes <= 1 else f"all {routes} routes ok"
+    if probed.api_base_not_found:
+        verdict += ", but the API base answered 404: is api.base right?"
+    print(verdict)
     return EXIT_OK
 
 
@@ -230,6 +254,13 @@ def _http_url(text: str) -> str:
     if not valid:
         shown = redact_url(text, value=True)  # it may hold a token or a password
         raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {shown!r}")
+    return text
+
+
+def _env_prefix(text: str) -> str:
+    refused = env_prefix_problem(text)  # the same rule as load_config(env_prefix=…)
+    if refused is not None:
+        raise argparse.ArgumentTypeError(refused)
     return text
 
 

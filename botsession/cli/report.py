@@ -10,10 +10,11 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from ..config_schema import BotSessionConfig, LocalLookup, ProxyHop, ProxyRoute
+from ..errors import ConfigError
 from ..net.routing import FIRST_CHECK_AFTER, LONGEST_CHECK_INTERVAL, RouteState
 from ..redaction import MASK, redact_url
 from ..sources import LoadedConfig
-from ..sources.provenance import HOP_KEYS, Origin, Path, format_path
+from ..sources.provenance import DEFAULT_ORIGIN, HOP_KEYS, Origin, Path, format_path
 
 Loaded = LoadedConfig[BotSessionConfig]
 
@@ -59,7 +60,7 @@ def rows(loaded: Loaded) -> Iterator[Row]:
     """Every route hop and every other setting in effect, in schema order."""
     config = loaded.config
     if config.proxy is None:
-        yield Row("proxy", None, loaded.origin_of(("proxy",)))
+        yield Row("proxy", None, _origin_of_setting(loaded, ("proxy",)))
     for route_path, route in _routes(config):
         for hop_path, hop in zip(_hop_paths(loaded, route_path, route), route, strict=True):
             origin = loaded.origin_of(hop_path)
@@ -68,7 +69,18 @@ def rows(loaded: Loaded) -> Iterator[Row]:
                 if not _same_source(field_origin, origin):
                     yield Row(format_path((*hop_path, field)), value, field_origin)
     for path, value in _leaves(config, ()):
-        yield Row(format_path(path), value, loaded.origin_of(path))
+        yield Row(format_path(path), value, _origin_of_setting(loaded, path))
+
+
+def _origin_of_setting(loaded: Loaded, path: Path) -> Origin:
+    """Where a setting was written; ``default`` when no source gave it, even when a source gave
+    the mapping around it (``api: {base: …}`` says nothing of ``api.is_local``)."""
+    node: Any = loaded.stack.data
+    for segment in path:
+        if not isinstance(node, dict) or segment not in node:
+            return DEFAULT_ORIGIN
+        node = node[segment]
+    return loaded.origin_of(path)
 
 
 def as_json(loaded: Loaded) -> dict[str, Any]:
@@ -102,6 +114,18 @@ def as_json(loaded: Loaded) -> dict[str, Any]:
         "route_states": [
             {"index": index, "name": name, "state": state}
             for index, (name, state) in enumerate(start_states(config))
+        ],
+    }
+
+
+def problems_json(error: ConfigError) -> dict[str, Any]:
+    """``show --json`` of an invalid configuration: ``{"valid": false, "problems": [...]}``,
+    each problem's ``where``, ``path`` and ``message`` (already redacted)."""
+    return {
+        "valid": False,
+        "problems": [
+            {"where": problem.where, "path": problem.path, "message": problem.message}
+            for problem in error.problems
         ],
     }
 

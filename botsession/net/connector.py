@@ -38,7 +38,14 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.client_proto import ResponseHandler
 from yarl import URL
 
-from ..errors import CertificateMismatch, ProxyHopError, RouteError, framework_error, tell_where
+from ..errors import (
+    CertificateMismatch,
+    ProxyHopError,
+    RouteError,
+    framework_error,
+    route_name,
+    tell_where,
+)
 from ..redaction import Secrets, redact_exception, redact_url, token_secrets
 from .routing import ConnectorSpec, Router
 
@@ -267,7 +274,7 @@ class RouteConnector(aiohttp.TCPConnector):
         if index is None:
             return
         route = self.router.routes[index]  # its str masks passwords
-        tell_where(error, f"on a tunnel through proxy route {index + 1}: {route}; {fate}")
+        tell_where(error, f"on a tunnel through route {route_name(index)} ({route}); {fate}")
 
     def _release(
         self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import ipaddress
 import os
@@ -82,6 +83,13 @@ class HandshakeStream(asyncio.Protocol):
         """What is being waited for, as a person would say it ("the SOCKS5 greeting reply")."""
         self.proxy_tls: list[ProxyTls] = []
         """The TLS sessions with https hops, in hop order."""
+        self.tls_reply: bytes = b""
+        """The first bytes of what answered a TLS handshake that failed or timed out, when
+        they can be known: they tell a plain HTTP proxy (``HTTP/1.1 400``) from a SOCKS one,
+        and a silent proxy from a slow one."""
+        self.received = 0
+        """Bytes received so far (inside TLS once it is set up): a proxy that said nothing to
+        a request it should answer at once tells something about its kind."""
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -89,6 +97,7 @@ class HandshakeStream(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        self.received += len(data)
         self._buffer += data
         self._wake()
 
@@ -183,17 +192,56 @@ class HandshakeStream(asyncio.Protocol):
         returns once the handshake, with the certificate check, is complete."""
         if self.transport is None:  # pragma: no cover - a handshake always follows a connection
             raise ConnectionResetError("not connected")
-        tls = await self._loop.start_tls(
-            self.transport,
-            self,
-            context,
-            server_hostname=server_hostname,
-        )  # bounded by the route's deadline
+        transport = self.transport
+        given = _remember_protocols(transport)
+        try:
+            tls = await self._loop.start_tls(
+                transport,
+                self,
+                context,
+                server_hostname=server_hostname,
+            )  # bounded by the route's deadline
+        except BaseException:  # a refusal, a timeout: what answered tells what it is
+            self.tls_reply = _first_bytes_read(given)
+            raise
+        finally:
+            _forget_protocols(transport)
         if tls is None:  # pragma: no cover - only when the transport was closed meanwhile
             raise ConnectionResetError("the connection closed before TLS started")
         _carries_tls(tls)
         self.transport = tls
         return tls
+
+
+def _remember_protocols(transport: asyncio.Transport) -> list[asyncio.BaseProtocol]:
+    """The protocols that ``transport`` is given until ``_forget_protocols`` (``start_tls``
+    gives it its TLS protocol, which the transport forgets when the handshake fails)."""
+    given: list[asyncio.BaseProtocol] = []
+    set_protocol = transport.set_protocol
+
+    def remembering(protocol: asyncio.BaseProtocol) -> None:
+        given.append(protocol)
+        set_protocol(protocol)
+
+    with contextlib.suppress(AttributeError):  # a transport with __slots__ (not asyncio's)
+        transport.set_protocol = remembering  # type: ignore[method-assign]
+    return given
+
+
+def _forget_protocols(transport: asyncio.Transport) -> None:
+    with contextlib.suppress(AttributeError):
+        del transport.set_protocol  # the class's own again
+
+
+def _first_bytes_read(protocols: list[asyncio.BaseProtocol]) -> bytes:
+    """The start of what asyncio's TLS protocol was last given to read (it reads into a
+    buffer of its own, which no one else sees): what answered the ClientHello. Empty when that
+    cannot be known (another event loop, another Python)."""
+    for protocol in protocols:
+        buffer = getattr(protocol, "_ssl_buffer", None)
+        if isinstance(buffer, bytearray):
+            return bytes(buffer[:24]).rstrip(b"\x00")
+    return b""
 
 
 def _carries_tls(transport: asyncio.Transport) -> None:
@@ -240,7 +288,13 @@ async def socks4(stream: HandshakeStream, hop: ProxyHop, host: str, port: int) -
     if status != 0x5A:
         text = SOCKS4_REPLIES.get(status)
         if text is None:
-            raise HandshakeError("protocol", f"unknown {hop.scheme} reply code {status:#04x}")
+            # 0x5A-0x5D are the only codes; a SOCKS5 proxy refuses a SOCKS4 request with bytes
+            # of its own (or by closing).
+            raise HandshakeError(
+                "protocol",
+                f"unknown {hop.scheme} reply code {status:#04x}: it did not answer like a SOCKS4 "
+                f"proxy; is its scheme socks5:// rather than {hop.scheme}://?",
+            )
         reason: Reason = "auth" if status in SOCKS4_AUTH_CODES else "rejected"
         raise HandshakeError(reason, f"{text} ({status:#04x})", code=status)
     await stream.receive_exactly(6)
@@ -346,7 +400,7 @@ async def http_connect(stream: HandshakeStream, hop: ProxyHop, host: str, port: 
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     stream.step = "the HTTP CONNECT reply"
     stream.send(_connect_request(authority, hop))
-    head = _HttpHead(stream)
+    head = _HttpHead(stream, hop.scheme)
     interim = 0
     while True:  # bounded: at most MAX_INTERIM interim responses
         status, text = await head.status_line()
@@ -378,9 +432,9 @@ _FOLDED_LINE = re.compile(rb"[ \t][^\x00]*")
 class _HttpHead:
     """The lines of the reply to CONNECT, each checked, within one budget of bytes."""
 
-    def __init__(self, stream: HandshakeStream) -> None:
+    def __init__(self, stream: HandshakeStream, scheme: str) -> None:
         self._stream = stream
-        self._expect_http = _expect_http()
+        self._expect_http = _expect_http(scheme)
         self._left = MAX_HTTP_REPLY
 
     async def _line(self, check: Callable[[bytes], None]) -> bytes:
@@ -426,6 +480,14 @@ def _connect_request(authority: str, hop: ProxyHop) -> bytes:
 
 PROXY_TLS_STEP = "the TLS handshake with the proxy"
 """``HandshakeStream.step`` while TLS with an https hop is being set up."""
+FIRST_REPLIES = {
+    "the SOCKS5 greeting reply": "the SOCKS5 greeting",
+    "the SOCKS4 reply": "the SOCKS4 request",
+    "the SOCKS4A reply": "the SOCKS4A request",
+    PROXY_TLS_STEP: "the TLS ClientHello",
+}
+"""The steps that wait for a hop's first reply, and what botsession sent it: a proxy of the
+protocol answers that at once, while an HTTP proxy waits, silent, for a request line."""
 
 
 async def https_connect(stream: HandshakeStream, hop: ProxyHop, host: str, port: int) -> None:
@@ -559,35 +621,50 @@ def _expect_first(expected: int | tuple[int, ...], hop: ProxyHop) -> Callable[[b
 
     def check(data: bytes) -> None:
         if data and data[0] not in allowed:
-            raise HandshakeError("protocol", _not_a(hop.scheme, data))
+            raise HandshakeError("protocol", _not_a(hop.scheme, hop.scheme, data))
 
     return check
 
 
-def _expect_http() -> Callable[[bytes], None]:
+def _expect_http(scheme: str) -> Callable[[bytes], None]:
     def check(data: bytes) -> None:
         prefix = b"HTTP/"
         if data[: len(prefix)] != prefix[: len(data)]:
-            # "http" for an https hop too: inside TLS, the reply to CONNECT is HTTP.
-            raise HandshakeError("protocol", _not_a("http", data))
+            # "HTTP" for an https hop too: inside TLS, the reply to CONNECT is HTTP.
+            raise HandshakeError("protocol", _not_a("http", scheme, data))
 
     return check
 
 
-def _not_a(scheme: str, data: bytes) -> str:
-    """What the reply looks like instead (servers of one kind are often given as another)."""
-    guess = ""
-    if data.startswith(b"HTTP/"):
-        guess = "; it looks like an HTTP proxy (http://)"
-    elif data.startswith(b"SSH-"):
-        guess = "; it looks like an SSH server (ssh -D makes a SOCKS proxy on your side)"
-    elif data[:1] in (b"\x15", b"\x16"):  # a TLS alert or handshake record
-        guess = "; it looks like a TLS server"
-    elif data[:1] == b"\x05":  # never a SOCKS5 hop's: 5 is the first byte it expects
-        guess = "; it looks like a SOCKS5 proxy (socks5://)"
-    elif data[:1] == b"\x00" and scheme == "http":
-        guess = "; it looks like a SOCKS proxy"
-    return f"the reply is not {scheme.upper()}: it starts with {_shown(data[:24])}{guess}"
+def _not_a(protocol: str, scheme: str, data: bytes) -> str:
+    """What the reply looks like instead, and the scheme that would fit it: servers of one
+    kind are often written with the scheme of another."""
+    said = f"the reply is not {protocol.upper()}: it starts with {shown_reply(data[:24])}"
+    if data.startswith(b"SSH-"):
+        return f"{said}; it looks like an SSH server (ssh -D makes a SOCKS proxy on your side)"
+    guess = answered_like(scheme, data)
+    if guess is None:
+        return said
+    kind, fitting = guess
+    return f"{said}; it answered like {kind}: is its scheme {fitting} rather than {scheme}://?"
+
+
+def answered_like(scheme: str, data: bytes) -> tuple[str, str] | None:  # noqa: PLR0911
+    """The kind of server whose first bytes ``data`` are, and its scheme; None if unknown."""
+    first = data[:1]
+    if data.startswith(b"HTTP/") and scheme != "http":
+        return "an HTTP proxy", "http://"
+    if first in (b"\x15", b"\x16") and scheme != "https":  # a TLS alert or handshake record
+        return "a TLS server", "https://"
+    if first == b"\x05" and scheme != "socks5":  # 5 is the version of every SOCKS5 reply
+        return "a SOCKS5 proxy", "socks5://"
+    if first == b"\x00" and scheme in ("http", "https"):
+        if 0x5A <= (data[1:2] or b"\x00")[0] <= 0x5D:  # a SOCKS4 reply: version 0, status
+            return "a SOCKS4 proxy", "socks4://"
+        return "a SOCKS proxy", "socks5:// (or socks4://)"
+    if first == b"\x00" and scheme == "socks5":  # 0 is the version of a SOCKS4 reply
+        return "a SOCKS4 proxy", "socks4://"
+    return None
 
 
 def _quoted(raw: bytes, limit: int = 80) -> str:
@@ -598,7 +675,7 @@ def _quoted(raw: bytes, limit: int = 80) -> str:
     return f"'{shown}{'…' if len(text) > limit else ''}'"
 
 
-def _shown(data: bytes) -> str:
+def shown_reply(data: bytes) -> str:
     """The first bytes of a reply: its first line quoted when that is ASCII text, else the
     first 16 bytes in hex."""
     line = data.partition(b"\r\n")[0]

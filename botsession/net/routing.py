@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import telemetry
-from ..errors import AllRoutesFailedError, ProxyHopError, SessionClosedError
+from ..errors import AllRoutesFailedError, ProxyHopError, SessionClosedError, route_name
 from ..redaction import Secrets, scrub
 from .tunnel import Tunnel, open_tunnel
 
@@ -149,7 +149,7 @@ class RouteStatus:
         hops = ", ".join("-" if s is None else f"{s * 1000:.0f} ms" for s in self.hop_seconds)
         error = f"; last error: {self.last_error}" if self.last_error else ""
         return (
-            f"route {self.index + 1} ({self.name}) {self.state} since "
+            f"route {self.name} {self.state} since "
             f"{self.changed_at:%Y-%m-%d %H:%M:%S} UTC: {self.route}; hops {hops}{error}"
         )
 
@@ -451,8 +451,8 @@ class Router:
             else:
                 where = f"the TLS handshake with {_address(attempt)} had not finished"
             text = (
-                f"no tunnel after {waited:.1f} s ({where}); route {winner + 1} was ready first "
-                f"(fallback_hedge_after: {hedge:g} s)"
+                f"no tunnel after {waited:.1f} s ({where}); route {route_name(winner)} was ready "
+                f"first (fallback_hedge_after: {hedge:g} s)"
             )
             self._route_failed(attempt.index, text, None, attempt.started)
             lost.add(attempt.index)
@@ -493,18 +493,18 @@ class Router:
         self._refresh()
         if reason == "recovered" and index < left:
             logger.warning(
-                "proxy route %d (%s) works again; switched back to it",
-                index + 1,
+                "route %s (%s) works again; switched back to it",
+                route_name(index),
                 self.routes[index],
             )
         else:
             why = self._health[left].error or "not tried"
             logger.warning(
-                "proxy route %d (%s) failed: %s; switched to route %d (%s)",
-                left + 1,
+                "route %s (%s) failed: %s; switched to route %s (%s)",
+                route_name(left),
                 self.routes[left],
                 why,
-                index + 1,
+                route_name(index),
                 self.routes[index],
             )
         recorder = telemetry.current()
@@ -560,7 +560,7 @@ class Router:
             if self.sockets.reclaim is not None:
                 self.sockets.reclaim()
             logger.debug(
-                "proxy route %d not checked: all %s sockets in use", index + 1, self.sockets.limit
+                "route %s not checked: all %s sockets in use", route_name(index), self.sockets.limit
             )
             if self._checks.get(index) is asyncio.current_task():
                 del self._checks[index]
@@ -586,10 +586,10 @@ class Router:
             health.error = failure
             health.dialled_at = attempt.started
             health.interval = min(self._longest_interval, health.interval * 2)
-            logger.debug("proxy route %d still fails: %s", index + 1, failure)
+            logger.debug("route %s still fails: %s", route_name(index), failure)
             self._schedule_check(index)
             return
-        logger.debug("proxy route %d works again (background check)", index + 1)
+        logger.debug("route %s works again (background check)", route_name(index))
         self._route_worked(index, None)
         active_failed = self._health[self.active].failed
         returns = self.retry_primary_after is not None and index < self.active
@@ -629,7 +629,7 @@ class Router:
         return tuple(
             RouteStatus(
                 index=index,
-                name="proxy" if index == 0 else f"fallback[{index - 1}]",
+                name=route_name(index),
                 route=str(route),
                 state=health.state,
                 last_error=health.error,

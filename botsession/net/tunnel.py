@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 from ..errors import HandshakeError, ProxyHopError, Reason, reason_of
 from ..proxy_url import is_ip_address
 from ..redaction import scrub_secrets
-from .handshake import HANDSHAKES, PROXY_TLS_STEP, HandshakeStream, ProxyTls
+from .handshake import (
+    FIRST_REPLIES,
+    HANDSHAKES,
+    PROXY_TLS_STEP,
+    HandshakeStream,
+    ProxyTls,
+    answered_like,
+    shown_reply,
+)
 
 if TYPE_CHECKING:
     from ..config_schema import ProxyHop, ProxyRoute
@@ -175,6 +183,8 @@ class _Attempt:
     """The name being resolved on this machine, while that is what is happening."""
     stream: HandshakeStream = field(init=False)
     hop_seconds: list[float] = field(default_factory=list)
+    heard_before: int = 0
+    """Bytes received before the current hop's handshake began (see ``_silence``)."""
 
     def __post_init__(self) -> None:
         self.stream = HandshakeStream(asyncio.get_running_loop())
@@ -202,6 +212,7 @@ class _Attempt:
             if resolves_locally(hop) and not is_ip_address(host):
                 host = await self._resolve(hop, number, host, port)
             started = time.perf_counter()
+            self.heard_before = self.stream.received
             await HANDSHAKES[hop.scheme](self.stream, hop, host, port)
             if self.stream.leftover():
                 raise HandshakeError(
@@ -284,7 +295,8 @@ class _Attempt:
         if reason == "dns":
             return self._explain_lookup(number, said)
         if reason == "timeout":
-            return f"no answer within the {self.timeout:g} s connect timeout (waiting for {step})"
+            waited = f"no answer within the {self.timeout:g} s connect timeout (waiting for {step})"
+            return waited + self._silence(hop)
         if reason == "auth":
             has = "rejected the credentials" if hop.username is not None else "requires credentials"
             return f"the proxy {has} ({said})"
@@ -293,7 +305,7 @@ class _Attempt:
         if reason == "request":
             return f"cannot make the request for {self._next_label(number)}: {said}"
         if reason == "tls" and step == PROXY_TLS_STEP:
-            return _explain_proxy_tls(hop, error)
+            return _explain_proxy_tls(hop, error, self.stream.tls_reply)
         if reason == "tls":
             return f"{step} failed: {_tls_said(error)}"
         if reason == "closed":
@@ -301,6 +313,20 @@ class _Attempt:
         if reason == "reset":
             return f"the connection was reset while waiting for {step}"
         return f"{said} (while waiting for {step})"
+
+    def _silence(self, hop: ProxyHop) -> str:
+        """What a hop that said nothing at all to botsession's first message may be: a SOCKS
+        or TLS server answers that at once (if only to refuse it), while an HTTP proxy waits
+        for the end of a request line that never comes."""
+        stream = self.stream
+        sent = FIRST_REPLIES.get(stream.step)
+        heard = stream.received != self.heard_before or stream.tls_reply  # TLS reads its own
+        if sent is None or hop.scheme == "http" or heard:
+            return ""
+        return (
+            f"; it accepted the connection but said nothing to {sent}, as an HTTP proxy does "
+            f"(it waits for a request line): is its scheme http:// rather than {hop.scheme}://?"
+        )
 
     def _explain_lookup(self, number: int, said: str) -> str:
         if self.lookup is None:
@@ -320,7 +346,15 @@ class _Attempt:
 
     def _explain_closed(self, number: int, step: str) -> str:
         text = f"the proxy closed the connection while botsession waited for {step}"
-        if "connect reply" in step or "CONNECT reply" in step:
+        scheme = self.route[number - 1].scheme
+        if "CONNECT reply" in step and self.stream.received == self.heard_before:
+            # Not a byte of a status line: an HTTP proxy answers even a refusal with one.
+            text += (
+                f"; a SOCKS proxy does this with an HTTP request (is its scheme socks5:// "
+                f"rather than {scheme}://?), and some HTTP proxies when they cannot reach or "
+                f"resolve {self._next_label(number)}"
+            )
+        elif "connect reply" in step or "CONNECT reply" in step:
             text += (
                 f"; some proxies (ssh -D among them) do this when they cannot reach or "
                 f"resolve {self._next_label(number)}"
@@ -343,18 +377,24 @@ _WRONG_HOST = frozenset({62, 64})  # a host name, an IP address the certificate 
 _NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"})
 
 
-def _explain_proxy_tls(hop: ProxyHop, error: BaseException) -> str:
-    """Why TLS with an https proxy failed, and what to do about it."""
+def _explain_proxy_tls(hop: ProxyHop, error: BaseException, reply: bytes) -> str:
+    """Why TLS with an https proxy failed, and what to do about it; ``reply`` is the start of
+    what answered the ClientHello, when known."""
     if isinstance(error, HandshakeError):
         return str(error)
     if isinstance(error, _ssl.SSLCertVerificationError):
         return _explain_certificate(hop, error)
     if isinstance(error, _ssl.SSLError):
         if error.reason in _NOT_TLS:
-            return (
-                f"the TLS handshake with the proxy failed ({_tls_said(error)}): it does not "
-                "seem to speak TLS; a plain HTTP proxy is http://"
-            )
+            failed = f"the TLS handshake with the proxy failed ({_tls_said(error)})"
+            guess = answered_like(hop.scheme, reply)
+            if guess is not None:
+                kind, fitting = guess
+                return (
+                    f"{failed}: it answered the ClientHello with {shown_reply(reply)}, like "
+                    f"{kind}: is its scheme {fitting} rather than https://?"
+                )
+            return f"{failed}: it does not seem to speak TLS; a plain HTTP proxy is http://"
         return f"the TLS handshake with the proxy failed ({_tls_said(error)})"
     return (
         "the proxy closed the connection during the TLS handshake; is it a TLS (https://) "

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from ..errors import ConfigError, Problem
 from .environment import override_layer
-from .problems import MAX_PROBLEMS, problem_of, redacted_error
+from .problems import MAX_PROBLEMS, problem_of, redacted_error, user_path
 from .provenance import Layer, Origin, Path, Stack
 from .providers import (
     DotEnvSource,
@@ -83,7 +83,13 @@ def collect(
         with validating_given_data():
             model = settings_cls.model_validate(stack.data)
     except ValidationError as error:
-        details = error.errors(include_url=False)
+        # A value that could not be read (an unset ${VAR}) has its problem already; what
+        # validation says about the placeholder left in its place would only repeat it.
+        details = [
+            detail
+            for detail in error.errors(include_url=False)
+            if not stack.is_unread(user_path(tuple(detail["loc"]), stack.data))
+        ]
         # Only the problems a ConfigError lists are worded (each may look for a close match of
         # a misspelt key); the others are counted.
         room = max(0, MAX_PROBLEMS - len(problems))

@@ -6,7 +6,8 @@ with ``[`` or ``{`` (or is ``null``) is JSON, except for a ``…PASSWORD`` varia
 always the text as written. JSON objects must not repeat a key. Names are matched without
 regard to case, so two names that differ only in case (``BOT_PROXY``, ``bot_proxy``) are an
 error rather than a silent choice. Variables whose first key is not a setting (``BOT_TOKEN``)
-belong to the bot, not to botsession, and are left alone.
+belong to the bot, not to botsession, and are left alone; one whose first key is one edit away
+from a setting's name (``BOT_LIMT``) is left alone too, with a ``BotSessionWarning``.
 
 ``botsession.sources.dotenv`` reads a ``.env`` file into the same kind of layers.
 """
@@ -14,10 +15,11 @@ belong to the bot, not to botsession, and are left alone.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ..errors import Problem
+from ..errors import BotSessionWarning, Problem, outside_stacklevel
 from ..redaction import is_secret_key
 from .provenance import MAX_INTEGER_DIGITS, Layer, Origin, OriginKind, Path, shown_key
 
@@ -33,6 +35,18 @@ _MAX_LISTED_NAMES = 5
 _MAX_INDEX_DIGITS = 6
 _LOADER_NAMES = ("CONFIG", "PROFILE")
 """Variables the loader reads itself (``BOT_CONFIG``, ``BOT_PROFILE``)."""
+
+
+def env_prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` cannot be an environment prefix, or None. A prefix without its ``_``
+    (``MYBOT``) would make the variables ``MYBOTPROXY``, which no one means to write."""
+    if not prefix or prefix.endswith("_"):
+        return None
+    shown = shown_key(prefix)
+    return (
+        f"the prefix {shown!r} does not end with '_': the variables would be named "
+        f"{shown}PROXY, {shown}LIMIT, …; give {shown + '_'!r} for {shown}_PROXY"
+    )
 
 
 def environment_layers(
@@ -84,6 +98,7 @@ def variable_layers(
         if segments[0] in fields or rest.upper() in _LOADER_NAMES:
             by_upper.setdefault(name.upper(), []).append(name)
         if segments[0] not in fields:
+            _warn_if_misspelt(name, prefix, segments[0], fields, label)
             continue
         if any(part.isdigit() and not part.isascii() for part in segments):
             message = "hop and item numbers are written with the digits 0 to 9"
@@ -101,6 +116,51 @@ def variable_layers(
     found.sort(key=lambda entry: (len(entry[0]), entry[1]))
     layers += [_variable_layer(path, name, raw, label, kind) for path, name, raw, label in found]
     return layers
+
+
+_SHORTEST_GUESSED = 4
+"""Only names at least this long are guessed at: a name of three letters is one edit away from
+too many others (``api`` from ``app``, ``ssl`` from ``sql``), which are a bot's own settings."""
+
+
+def _warn_if_misspelt(
+    name: str, prefix: str, first: str, fields: Iterable[str], label: str
+) -> None:
+    """Warn about a variable left alone whose first key is one edit away from a setting
+    (``BOT_LIMT``): silently ignored, it would look like a setting that does not work."""
+    if not prefix:
+        return  # every variable of the process would be guessed at
+    candidates = [*fields, *(loader.lower() for loader in _LOADER_NAMES)]
+    guesses = sorted(
+        known
+        for known in candidates
+        if len(known) >= _SHORTEST_GUESSED and _one_edit_apart(first, known)
+    )
+    if not guesses:
+        return
+    rest = name[len(prefix) + len(first) :]
+    meant = name[: len(prefix)] + guesses[0].upper() + rest
+    warnings.warn(
+        f"{label} is ignored: no botsession setting is called {shown_key(first.upper())}; "
+        f"did you mean {shown_key(meant)}?",
+        BotSessionWarning,
+        stacklevel=outside_stacklevel(),
+    )
+
+
+def _one_edit_apart(one: str, other: str) -> bool:
+    """Whether one insertion, deletion, substitution or swap of two neighbouring characters
+    turns ``one`` into ``other`` (and they differ)."""
+    if one == other or abs(len(one) - len(other)) > 1:
+        return False
+    start = 0
+    while start < min(len(one), len(other)) and one[start] == other[start]:
+        start += 1
+    if len(one) == len(other):
+        swapped = one[start + 1 : start + 2] + one[start : start + 1] + one[start + 2 :]
+        return one[start + 1 :] == other[start + 1 :] or swapped == other[start:]
+    shorter, longer = (one, other) if len(one) < len(other) else (other, one)
+    return shorter[start:] == longer[start + 1 :]
 
 
 def _segment(part: str) -> str | int:

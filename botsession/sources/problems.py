@@ -33,7 +33,7 @@ _INPUT_SHOULD = re.compile(r"^(Input|Value|Tuple|List|String) should (be|have)\b
 
 def problem_of(detail: ErrorDetails, stack: Stack, settings_cls: type[BaseModel]) -> Problem:
     """One pydantic error as a problem located where the value was written."""
-    path = _user_path(tuple(detail["loc"]), stack.data)
+    path = user_path(tuple(detail["loc"]), stack.data)
     kind = detail["type"]
     if kind == "extra_forbidden":
         origin = stack.key_origin_of(path)
@@ -57,7 +57,7 @@ def _shows_found(detail: ErrorDetails) -> bool:
     return isinstance(detail["input"], (int, float, bool))
 
 
-def _user_path(loc: tuple[Any, ...], data: Any) -> Path:
+def user_path(loc: tuple[Any, ...], data: Any) -> Path:
     """Map pydantic's location to the place in the input the user wrote.
 
     pydantic sees every route as a list and every hop as a mapping; where the user wrote a
@@ -108,10 +108,30 @@ def _known_keys(parent: Path, settings_cls: type[BaseModel]) -> list[str]:
     return list(model.model_fields)
 
 
+_POSITION = re.compile(r"^(?P<source>.+?):(?P<line>[0-9]+)(?::(?P<column>[0-9]+))?(?= \(|$)")
+_WITHOUT_LINES = ("environment variable", "keyword argument")
+"""Sources that have no lines, after the files, in the order of precedence (lowest first, as
+the layers are stacked): their problems keep the order they were found in (the schema's)."""
+
+
+def position_of(problem: Problem) -> tuple[int, str, int, int]:
+    """Where a problem was written, to sort by: files first, by name, line and column
+    (``bot.yaml:5:3``, ``.env:2 (BOT_LIMIT)``; a whole file is at line 0), then the
+    environment, then keyword arguments."""
+    for rank, kind in enumerate(_WITHOUT_LINES, start=1):
+        if problem.where.startswith(kind):
+            return rank, "", 0, 0
+    match = _POSITION.match(problem.where)
+    if match is None:
+        return 0, problem.where, 0, 0
+    return 0, match["source"], int(match["line"]), int(match["column"] or 0)
+
+
 def redacted_error(problems: Iterable[Problem], data: Any, *, more: int = 0) -> ConfigError:
-    """A ConfigError of ``problems`` (the first ``MAX_PROBLEMS``, and a count of the rest and of
-    ``more`` not worded) with every secret found in the raw ``data`` masked."""
-    found = list(problems)
+    """A ConfigError of ``problems`` in the order they were written (``position_of``; the
+    first ``MAX_PROBLEMS``, and a count of the rest and of ``more`` not worded) with every
+    secret found in the raw ``data`` masked."""
+    found = sorted(problems, key=position_of)
     shown = found[:MAX_PROBLEMS]
     texts = [text for problem in shown for text in (problem.where, problem.path, problem.message)]
     scrubbed = scrub_texts(texts, collect_secrets(data))

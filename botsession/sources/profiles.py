@@ -67,6 +67,7 @@ def apply_profile(
         origins=stack.origins,
         key_origins=stack.key_origins,
         problems=stack.problems,
+        value_problems=stack.value_problems,
     )
     return merged, name, chosen_by
 
@@ -107,6 +108,7 @@ def _without_profiles(layer: Layer) -> Layer:
         origins={path: origin for path, origin in layer.origins.items() if keep(path)},
         key_origins={path: origin for path, origin in layer.key_origins.items() if keep(path)},
         problems=list(layer.problems),
+        value_problems=list(layer.value_problems),
     )
 
 

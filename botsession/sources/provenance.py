@@ -145,6 +145,9 @@ class Layer:
     problems: list[Problem] = field(default_factory=list)
     variable: str | None = None
     """The variable name, for a layer made from one environment variable."""
+    value_problems: list[tuple[Origin, Problem]] = field(default_factory=list)
+    """Problems of one value (an unset ``${VAR}`` in it), by the value's origin: reported only
+    if that value is still in effect once every layer is stacked (an override replaces it)."""
 
 
 MAX_INTEGER_DIGITS = 100
@@ -188,6 +191,11 @@ class Stack:
     origins: Origins = field(default_factory=Origins)
     key_origins: dict[Path, Origin] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    value_problems: list[tuple[Origin, Problem]] = field(default_factory=list)
+    """Problems of values, kept until ``settle`` finds which of those values are in effect."""
+    unread: set[Path] = field(default_factory=set)
+    """Paths of values that could not be read (an unset ``${VAR}``), once settled: their
+    problem is reported, and validation errors about them would only repeat it."""
     _made: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
     """The mappings and lists this stack made (by id; held, so no id is reused): those it may
     change in place. Values taken from a layer are copied before their first change."""
@@ -197,10 +205,28 @@ class Stack:
         if len(layer.origins) > _INDEXED and not isinstance(layer.origins, Origins):
             layer.origins = Origins(layer.origins)
         self.problems.extend(layer.problems)
+        self.value_problems.extend(layer.value_problems)
         self.key_origins.update(layer.key_origins)
         for key, value in layer.data.items():
             path: Path = (key,)
             self.data[key] = self._merge(path, path, self.data.get(key, _MISSING), value, layer)
+
+    def settle(self) -> None:
+        """Once every layer is stacked: report the problems of the values still in effect, and
+        drop those of values another layer replaced (``load_config(proxy=…)`` over a file
+        whose proxy has an unset ``${VAR}``)."""
+        in_effect = set(self.origins.values())
+        failed: set[Origin] = set()
+        for origin, problem in self.value_problems:
+            if origin in in_effect:
+                self.problems.append(problem)
+                failed.add(origin)
+        self.value_problems = []
+        self.unread = {path for path, origin in self.origins.items() if origin in failed}
+
+    def is_unread(self, path: Path) -> bool:
+        """Whether ``path`` is, or lies inside, a value that could not be read."""
+        return any(path[: len(unread)] == unread for unread in self.unread)
 
     def origin_of(self, path: Path) -> Origin:
         """The origin of the value at ``path`` or of the closest enclosing value."""
@@ -256,6 +282,11 @@ class Stack:
     ) -> Any:
         """Apply hop fields (``BOT_PROXY__PASSWORD``) or indexed hops (``BOT_PROXY__0__…``)."""
         indexed = _indexed(upper)
+        if "url" in upper and path in layer.origins:
+            # A whole hop given as one value (proxy={"url": …}) is a new route: no setting of
+            # the route it replaces (a password meant for another proxy) carries over.
+            self._replace_origins(path, path, layer)
+            return dict(upper)
         if lower is _MISSING or lower is None:
             if indexed:
                 self._problem(

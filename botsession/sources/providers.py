@@ -234,6 +234,7 @@ def merge_sources(
             stack.profile, stack.profile_origin = source.profile, source.profile_origin
     reading = reading or Reading()
     _apply_trust_env(stack, reading.environ, default_api_base)
+    stack.settle()
     return stack, reading
 
 

@@ -149,6 +149,12 @@ class _Converter:
     def problem(self, node: yaml.Node, path: Path, message: str) -> None:
         self.layer.problems.append(Problem(self.where(node), format_path(path), message))
 
+    def value_problem(self, node: yaml.Node, path: Path, message: str) -> None:
+        """A problem of this value alone: reported only if no other source overrides it."""
+        where = self.where(node)
+        problem = Problem(where, format_path(path), message)
+        self.layer.value_problems.append((Origin("yaml", where), problem))
+
     def convert_document(self, text: str) -> None:
         try:
             self.loader = _Loader(text)  # PyYAML's own loader checks the characters here
@@ -161,7 +167,7 @@ class _Converter:
             data = self.value(root, ())
             self.layer.data = data if isinstance(data, dict) else {}
         except yaml.MarkedYAMLError as error:
-            self.layer.problems.append(Problem(*self.syntax_error(error)))
+            self.layer.problems.append(Problem(*self.syntax_error(error, text)))
         except yaml.reader.ReaderError as error:
             # libyaml gives the offset of the character in UTF-8 bytes, PyYAML in characters,
             # both from 0; the first such character in the text is the one refused.
@@ -178,11 +184,18 @@ class _Converter:
             if self.loader is not None:
                 self.loader.dispose()
 
-    def syntax_error(self, error: yaml.MarkedYAMLError) -> tuple[str, str, str]:
+    def syntax_error(self, error: yaml.MarkedYAMLError, text: str) -> tuple[str, str, str]:
         def at(mark: Any) -> str:
             return f"{self.shown_as}:{mark.line + 1}:{mark.column + 1}"
 
         mark = error.problem_mark or error.context_mark
+        if mark is not None and _character_at(text, mark.line, mark.column) == "\t":
+            # PyYAML says "found character '\t' that cannot start any token".
+            message = (
+                "YAML syntax error: a tab character; YAML indents with spaces only, so "
+                "replace the tab with spaces"
+            )
+            return at(mark), "", message
         message = f"YAML syntax error: {error.problem or error.context}"
         if error.context and error.problem and error.context_mark is not None:
             message += f" ({error.context} that starts at {at(error.context_mark)})"
@@ -223,8 +236,6 @@ class _Converter:
             ):
                 self.plaintext_password = True
             scalar = self.interpolate(scalar, node, path)
-            if scalar is None:
-                return _SKIP
             if path and path[-1] in _PATH_KEYS and scalar and not os.path.isabs(scalar):
                 scalar = str(self.directory / scalar)
         return scalar
@@ -342,9 +353,9 @@ class _Converter:
         key = self.scalar(node)
         return key if isinstance(key, str) else None
 
-    def interpolate(self, text: str, node: yaml.Node, path: Path) -> str | None:
-        """``text`` with its ``${VAR}`` expanded (None: too long to expand); each missing
-        variable is reported once.
+    def interpolate(self, text: str, node: yaml.Node, path: Path) -> str:
+        """``text`` with its ``${VAR}`` expanded; each missing variable is reported once, as a
+        problem of this value (see ``value_problem``).
 
         Linear time: the regular expression runs only up to the last ``}`` (from each ``${``
         without a ``}`` after it, it would scan to the end: quadratic), and the expansion stops
@@ -358,7 +369,7 @@ class _Converter:
         def report(key: str, message: str) -> str:
             if key not in reported:
                 reported.add(key)
-                self.problem(node, path, message)
+                self.value_problem(node, path, message)
             return ""
 
         def replace(match: re.Match[str]) -> str:
@@ -389,15 +400,23 @@ class _Converter:
         try:
             expanded = _REFERENCE.sub(replace, text[:end])
         except _ValueTooLong:
-            self.problem(
+            self.value_problem(
                 node,
                 path,
                 f"with its ${{…}} expanded the value is more than {MAX_EXPANDED_VALUE} "
                 "characters long; that is the limit",
             )
-            return None
+            return ""  # kept (its problem is reported only while the value is in effect)
         # After the last "}" only "$${" can match.
         return expanded + text[end:].replace("$${", "${")
+
+
+def _character_at(text: str, line: int, column: int) -> str:
+    """The character at a YAML mark's line and column (from 0), or "" past the end."""
+    lines = text.split("\n")
+    if not 0 <= line < len(lines):
+        return ""
+    return lines[line][column : column + 1]
 
 
 def _too_many_digits(text: str) -> str | None:

@@ -50,10 +50,12 @@ async def test_daemons_all_routes_dead(
         await get_me(session)
     message = str(caught.value)
     assert (
-        f"route 1 (socks5://127.0.0.1:{dante.port} → socks5://127.0.0.1:{dead}): proxy hop 1 of 2"
+        f"route proxy (socks5://127.0.0.1:{dante.port} → socks5://127.0.0.1:{dead}): proxy hop 1 of 2"
         in message
     )
-    assert f"route 2 (socks5://mia:***@127.0.0.1:{micro.port}): proxy hop 1 of 1" in message
+    assert (
+        f"route fallback[0] (socks5://mia:***@127.0.0.1:{micro.port}): proxy hop 1 of 1" in message
+    )
     assert "nope" not in message
     assert bot_api.calls == []
 

@@ -280,7 +280,7 @@ async def test_squid_http_port_given_as_https_does_not_speak_tls(
     """squid's plain http_port answers the ClientHello in HTTP: reason tls, and http:// named."""
     error = await failure(f"https://127.0.0.1:{squid.plain_port}", f"{bot_api.base}/")
     assert error.reason == "tls"
-    assert error.detail.endswith("it does not seem to speak TLS; a plain HTTP proxy is http://")
+    assert error.detail.endswith("like an HTTP proxy: is its scheme http:// rather than https://?")
 
 
 # --- probe -------------------------------------------------------------------------------
