@@ -1,6 +1,6 @@
 """A minimal python-telegram-bot bot whose every request goes through the route in ``bot.yaml``.
 
-    pip install 'botsession[ptb]'
+    pip install -e '.[ptb]'   # from a checkout (once published: pip install 'botsession[ptb]')
     export BOT_TOKEN=123456:your-token-here
     python ptb_bot.py            # answers /start until Ctrl+C
     python ptb_bot.py --check    # prints who the bot is, through the route, and exits
