@@ -58,7 +58,7 @@ BUILT = {
     "build_session_from_config": "AiohttpSession",
     "AiohttpSession": "AiohttpSession",
     "build_ptb_request": "BotSessionRequest",
-    "build_httpx_client": "AsyncClient",
+    "build_httpx_client": "RouteClient",
 }
 
 
