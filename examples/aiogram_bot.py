@@ -1,6 +1,6 @@
 """A minimal aiogram bot whose every request goes through the proxy route in ``bot.yaml``.
 
-    pip install -e '.[aiogram]'  # from a checkout (once published: pip install 'botsession[aiogram]')
+    pip install -e '.[aiogram]'  # from a checkout; once published: 'botsession[aiogram]'
     export BOT_TOKEN=123456:your-token-here
     python aiogram_bot.py            # answers /start until Ctrl+C
     python aiogram_bot.py --check    # prints who the bot is, through the route, and exits
