@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, get_args
 
+import aiohttp
 import jsonschema
 import pytest
 
@@ -18,6 +19,7 @@ from botsession import (
     ConfigError,
     ProxyHopError,
     SessionClosedError,
+    build_client_session,
     load_config,
 )
 from botsession.config_schema import yaml_json_schema
@@ -27,7 +29,7 @@ from .clients import Adapter, client
 from .conftest import ProxyFactory
 from .failover_support import FakeTunnel, Gauge, SlowProxy, fake_router, states, until
 from .faultproxy import FaultProxyFactory
-from .servers import BackgroundLoop, BotApiStandIn, SilentServer
+from .servers import BackgroundLoop, BotApiStandIn, Listener, SilentServer, stream_listener
 from .support import PATIENT
 
 HEDGE = 0.2
@@ -440,3 +442,30 @@ def test_the_json_schema_tells_editors_each_floor(name: str, floor: float) -> No
     assert list(validator.iter_errors({**routes, name: floor})) == []
     [error] = validator.iter_errors({**routes, name: floor / 2})
     assert "minimum" in {found.validator for found in [error, *error.context]}
+
+
+async def test_a_tunnel_the_far_end_closed_before_the_hand_over_gives_its_socket_back(
+    proxy: ProxyFactory, background: BackgroundLoop
+) -> None:
+    """A server that closes each connection as soon as it is made (the close reaches botsession
+    with the proxy's last reply, before aiohttp has the tunnel): the request fails at once, and
+    the tunnel's socket goes back to the router, so a session with ``limit: 1`` keeps working."""
+
+    async def close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    async def start() -> Listener:
+        return await stream_listener(close_at_once)
+
+    listener = background.run(start())
+    hop = proxy("socks5")
+    try:
+        async with build_client_session(proxy=hop.url(), limit=1, timeout=PATIENT) as session:
+            router = session.connector.router  # type: ignore[union-attr]
+            for _ in range(3):  # with the socket kept, the second would wait for it in vain
+                with pytest.raises(aiohttp.ClientError):
+                    async with session.get(f"http://127.0.0.1:{listener.port}/") as response:
+                        await response.read()
+                assert await until(lambda: router.sockets.held == 0, PATIENT)
+    finally:
+        background.run(listener.close())

@@ -90,6 +90,8 @@ class HandshakeStream(asyncio.Protocol):
         self.received = 0
         """Bytes received so far (inside TLS once it is set up): a proxy that said nothing to
         a request it should answer at once tells something about its kind."""
+        self.lost: tuple[Exception | None] | None = None
+        """Set (to the error, if any) when the connection is gone while this stream has it."""
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -109,6 +111,7 @@ class HandshakeStream(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._error = exc
+        self.lost = (exc,)
         self._wake()
 
     def _wake(self) -> None:

@@ -75,6 +75,11 @@ class Tunnel:
         early = self.stream.take_leftover()  # a server that spoke first, after TLS
         if early:
             protocol.data_received(early)
+        if self.stream.lost is not None:
+            # Gone before the hand-over (the far end closed just after the last reply): the
+            # transport will not tell the new protocol, so it is told here, as the loop would
+            # (its socket is then given back to the router, and its request fails at once).
+            asyncio.get_running_loop().call_soon(protocol.connection_lost, *self.stream.lost)
         return self.transport
 
     def close(self) -> None:
