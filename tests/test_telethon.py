@@ -159,6 +159,10 @@ async def test_a_refusing_primary_falls_back_at_once(
     assert backup.destinations == [(LOOPBACK, dc.port)]
     assert states(connection) == ["failed", "active"]
     assert taken < UNHEDGED / 4
+    # botsession.route_status finds the routes through the client, the class, a connection.
+    assert [s.state for s in botsession.route_status(client)] == ["failed", "active"]
+    one = connection(LOOPBACK, dc.port, 2, loggers=_loggers())
+    assert botsession.route_status(connection) == botsession.route_status(one)
 
 
 async def test_a_silent_primary_costs_the_hedge_delay(
@@ -337,6 +341,16 @@ def test_an_unknown_codec_is_a_config_error() -> None:
         telethon_connection(proxy="socks5://127.0.0.1:9", codec="obfuscated")  # type: ignore[arg-type]
     assert "codec=" in str(raised.value)
     assert "'full', 'abridged', 'intermediate'" in str(raised.value)
+
+
+def test_route_status_tells_a_client_with_telethons_own_connection_apart() -> None:
+    client = TelegramClient(MemorySession(), 1, "x")
+    with pytest.raises(TypeError) as raised:
+        botsession.route_status(client)
+    assert str(raised.value).endswith(
+        "got telethon.client.telegramclient.TelegramClient whose connection is "
+        "class telethon.network.connection.tcpfull.ConnectionTcpFull"
+    )
 
 
 def test_a_bad_configuration_is_a_config_error_without_the_password() -> None:
