@@ -48,9 +48,9 @@ def route_status(built: object) -> list[RouteStatus]:
     (``configure_application``; the request that makes the API calls, not the ``getUpdates``
     one); the ``httpx.AsyncClient`` of ``build_httpx_client``, or one given the transport of
     ``build_httpx_transport``, or that transport; the connection class of
-    ``telethon_connection``, one of its connections, or a ``TelegramClient`` given it. Each ``RouteStatus`` tells the route's state
-    (``active``, ``standby``, ``failed``), its last error (passwords masked), when the state
-    changed and how long each hop took to answer.
+    ``telethon_connection``, one of its connections, or a ``TelegramClient`` given it. Each
+    ``RouteStatus`` tells the route's state (``active``, ``standby``, ``failed``), its last
+    error (passwords masked), when the state changed and how long each hop took to answer.
 
     Raises ``TypeError``, naming what it got, for anything else (such as a session or client
     that botsession did not build, or an aiohttp session already closed).

@@ -23,7 +23,7 @@ from botsession import AllRoutesFailedError, ConfigError, ProxyHopError
 from botsession.telethon import RouteConnection, telethon_connection
 
 from .conftest import ProxyFactory
-from .failover_support import UNHEDGED, silent, states, until
+from .failover_support import UNHEDGED, Recorded, recorded, silent, states, until
 from .faultproxy import FaultProxyFactory
 from .mtproto_dc import MTProtoDC
 from .servers import BackgroundLoop
@@ -33,6 +33,12 @@ HEDGE = 0.3
 """fallback_hedge_after of the hedging tests (seconds)."""
 SENDER_LOG = "telethon.network.mtprotosender"
 """Telethon's logger that tells why each connect attempt failed."""
+
+
+@pytest.fixture
+def otel() -> Recorded:
+    """The SDK's in-memory metric reader and span exporter, emptied for this test."""
+    return recorded()
 
 
 @pytest.fixture
@@ -66,6 +72,23 @@ async def connect_once(client: TelegramClient) -> BaseException | None:
     except (ConnectionError, asyncio.IncompleteReadError) as error:
         return error
     return None
+
+
+@contextlib.asynccontextmanager
+async def waiting_for_frame(
+    client: TelegramClient, dc: MTProtoDC, frames: int
+) -> AsyncIterator[None]:
+    """``client.connect()`` running until the silent DC has ``frames`` frames in all (Telethon
+    then waits for an answer that never comes), then given up and ``disconnect()``ed."""
+    connecting = asyncio.ensure_future(client.connect())
+    try:
+        assert await until(lambda: len(dc.frames) == frames, 5)
+        yield
+    finally:
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+        await client.disconnect()
 
 
 @contextlib.asynccontextmanager
@@ -133,6 +156,22 @@ async def test_the_first_frame_goes_through_a_two_hop_chain(
     assert dc.frames[0].is_req_pq_multi()
 
 
+@pytest.mark.parametrize("kind", ["socks4", "socks4a", "http", "https"])
+async def test_every_hop_kind_carries_the_first_frame(
+    dc: MTProtoDC, proxy: ProxyFactory, fault_proxy: FaultProxyFactory, kind: str
+) -> None:
+    """SOCKS4, SOCKS4a, HTTP CONNECT and an https proxy (CONNECT inside TLS with the proxy;
+    the MTProto stream inside that TLS, raw): the frame arrives intact."""
+    hop: Any = fault_proxy("https") if kind == "https" else proxy(kind)
+    connection = telethon_connection(proxy=hop.url())
+    client = client_for(connection, dc)
+    async with nothing_left_open():
+        await connect_once(client)
+        await client.disconnect()
+    assert hop.destinations == [(LOOPBACK, dc.port)]
+    assert [frame.is_req_pq_multi() for frame in dc.frames] == [True]
+
+
 # --- fallback and hedging -----------------------------------------------------------------
 
 
@@ -190,6 +229,52 @@ async def test_a_silent_primary_costs_the_hedge_delay(
     assert [frame.is_req_pq_multi() for frame in dc.frames] == [True, True]
     assert len(backup.destinations) == 2
     assert states(connection) == ["failed", "active"]
+
+
+async def test_a_failed_primary_is_checked_against_the_dc_and_taken_back(
+    silent_dc: MTProtoDC, proxy: ProxyFactory, fault_proxy: FaultProxyFactory
+) -> None:
+    """While a connection is open, the background check of a failed primary opens a tunnel to
+    the DC the client dialled and sends nothing through it; once the primary works again, the
+    next connect goes through it."""
+    dc = silent_dc
+    primary, backup = fault_proxy("socks5", step="reply", fault="reset"), proxy("socks5")
+    connection = telethon_connection(
+        proxy=primary.url(), fallback=[backup.url()], fallback_retry_primary_after=1
+    )
+    client = client_for(connection, dc)
+    async with nothing_left_open():
+        async with waiting_for_frame(client, dc, 1):
+            assert states(connection) == ["failed", "active"]
+            primary.fault = "pass"
+            assert await until(lambda: states(connection) == ["active", "standby"], 5)
+        # The check reached the DC through the primary, and sent nothing there.
+        assert primary.destinations[-1] == (LOOPBACK, dc.port)
+        assert await until(lambda: len(dc.errors) == 1, 5)
+        assert dc.errors[0].startswith("IncompleteReadError: 0 bytes read")
+        async with waiting_for_frame(client, dc, 2):
+            pass
+    assert len(primary.destinations) == 2  # the check, the new connect (a reset one is not kept)
+    assert [frame.is_req_pq_multi() for frame in dc.frames] == [True, True]
+    assert len(backup.destinations) == 1
+
+
+async def test_connects_are_recorded_with_opentelemetry(
+    dc: MTProtoDC, proxy: ProxyFactory, otel: Recorded
+) -> None:
+    """Each hop's connect duration and a connect span to the DC's port, as for the Bot API."""
+    first, second = proxy("socks5"), proxy("http")
+    client = client_for(telethon_connection(proxy=[first.url(), second.url()]), dc)
+    await connect_once(client)
+    await client.disconnect()
+    hops = sorted(
+        (point.attributes["botsession.hop.index"], point.attributes["botsession.proxy.scheme"])
+        for point in otel.points("botsession.proxy.connect.duration")
+    )
+    assert hops == [(0, "socks5"), (1, "http")]
+    [connect] = [span for span in otel.spans() if span.name == "botsession.proxy.connect"]
+    assert connect.attributes["server.port"] == dc.port
+    assert connect.status.is_ok
 
 
 # --- failures -------------------------------------------------------------------------------
@@ -289,6 +374,29 @@ async def test_disconnect_closes_a_connection_the_dc_keeps_open(
         assert await until(lambda: silent_dc.open_connections == 0 and hop.serving == 0, 5)
     assert router.sockets.held == 0
     assert silent_dc.frames[0].is_req_pq_multi()
+
+
+async def test_a_connect_given_up_on_a_silent_route_leaves_nothing_open(
+    dc: MTProtoDC, fault_proxy: FaultProxyFactory
+) -> None:
+    """Cancelling ``client.connect()`` while the route is still connecting (a silent proxy)
+    gives the attempt up: its socket is closed and given back, nothing reached the DC."""
+    primary = silent(fault_proxy)
+    connection = telethon_connection(proxy=primary.url())
+    client = client_for(connection, dc)
+    router = connection.router
+    assert router is not None
+    async with nothing_left_open():
+        connecting = asyncio.ensure_future(client.connect())
+        assert await until(lambda: router.sockets.held == 1, 5)
+        await asyncio.sleep(0.1)
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+        await client.disconnect()
+    assert router.sockets.held == 0
+    assert dc.frames == []
+    assert dc.peers == []
 
 
 async def test_background_checks_stop_with_the_last_disconnect(
