@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import struct
 import time
 import zlib
 from dataclasses import dataclass, field
 
-from .servers import StreamServer
+from .servers import Listener, StreamServer
 
 REQ_PQ_MULTI = struct.pack("<I", 0xBE7E8EF1)
 """The constructor of ``req_pq_multi``, as it is written on the wire (little-endian)."""
@@ -94,6 +95,22 @@ class MTProtoDC(StreamServer):
     errors: list[str] = field(default_factory=list)
     peers: list[tuple[str, int]] = field(default_factory=list)
     open_connections: int = 0
+    host: str = "127.0.0.1"
+    """Where it listens: ``::1`` for an IPv6 DC."""
+
+    def start(self) -> MTProtoDC:
+        async def start() -> None:
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            sock = socket.create_server((self.host, 0), family=family)
+
+            def protocol() -> asyncio.BaseProtocol:
+                return asyncio.StreamReaderProtocol(asyncio.StreamReader(), self.handle)
+
+            self._listener = Listener(sock, protocol)
+            self.port = self._listener.port
+
+        self.background.run(start())
+        return self
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.open_connections += 1

@@ -172,6 +172,28 @@ async def test_every_hop_kind_carries_the_first_frame(
     assert [frame.is_req_pq_multi() for frame in dc.frames] == [True]
 
 
+async def test_an_ipv6_dc_is_reached_through_the_route(
+    background: BackgroundLoop, fault_proxy: FaultProxyFactory
+) -> None:
+    """Telethon with ``use_ipv6`` dials the DC's IPv6 address: the SOCKS5 proxy is asked for
+    it (as an IPv6 address, not a name) and the frame arrives."""
+    dc = MTProtoDC(background, host="::1").start()
+    try:
+        hop = fault_proxy("socks5")
+        connection = telethon_connection(proxy=hop.url())
+        client = TelegramClient(
+            MemorySession(), 1, "x", connection=connection, connection_retries=0, use_ipv6=True
+        )
+        client.session.set_dc(2, "::1", dc.port)
+        async with nothing_left_open():
+            await connect_once(client)
+            await client.disconnect()
+    finally:
+        dc.stop()
+    assert hop.destinations == [("::1", dc.port)]
+    assert [frame.is_req_pq_multi() for frame in dc.frames] == [True]
+
+
 # --- fallback and hedging -----------------------------------------------------------------
 
 
