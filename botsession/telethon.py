@@ -169,8 +169,12 @@ class _TunnelStreamProtocol(asyncio.StreamReaderProtocol):
     def __init__(self, reader: asyncio.StreamReader, tunnel: Tunnel) -> None:
         super().__init__(reader)
         self._tunnel: Tunnel | None = tunnel
+        self._lost = False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._lost:  # told twice: see _streams
+            return
+        self._lost = True
         try:
             super().connection_lost(exc)
         finally:
@@ -185,6 +189,13 @@ def _streams(tunnel: Tunnel) -> tuple[asyncio.StreamReader, asyncio.StreamWriter
     reader = asyncio.StreamReader(loop=loop)
     protocol = _TunnelStreamProtocol(reader, tunnel)
     transport = tunnel.hand_over(protocol)
+    if transport.is_closing():
+        # The DC (or a proxy) hung up between the end of the handshakes and now: the protocol
+        # of the handshakes may have been told the connection was lost, and this one never
+        # will be. Without an end of stream, Telethon would wait for the DC's answer forever
+        # (it reads its first answer without a timeout), and the writer's wait_closed() too.
+        # A connection_lost still to come, if any, is queued before this one and wins.
+        loop.call_soon(protocol.connection_lost, None)
     return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 

@@ -91,6 +91,8 @@ class MTProtoDC(StreamServer):
     that did not send a whole, valid one (``errors``)."""
 
     hang_up: bool = True
+    at_once: bool = False
+    """Hang up at once, before reading anything (a DC that refuses the client)."""
     frames: list[Frame] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     peers: list[tuple[str, int]] = field(default_factory=list)
@@ -115,6 +117,10 @@ class MTProtoDC(StreamServer):
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.open_connections += 1
         self.peers.append(writer.get_extra_info("peername")[:2])
+        if self.at_once:
+            self.open_connections -= 1
+            writer.close()
+            return
         try:
             codec, raw, payload = await asyncio.wait_for(read_frame(reader), READ_LIMIT)
             self.frames.append(Frame(codec, raw, payload, time.monotonic()))

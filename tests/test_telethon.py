@@ -421,6 +421,27 @@ async def test_a_connect_given_up_on_a_silent_route_leaves_nothing_open(
     assert dc.peers == []
 
 
+@pytest.mark.parametrize("run", range(10))  # the hang-up races the hand-over
+async def test_a_dc_that_hangs_up_at_once_ends_the_connect(
+    background: BackgroundLoop, proxy: ProxyFactory, run: int
+) -> None:
+    """A DC that closes each connection as soon as it is made (its FIN may come before the
+    stream is handed to Telethon): Telethon's read ends, it does not wait forever."""
+    dc = MTProtoDC(background, at_once=True).start()
+    try:
+        connection = telethon_connection(proxy=proxy("socks5").url(), limit=2)
+        client = client_for(connection, dc)
+        router = connection.router
+        assert router is not None
+        async with nothing_left_open():
+            error = await asyncio.wait_for(connect_once(client), 5)
+            await client.disconnect()
+        assert isinstance(error, (asyncio.IncompleteReadError, ConnectionError))
+        assert router.sockets.held == 0
+    finally:
+        dc.stop()
+
+
 async def test_background_checks_stop_with_the_last_disconnect(
     dc: MTProtoDC, proxy: ProxyFactory
 ) -> None:
