@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import struct
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -25,7 +27,7 @@ from botsession.telethon import RouteConnection, telethon_connection
 from .conftest import ProxyFactory
 from .failover_support import UNHEDGED, Recorded, recorded, silent, states, until
 from .faultproxy import FaultProxyFactory
-from .mtproto_dc import MTProtoDC
+from .mtproto_dc import REQ_PQ_MULTI, MTProtoDC
 from .servers import BackgroundLoop
 from .support import LOOPBACK, free_port, open_fds, settle
 
@@ -369,6 +371,46 @@ class _Loggers(dict[str, logging.Logger]):
 
 def _loggers() -> _Loggers:
     return _Loggers()
+
+
+# --- Telethon's reconnects ------------------------------------------------------------------
+
+
+def req_pq_multi() -> bytes:
+    """An unencrypted req_pq_multi message, as Telethon's first one."""
+    body = REQ_PQ_MULTI + os.urandom(16)
+    return struct.pack("<qqi", 0, int(time.time()) << 32, len(body)) + body
+
+
+async def test_a_connection_reconnects_through_the_route_as_telethon_does(
+    dc: MTProtoDC, proxy: ProxyFactory, background: BackgroundLoop
+) -> None:
+    """Telethon reconnects a dropped connection by ``disconnect()`` then ``connect()`` on the
+    same object: each connect opens a new tunnel through the route (nothing of the old stream
+    is replayed by botsession) and starts the codec afresh (sequence number 0 again). Two
+    connections of one class (Telethon's senders for two DCs) share its router."""
+    hop = proxy("socks5")
+    other_dc = MTProtoDC(background).start()
+    try:
+        cls = telethon_connection(proxy=hop.url())
+        first = cls(LOOPBACK, dc.port, 2, loggers=_loggers())
+        second = cls(LOOPBACK, other_dc.port, 4, loggers=_loggers())
+        async with nothing_left_open():
+            for _ in range(2):
+                await asyncio.gather(first.connect(timeout=5), second.connect(timeout=5))
+                await first.send(req_pq_multi())
+                await second.send(req_pq_multi())
+                # The stand-ins hang up after the frame: Telethon's reads end, as on a drop.
+                for connection in (first, second):
+                    with pytest.raises((asyncio.IncompleteReadError, ConnectionError)):
+                        await connection.recv()
+                    await connection.disconnect()
+    finally:
+        other_dc.stop()
+    assert [frame.is_req_pq_multi() for frame in dc.frames + other_dc.frames] == [True] * 4
+    assert sorted(hop.destinations) == sorted([(LOOPBACK, dc.port), (LOOPBACK, other_dc.port)] * 2)
+    assert cls.router is not None
+    assert cls.router.sockets.held == 0
 
 
 # --- nothing left open ----------------------------------------------------------------------
