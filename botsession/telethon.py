@@ -27,8 +27,10 @@ Give the proxy to botsession, not to Telethon: ``TelegramClient(proxy=...)`` (an
 route, ``local_addr=``) together with this class raises ``ValueError`` when connecting. A
 configuration without routes connects directly, as Telethon's own class of the codec does.
 
-When the last connection of the class is disconnected (``client.disconnect()``), the router's
-background checks are stopped; they resume with the next connect.
+When no connection of the class is connected or connecting any more (``client.disconnect()``),
+the router's background checks are stopped; they resume with the next connect. A tunnel whose
+far end hung up before Telethon had it still ends Telethon's read (Telethon reads its first
+answer without a timeout).
 
 This is the only module that imports Telethon (``pip install 'botsession[telethon]'``).
 """
@@ -81,8 +83,9 @@ class RouteConnection(Connection):  # type: ignore[misc] # Telethon has no type 
 
     router: ClassVar[Router | None] = None
     """The routes of every connection of this class; None: no routes, direct connections."""
-    _in_use: ClassVar[weakref.WeakSet[RouteConnection]]
-    """Connections of this class between ``connect`` and ``disconnect``."""
+    _made: ClassVar[weakref.WeakSet[RouteConnection]]
+    """The connections of this class (Telethon makes one per DC it talks to)."""
+    _connecting = False
     _reader: asyncio.StreamReader | None
     _writer: asyncio.StreamWriter | None
 
@@ -107,6 +110,7 @@ class RouteConnection(Connection):  # type: ignore[misc] # Telethon has no type 
                 "routes: the route decides where its connections leave from"
             )
         super().__init__(ip, port, dc_id, loggers=loggers, proxy=None, local_addr=local_addr)
+        self._made.add(self)
 
     @classmethod
     def route_status(cls) -> tuple[RouteStatus, ...]:
@@ -116,8 +120,11 @@ class RouteConnection(Connection):  # type: ignore[misc] # Telethon has no type 
         return () if cls.router is None else cls.router.route_status()
 
     async def connect(self, timeout: float | None = None, ssl: Any = None) -> None:
-        self._in_use.add(self)
-        await super().connect(timeout=timeout, ssl=ssl)
+        self._connecting = True
+        try:
+            await super().connect(timeout=timeout, ssl=ssl)
+        finally:
+            self._connecting = False
 
     async def _connect(self, timeout: float | None = None, ssl: Any = None) -> None:
         router = self.router
@@ -140,26 +147,27 @@ class RouteConnection(Connection):  # type: ignore[misc] # Telethon has no type 
             self._init_conn()
             await self._writer.drain()
         except BaseException:
-            self._close_stream()
+            _abort(self._writer)
             raise
 
     async def disconnect(self) -> None:
         try:
             await super().disconnect()
         finally:
-            # Telethon closes the stream only of a connection that connected: one whose first
-            # bytes could not be written is closed here.
-            if not self._connected:
-                self._close_stream()
-            if self in self._in_use:
-                self._in_use.discard(self)
-                if not self._in_use and self.router is not None:
-                    await self.router.close()
+            router = self.router
+            if router is not None and not any(
+                connection._connected or connection._connecting for connection in self._made
+            ):
+                # No connection of this class is connected or connecting: stop the background
+                # checks (tasks of this event loop); the next connect resumes them. Telethon
+                # reconnects this very object, maybe while a disconnect of it still runs, so
+                # the test is on the connections' state, not on who called.
+                await router.close()
 
-    def _close_stream(self) -> None:
-        writer, self._writer = self._writer, None
-        if writer is not None and not writer.transport.is_closing():
-            writer.transport.abort()
+
+def _abort(writer: asyncio.StreamWriter | None) -> None:
+    if writer is not None and not writer.transport.is_closing():
+        writer.transport.abort()
 
 
 class _TunnelStreamProtocol(asyncio.StreamReaderProtocol):
@@ -250,6 +258,6 @@ def _connection_class(config: BotSessionConfig, base: type[Any]) -> type[RouteCo
         "__doc__": RouteConnection.__doc__,
         "packet_codec": base.packet_codec,
         "router": router,
-        "_in_use": weakref.WeakSet(),
+        "_made": weakref.WeakSet(),
     }
     return type(name, (RouteConnection, base), namespace)

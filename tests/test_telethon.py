@@ -413,6 +413,27 @@ async def test_a_connection_reconnects_through_the_route_as_telethon_does(
     assert cls.router.sockets.held == 0
 
 
+async def test_a_disconnect_still_running_leaves_the_new_connect_alone(
+    silent_dc: MTProtoDC, proxy: ProxyFactory
+) -> None:
+    """A disconnect that has begun when the same object is connected again (Telethon's
+    receive loop and its sender's reconnect) does not stop the router under the new
+    connect."""
+    cls = telethon_connection(proxy=proxy("socks5").url())
+    connection = cls(LOOPBACK, silent_dc.port, 2, loggers=_loggers())
+    async with nothing_left_open():
+        await connection.connect(timeout=5)
+        lingering = asyncio.ensure_future(connection.disconnect())
+        await asyncio.sleep(0)  # it has begun: Telethon cancels its loops
+        await connection.connect(timeout=5)
+        await lingering
+        await connection.send(req_pq_multi())
+        assert await until(lambda: len(silent_dc.frames) == 1, 5)
+        await connection.disconnect()
+        assert await until(lambda: silent_dc.open_connections == 0, 5)
+    assert silent_dc.frames[0].is_req_pq_multi()
+
+
 # --- nothing left open ----------------------------------------------------------------------
 
 
