@@ -550,6 +550,19 @@ async def test_telethons_own_proxy_cannot_be_combined_with_the_route(dc: MTProto
     assert dc.frames == []
 
 
+async def test_telethons_local_addr_cannot_be_combined_with_a_route(dc: MTProtoDC) -> None:
+    """The route decides where connections leave from; without a route, Telethon's
+    ``local_addr`` is used as Telethon uses it."""
+    routed = client_for(telethon_connection(proxy="socks5://127.0.0.1:9"), dc, local_addr=LOOPBACK)
+    with pytest.raises(ValueError, match=r"TelegramClient\(local_addr=\.\.\.\) cannot be"):
+        await routed.connect()
+    await routed.disconnect()
+    direct = client_for(telethon_connection(), dc, local_addr=LOOPBACK)
+    await connect_once(direct)
+    await direct.disconnect()
+    assert len(dc.frames) == 1
+
+
 def test_an_unknown_codec_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as raised:
         telethon_connection(proxy="socks5://127.0.0.1:9", codec="obfuscated")  # type: ignore[arg-type]
