@@ -2,9 +2,10 @@
 
 ``telethon_connection`` builds, from ``bot.yaml`` / ``BOT_…`` variables / keyword arguments, a
 Telethon connection class that keeps Telethon's MTProto transport codec (TcpFull by default;
-``codec="abridged"`` or ``"intermediate"``) and opens each TCP stream to a data center through
-the configured route — every hop kind, chains, fallback routes with hedged connects and
-background checks (their target is the last DC dialled), ``limit``, ``connect_timeout``::
+``codec="abridged"``, ``"intermediate"`` or ``"obfuscated"``) and opens each TCP stream to a
+data center through the configured route — every hop kind, chains, fallback routes with
+hedged connects and background checks (their target is the last DC dialled), ``limit``,
+``connect_timeout``::
 
     from telethon import TelegramClient
     from botsession.telethon import telethon_connection
@@ -50,6 +51,7 @@ try:
         ConnectionTcpAbridged,
         ConnectionTcpFull,
         ConnectionTcpIntermediate,
+        ConnectionTcpObfuscated,
     )
 except ImportError as missing:  # pragma: no cover - exercised in a subprocess by the tests
     raise MissingExtraError(__name__, "Telethon", "telethon", missing.name) from missing
@@ -63,14 +65,16 @@ if TYPE_CHECKING:
 
 __all__ = ["RouteConnection", "telethon_connection"]
 
-Codec = Literal["full", "abridged", "intermediate"]
+Codec = Literal["full", "abridged", "intermediate", "obfuscated"]
 """Telethon's MTProto transports over TCP: TcpFull (Telethon's default), TcpAbridged,
-TcpIntermediate."""
+TcpIntermediate, TcpObfuscated (obfuscated2: abridged, AES-CTR encrypted with a random key, so
+that the stream does not look like MTProto to a middlebox)."""
 
 _CODECS: dict[str, type[Any]] = {
     "full": ConnectionTcpFull,
     "abridged": ConnectionTcpAbridged,
     "intermediate": ConnectionTcpIntermediate,
+    "obfuscated": ConnectionTcpObfuscated,
 }
 
 
@@ -218,7 +222,8 @@ def telethon_connection(
 ) -> type[RouteConnection]:
     """A Telethon connection class (``TelegramClient(..., connection=...)``) whose connections
     go through the configured routes, with Telethon's ``codec``: ``"full"`` (TcpFull,
-    Telethon's default), ``"abridged"`` or ``"intermediate"``.
+    Telethon's default), ``"abridged"``, ``"intermediate"`` or ``"obfuscated"`` (obfuscated2,
+    TcpObfuscated).
 
     The other arguments are those of ``load_config``; bad configuration raises
     ``ConfigError``. Each call makes a new class with a router of its own: give each client

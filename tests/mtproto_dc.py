@@ -17,6 +17,7 @@ import struct
 import time
 import zlib
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from .servers import Listener, StreamServer
 
@@ -54,20 +55,17 @@ class Frame:
         return body[:4] == REQ_PQ_MULTI and len(body) == 4 + 16
 
 
-async def read_frame(reader: asyncio.StreamReader) -> tuple[str, bytes, bytes]:
+class _Reader(Protocol):
+    async def readexactly(self, n: int) -> bytes: ...
+
+
+async def read_frame(reader: _Reader) -> tuple[str, bytes, bytes]:
     """The codec, the raw bytes and the payload of the first frame on ``reader``; a TcpFull
     frame's sequence number and CRC32 are checked."""
     first = await reader.readexactly(1)
     if first == ABRIDGED_TAG:
-        head = await reader.readexactly(1)
-        raw = first + head
-        words = head[0]
-        if words >= 0x7F:
-            more = await reader.readexactly(3)
-            raw += more
-            words = int.from_bytes(more, "little")
-        payload = await reader.readexactly(words * 4)
-        return "abridged", raw + payload, payload
+        raw, payload = await _read_abridged(reader)
+        return "abridged", first + raw, payload
     rest = await reader.readexactly(3)
     if first + rest == INTERMEDIATE_TAG:
         head = await reader.readexactly(4)
@@ -85,12 +83,53 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[str, bytes, bytes]:
     return "full", raw, body[4:-4]
 
 
+async def _read_abridged(reader: _Reader) -> tuple[bytes, bytes]:
+    head = await reader.readexactly(1)
+    raw = head
+    words = head[0]
+    if words >= 0x7F:
+        more = await reader.readexactly(3)
+        raw += more
+        words = int.from_bytes(more, "little")
+    payload = await reader.readexactly(words * 4)
+    return raw + payload, payload
+
+
+class _Decrypting:
+    """A reader that decrypts what it reads (obfuscated2's AES-CTR stream)."""
+
+    def __init__(self, reader: asyncio.StreamReader, cipher: Any) -> None:
+        self._reader = reader
+        self._cipher = cipher
+
+    async def readexactly(self, n: int) -> bytes:
+        data: bytes = self._cipher.encrypt(await self._reader.readexactly(n))
+        return data
+
+
+async def read_obfuscated_frame(reader: asyncio.StreamReader) -> tuple[str, bytes, bytes]:
+    """The first frame of an obfuscated2 connection (Telethon's TcpObfuscated): a 64-byte
+    header whose bytes 8-56 are the client's AES-CTR key and IV and whose bytes 56-60 decrypt
+    to the abridged transport's tag, then abridged frames, encrypted. ``raw`` is what arrived."""
+    from telethon.crypto import AESModeCTR
+
+    header = await reader.readexactly(64)
+    cipher = AESModeCTR(header[8:40], header[40:56])
+    tag = cipher.encrypt(header)[56:60]
+    assert tag == ABRIDGED_TAG * 4, f"obfuscated2 header with tag {tag.hex()}"
+    decrypting = _Decrypting(reader, cipher)
+    raw, payload = await _read_abridged(decrypting)
+    return "obfuscated", header + raw, payload
+
+
 @dataclass
 class MTProtoDC(StreamServer):
     """Records each connection's first frame (``frames``), or what it made of a connection
     that did not send a whole, valid one (``errors``)."""
 
     hang_up: bool = True
+    obfuscated: bool = False
+    """Clients speak obfuscated2 (Telethon's TcpObfuscated)."""
     at_once: bool = False
     """Hang up at once, before reading anything (a DC that refuses the client)."""
     frames: list[Frame] = field(default_factory=list)
@@ -122,7 +161,8 @@ class MTProtoDC(StreamServer):
             writer.close()
             return
         try:
-            codec, raw, payload = await asyncio.wait_for(read_frame(reader), READ_LIMIT)
+            read = read_obfuscated_frame(reader) if self.obfuscated else read_frame(reader)
+            codec, raw, payload = await asyncio.wait_for(read, READ_LIMIT)
             self.frames.append(Frame(codec, raw, payload, time.monotonic()))
             if not self.hang_up:
                 with contextlib.suppress(Exception):

@@ -196,6 +196,28 @@ async def test_an_ipv6_dc_is_reached_through_the_route(
     assert [frame.is_req_pq_multi() for frame in dc.frames] == [True]
 
 
+async def test_the_obfuscated_transport_goes_through_the_route(
+    background: BackgroundLoop, proxy: ProxyFactory
+) -> None:
+    """``codec="obfuscated"`` (Telethon's TcpObfuscated, obfuscated2): the 64-byte header and
+    the encrypted abridged frame arrive; decrypted with the header's key, the frame is
+    req_pq_multi."""
+    dc = MTProtoDC(background, obfuscated=True).start()
+    try:
+        hop = proxy("socks5")
+        connection = telethon_connection(proxy=hop.url(), codec="obfuscated")
+        client = client_for(connection, dc)
+        async with nothing_left_open():
+            await connect_once(client)
+            await client.disconnect()
+    finally:
+        dc.stop()
+    assert dc.errors == []
+    assert [frame.codec for frame in dc.frames] == ["obfuscated"]
+    assert dc.frames[0].is_req_pq_multi()
+    assert hop.destinations == [(LOOPBACK, dc.port)]
+
+
 # --- fallback and hedging -----------------------------------------------------------------
 
 
@@ -565,9 +587,9 @@ async def test_telethons_local_addr_cannot_be_combined_with_a_route(dc: MTProtoD
 
 def test_an_unknown_codec_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as raised:
-        telethon_connection(proxy="socks5://127.0.0.1:9", codec="obfuscated")  # type: ignore[arg-type]
+        telethon_connection(proxy="socks5://127.0.0.1:9", codec="http")  # type: ignore[arg-type]
     assert "codec=" in str(raised.value)
-    assert "'full', 'abridged', 'intermediate'" in str(raised.value)
+    assert "'full', 'abridged', 'intermediate', 'obfuscated', not 'http'" in str(raised.value)
 
 
 def test_route_status_tells_a_client_with_telethons_own_connection_apart() -> None:
