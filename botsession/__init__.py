@@ -1,10 +1,10 @@
 """botsession: declarative, validated proxy routes for aiogram and aiohttp Telegram bots.
 
 ``import botsession`` and ``load_config`` never import aiogram (it takes seconds), aiohttp,
-python-telegram-bot or httpx; the adapters are loaded on first use. Each adapter needs its
-framework, installed with botsession's extra of the same name (``pip install
-'botsession[aiogram]'``, ``[ptb]``, ``[httpx]``); without it, using the adapter raises
-``MissingExtraError`` (an ``ImportError``) naming the extra.
+python-telegram-bot, httpx or Telethon; the adapters are loaded on first use. Each adapter needs
+its framework, installed with botsession's extra of the same name (``pip install
+'botsession[aiogram]'``, ``[ptb]``, ``[httpx]``, ``[telethon]``); without it, using the adapter
+raises ``MissingExtraError`` (an ``ImportError``) naming the extra.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .ptb import build_ptb_request as build_ptb_request
     from .ptb import configure_application as configure_application
     from .session import AiohttpSession as AiohttpSession
+    from .telethon import telethon_connection as telethon_connection
 
 __version__ = "0.1.0"
 
@@ -78,8 +79,14 @@ _LAZY = {
     "build_httpx_transport": "httpx_transport",
     "build_ptb_request": "ptb",
     "configure_application": "ptb",
+    "telethon_connection": "telethon",
 }
-_FRAMEWORK_OF = {"session": "aiogram", "ptb": "telegram", "httpx_transport": "httpx"}
+_FRAMEWORK_OF = {
+    "session": "aiogram",
+    "ptb": "telegram",
+    "httpx_transport": "httpx",
+    "telethon": "telethon",
+}
 """The framework each adapter module imports."""
 
 

@@ -25,11 +25,12 @@ _HAS_STATUS = (
     ("botsession.httpx_transport", "RouteTransport"),
     ("botsession.net.connector", "RouteConnector"),
     ("botsession.net.connector", "DirectConnector"),
+    ("botsession.telethon", "RouteConnection"),
 )
 """botsession's classes that answer ``route_status()`` themselves."""
 _BUILT_BY = (
     "build_session_from_config, build_client_session, build_ptb_request, "
-    "configure_application, build_httpx_client or build_httpx_transport"
+    "configure_application, build_httpx_client, build_httpx_transport or telethon_connection"
 )
 
 
@@ -46,9 +47,10 @@ def route_status(built: object) -> list[RouteStatus]:
     (``build_ptb_request``) or a PTB ``Bot`` / ``Application`` whose request it is
     (``configure_application``; the request that makes the API calls, not the ``getUpdates``
     one); the ``httpx.AsyncClient`` of ``build_httpx_client``, or one given the transport of
-    ``build_httpx_transport``, or that transport. Each ``RouteStatus`` tells the route's state
-    (``active``, ``standby``, ``failed``), its last error (passwords masked), when the state
-    changed and how long each hop took to answer.
+    ``build_httpx_transport``, or that transport; the connection class of
+    ``telethon_connection``, one of its connections, or a ``TelegramClient`` given it. Each
+    ``RouteStatus`` tells the route's state (``active``, ``standby``, ``failed``), its last
+    error (passwords masked), when the state changed and how long each hop took to answer.
 
     Raises ``TypeError``, naming what it got, for anything else (such as a session or client
     that botsession did not build, or an aiohttp session already closed).
@@ -68,6 +70,10 @@ def _status_source(obj: object, found: list[str]) -> _HasStatus | None:
     found.append(_described(obj))
     if any(isinstance(obj, cls) for cls in _loaded(*_HAS_STATUS)):
         return cast("_HasStatus", obj)  # each of those classes has the method
+    if isinstance(obj, type) and any(
+        issubclass(obj, cls) for cls in _loaded(("botsession.telethon", "RouteConnection"))
+    ):
+        return cast("_HasStatus", obj)  # telethon_connection's class: a class method
     inner = _inner(obj)
     if inner is None:
         return None
@@ -89,6 +95,8 @@ def _inner(obj: object) -> tuple[str, Any] | None:
         (("aiogram", "Bot"), "session"),
         # httpx keeps the transport it was given (or made) there, in every version we support.
         (("httpx", "AsyncClient"), "_transport"),
+        # Telethon keeps the connection class it was given there (1.x).
+        (("telethon", "TelegramClient"), "_connection"),
     )
     for (module, name), attribute in holders:
         if any(isinstance(obj, cls) for cls in _loaded((module, name))):
@@ -107,6 +115,8 @@ def _loaded(*names: tuple[str, str]) -> list[type]:
 
 
 def _described(obj: object) -> str:
+    if isinstance(obj, type):  # a class given where botsession's would be (Telethon's)
+        return f"class {obj.__module__}.{obj.__qualname__}"
     cls = type(obj)
     module = cls.__module__
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"

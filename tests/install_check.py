@@ -18,7 +18,15 @@ from typing import Any
 PROXY = "socks5://127.0.0.1:9"
 """A loopback proxy that is never dialled: building a session connects nothing."""
 
-MODULES = ("aiogram", "telegram", "httpx", "opentelemetry", "aiohttp_socks", "python_socks")
+MODULES = (
+    "aiogram",
+    "telegram",
+    "httpx",
+    "telethon",
+    "opentelemetry",
+    "aiohttp_socks",
+    "python_socks",
+)
 """The frameworks, and what botsession's core needed before (issue #19)."""
 
 LAZY = (
@@ -29,6 +37,7 @@ LAZY = (
     "build_httpx_transport",
     "build_ptb_request",
     "configure_application",
+    "telethon_connection",
 )
 
 
@@ -50,6 +59,7 @@ async def outcomes() -> dict[str, str]:
         "AiohttpSession": lambda: botsession.AiohttpSession(proxy=PROXY),
         "build_ptb_request": lambda: botsession.build_ptb_request(proxy=PROXY),
         "build_httpx_client": lambda: botsession.build_httpx_client(proxy=PROXY),
+        "telethon_connection": lambda: botsession.telethon_connection(proxy=PROXY),
     }
     found = {}
     for name, build in builders.items():
@@ -58,7 +68,8 @@ async def outcomes() -> dict[str, str]:
         except ImportError as error:
             found[name] = f"{type(error).__name__}: {error}"
         else:
-            found[name] = type(made).__name__
+            # telethon_connection makes a class: its name, not its metaclass's.
+            found[name] = made.__name__ if isinstance(made, type) else type(made).__name__
             await close(made)
     return found
 

@@ -40,6 +40,7 @@ NEEDS = {
     "AiohttpSession": "aiogram",
     "build_ptb_request": "ptb",
     "build_httpx_client": "httpx",
+    "telethon_connection": "telethon",
 }
 """The extra each framework builder of install_check.py needs."""
 
@@ -50,6 +51,8 @@ MISSING = {
     "(or: pip install -e '.[ptb]' from a checkout)",
     "httpx": "needs httpx: pip install 'botsession[httpx]' "
     "(or: pip install -e '.[httpx]' from a checkout)",
+    "telethon": "needs Telethon: pip install 'botsession[telethon]' "
+    "(or: pip install -e '.[telethon]' from a checkout)",
 }
 """What follows the builder's name in the error of a builder whose extra is not installed."""
 
@@ -59,6 +62,7 @@ BUILT = {
     "AiohttpSession": "AiohttpSession",
     "build_ptb_request": "BotSessionRequest",
     "build_httpx_client": "RouteClient",
+    "telethon_connection": "RouteConnectionTcpFull",
 }
 
 
@@ -120,17 +124,38 @@ def test_httpx_builders_without_httpx_name_the_extra() -> None:
     ], result.stderr
 
 
+def test_telethon_connection_without_telethon_names_the_extra() -> None:
+    """Without Telethon, botsession.telethon_connection and botsession.telethon name the
+    telethon extra."""
+    result = run_python(
+        hiding("telethon") + "import importlib, botsession\n"
+        "for get in (lambda: botsession.telethon_connection,\n"
+        "            lambda: importlib.import_module('botsession.telethon')):\n"
+        "    try:\n"
+        "        get()\n"
+        "    except ImportError as error:\n"
+        "        print(type(error).__name__, error)\n"
+        "print('telethon_connection' in dir(botsession))\n"
+    )
+    assert result.stdout.splitlines() == [
+        f"MissingExtraError telethon_connection {MISSING['telethon']}",
+        f"MissingExtraError botsession.telethon {MISSING['telethon']}",
+        "False",
+    ], result.stderr
+
+
 def test_without_any_framework_the_core_works_and_lists_only_what_it_has() -> None:
     """With aiogram, python-telegram-bot and httpx all missing, load_config, a plain aiohttp
     session, dir(), help() and ``from botsession import *`` work and list no adapter's names."""
     result = run_python(
-        hiding("aiogram", "telegram", "httpx") + "import asyncio, pydoc, botsession\n"
+        hiding("aiogram", "telegram", "httpx", "telethon") + "import asyncio, pydoc, botsession\n"
         "config = botsession.load_config(proxy='socks5://127.0.0.1:9')\n"
         "async def main():\n"
         "    async with botsession.build_client_session(config) as session:\n"
         "        return type(session.connector).__name__\n"
         "print(config.proxy, asyncio.run(main()))\n"
-        "names = ('AiohttpSession', 'build_ptb_request', 'build_httpx_client', 'RouteStatus')\n"
+        "names = ('AiohttpSession', 'build_ptb_request', 'build_httpx_client',\n"
+        "         'telethon_connection', 'RouteStatus')\n"
         "print([name for name in names if name in dir(botsession)])\n"
         "text = pydoc.render_doc(botsession, renderer=pydoc.plaintext)\n"
         "print('class RouteStatus(' in text, 'class AiohttpSession(' in text)\n"
@@ -156,6 +181,7 @@ def test_dir_and_help_list_the_lazily_loaded_names() -> None:
         "build_httpx_transport",
         "build_ptb_request",
         "configure_application",
+        "telethon_connection",
     ]
     assert [name for name in lazy if name in dir(botsession)] == lazy
     assert {"Any", "TYPE_CHECKING", "annotations", "importlib"}.isdisjoint(dir(botsession))
@@ -269,6 +295,7 @@ LAZY = {
     "build_httpx_transport": "httpx",
     "build_ptb_request": "ptb",
     "configure_application": "ptb",
+    "telethon_connection": "telethon",
 }
 """The lazily loaded names, in install_check.py's order, and the extra each needs."""
 
@@ -282,8 +309,9 @@ LAZY = {
         ("aiogram", ["aiogram"]),
         ("ptb", ["telegram", "httpx"]),  # python-telegram-bot is built on httpx
         ("httpx", ["httpx"]),
+        ("telethon", ["telethon"]),
     ],
-    ids=["core", "aiogram", "ptb", "httpx"],
+    ids=["core", "aiogram", "ptb", "httpx", "telethon"],
 )
 def test_an_installation_has_its_framework_and_names_the_extras_it_lacks(
     extra: str | None,
@@ -301,6 +329,7 @@ def test_an_installation_has_its_framework_and_names_the_extras_it_lacks(
         "aiogram": "aiogram" in frameworks,
         "ptb": "telegram" in frameworks,
         "httpx": "httpx" in frameworks,
+        "telethon": "telethon" in frameworks,
     }
     assert seen["builders"] == {
         name: built
