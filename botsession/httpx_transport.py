@@ -216,7 +216,7 @@ class RouteTransport(httpx.AsyncBaseTransport):
         }
         if response.reason is not None:
             extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
-        return httpx.Response(
+        return _TokenSafeResponse(
             status_code=response.status,
             headers=list(response.raw_headers),
             stream=_ResponseBody(response, request, self._slots.release),
@@ -436,3 +436,17 @@ __all__ = [
     "build_httpx_client",
     "build_httpx_transport",
 ]
+
+
+class _TokenSafeResponse(httpx.Response):
+    """httpx's response, whose ``raise_for_status()`` error does not show the bot token: httpx
+    writes the whole URL (``…/bot<id>:<secret>/getMe``) into its message. The error keeps its
+    ``request`` and ``response``, whose URL is the real one, for code that asks for it."""
+
+    def raise_for_status(self) -> _TokenSafeResponse:
+        try:
+            super().raise_for_status()
+        except httpx.HTTPStatusError as error:
+            redact_exception(error, token_secrets(str(self.request.url)))
+            raise
+        return self

@@ -47,6 +47,7 @@ from botsession import (
     ConfigError,
     build_client_session,
     build_httpx_client,
+    build_httpx_transport,
     build_ptb_request,
     build_session_from_config,
     load_config,
@@ -633,3 +634,28 @@ async def test_a_reset_relayed_through_the_route_is_reported_as_a_reset(
     assert "Connection reset by peer" in str(caught.value)
     assert isinstance(caught.value.__cause__, ConnectionResetError)
     assert not leaked(shown_texts(caught.value, "aiohttp"))
+
+
+@pytest.mark.parametrize("client_kind", ["build_httpx_client", "own client"])
+async def test_raise_for_status_of_an_httpx_response_shows_the_token_nowhere(
+    client_kind: str, broken_api: MisbehavingApi
+) -> None:
+    """httpx's ``raise_for_status()`` quotes the request's URL; on a response that came
+    through botsession's transport the token shows as its id and stars, never its secret."""
+    broken_api.mode = "html"  # a 502 page, as a reverse proxy in front of the API gives
+    otel = recorded()
+
+    async def attempt() -> None:
+        if client_kind == "build_httpx_client":
+            async with build_httpx_client(api={"base": broken_api.base}) as client:
+                (await client.post(f"/bot{TOKEN}/getMe")).raise_for_status()
+        else:
+            transport = build_httpx_transport(proxy=None)
+            async with httpx.AsyncClient(transport=transport) as client:
+                (await client.post(f"{broken_api.base}/bot{TOKEN}/getMe")).raise_for_status()
+
+    observed = await observe(attempt)
+    assert isinstance(observed.error, httpx.HTTPStatusError), repr(observed.error)
+    assert SHOWN in str(observed.error)
+    assert observed.error.response.status_code == 502
+    assert_nothing_shows(observed, "httpx", otel)
