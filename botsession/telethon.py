@@ -180,19 +180,13 @@ class _TunnelStreamProtocol(asyncio.StreamReaderProtocol):
 
     def __init__(self, reader: asyncio.StreamReader, tunnel: Tunnel) -> None:
         super().__init__(reader)
-        self._tunnel: Tunnel | None = tunnel
-        self._lost = False
+        self._tunnel = tunnel
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._lost:  # told twice: see _streams
-            return
-        self._lost = True
         try:
             super().connection_lost(exc)
         finally:
-            tunnel, self._tunnel = self._tunnel, None
-            if tunnel is not None:
-                tunnel.release()
+            self._tunnel.release()  # once: the tunnel forgets its callback
 
 
 def _streams(tunnel: Tunnel) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -200,14 +194,9 @@ def _streams(tunnel: Tunnel) -> tuple[asyncio.StreamReader, asyncio.StreamWriter
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(loop=loop)
     protocol = _TunnelStreamProtocol(reader, tunnel)
+    # A DC that hung up before the hand-over still ends Telethon's read (``hand_over`` tells
+    # the protocol): Telethon reads its first answer without a timeout.
     transport = tunnel.hand_over(protocol)
-    if transport.is_closing():
-        # The DC (or a proxy) hung up between the end of the handshakes and now: the protocol
-        # of the handshakes may have been told the connection was lost, and this one never
-        # will be. Without an end of stream, Telethon would wait for the DC's answer forever
-        # (it reads its first answer without a timeout), and the writer's wait_closed() too.
-        # A connection_lost still to come, if any, is queued before this one and wins.
-        loop.call_soon(protocol.connection_lost, None)
     return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 
