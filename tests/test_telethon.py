@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import struct
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -27,7 +25,7 @@ from botsession.telethon import RouteConnection, telethon_connection
 from .conftest import ProxyFactory
 from .failover_support import UNHEDGED, Recorded, recorded, silent, states, until
 from .faultproxy import FaultProxyFactory
-from .mtproto_dc import REQ_PQ_MULTI, MTProtoDC
+from .mtproto_dc import MTProtoDC, req_pq_multi
 from .servers import BackgroundLoop
 from .support import LOOPBACK, free_port, nothing_left_open
 
@@ -387,12 +385,6 @@ def _loggers() -> _Loggers:
 
 
 # --- Telethon's reconnects ------------------------------------------------------------------
-
-
-def req_pq_multi() -> bytes:
-    """An unencrypted req_pq_multi message, as Telethon's first one."""
-    body = REQ_PQ_MULTI + os.urandom(16)
-    return struct.pack("<qqi", 0, int(time.time()) << 32, len(body)) + body
 
 
 async def test_a_connection_reconnects_through_the_route_as_telethon_does(
