@@ -137,7 +137,7 @@ async def test_the_first_frame_goes_through_a_two_hop_chain(
     assert [frame.is_req_pq_multi() for frame in dc.frames] == [True]
 
 
-@pytest.mark.parametrize("kind", ["socks4", "socks4a", "http", "https"])
+@pytest.mark.parametrize("kind", ["socks4", "socks4a", "http", "https", "link"])
 async def test_every_hop_kind_carries_the_first_frame(
     dc: MTProtoDC,
     proxy: ProxyFactory,
@@ -145,10 +145,14 @@ async def test_every_hop_kind_carries_the_first_frame(
     one_key_exchange: None,
     kind: str,
 ) -> None:
-    """SOCKS4, SOCKS4a, HTTP CONNECT and an https proxy (the MTProto stream raw inside the
+    """SOCKS4, SOCKS4a, HTTP CONNECT, an https proxy and a Telegram SOCKS link (the MTProto stream raw inside the
     TLS with the proxy): the frame arrives intact."""
     hop: Any = fault_proxy("https") if kind == "https" else proxy(kind)
-    client = client_for(kurigram_connection(proxy=hop.url()), at(dc))
+    url = hop.url()
+    if kind == "link":  # a Telegram SOCKS link: a SOCKS5 hop with credentials
+        hop = proxy("socks5", "bot", "pa&ss")
+        url = f"tg://socks?server={LOOPBACK}&port={hop.port}&user=bot&pass=pa%26ss"
+    client = client_for(kurigram_connection(proxy=url), at(dc))
     async with nothing_left_open():
         await connect_once(client)
     assert hop.destinations == [(LOOPBACK, dc.port)]
@@ -280,16 +284,20 @@ async def test_connects_are_recorded_with_opentelemetry(
 
 
 async def test_a_dead_route_at_the_first_connect_raises_the_hop_once(
-    dc: MTProtoDC, fault_proxy: FaultProxyFactory
+    dc: MTProtoDC, fault_proxy: FaultProxyFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A fresh session whose route is dead: ``connect()`` raises botsession's error naming
-    the hop (no password), and kurigram's key-exchange retries (five, a second apart) get it
-    again without dialling the dead proxy: it saw one connection."""
+    the hop (no password, in it or in kurigram's log), and kurigram's key-exchange retries
+    (five, a second apart) get it again without dialling the dead proxy: it saw one
+    connection."""
     dead = fault_proxy("socks5", step="auth", fault="close")  # credentials: FAULT_AUTH
     connection = kurigram_connection(proxy=dead.url())
     client = client_for(connection, at(dc))
     async with nothing_left_open():
-        error = await connect_once(client)
+        with caplog.at_level(logging.DEBUG):
+            error = await connect_once(client)
+    assert "Retrying due to ProxyHopError: proxy hop 1 of 1" in caplog.text
+    assert FAULT_AUTH[1] not in caplog.text
     assert isinstance(error, ProxyHopError)
     assert not isinstance(error, OSError)
     user, password = FAULT_AUTH

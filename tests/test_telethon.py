@@ -147,14 +147,18 @@ async def test_the_first_frame_goes_through_a_two_hop_chain(
     assert dc.frames[0].is_req_pq_multi()
 
 
-@pytest.mark.parametrize("kind", ["socks4", "socks4a", "http", "https"])
+@pytest.mark.parametrize("kind", ["socks4", "socks4a", "http", "https", "link"])
 async def test_every_hop_kind_carries_the_first_frame(
     dc: MTProtoDC, proxy: ProxyFactory, fault_proxy: FaultProxyFactory, kind: str
 ) -> None:
-    """SOCKS4, SOCKS4a, HTTP CONNECT and an https proxy (CONNECT inside TLS with the proxy;
+    """SOCKS4, SOCKS4a, HTTP CONNECT, an https proxy and a Telegram SOCKS link (CONNECT inside TLS with the proxy;
     the MTProto stream inside that TLS, raw): the frame arrives intact."""
     hop: Any = fault_proxy("https") if kind == "https" else proxy(kind)
-    connection = telethon_connection(proxy=hop.url())
+    url = hop.url()
+    if kind == "link":  # a Telegram SOCKS link: a SOCKS5 hop with credentials
+        hop = proxy("socks5", "bot", "pa&ss")
+        url = f"tg://socks?server={LOOPBACK}&port={hop.port}&user=bot&pass=pa%26ss"
+    connection = telethon_connection(proxy=url)
     client = client_for(connection, dc)
     async with nothing_left_open():
         await connect_once(client)
