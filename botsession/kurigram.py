@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -59,11 +58,11 @@ except ImportError as missing:  # pragma: no cover - exercised in a subprocess b
     raise MissingExtraError(__name__, "kurigram", "kurigram", missing.name) from missing
 
 from .factory import ConfigInput, load_outcome
-from .mtproto import close_when_idle, router_for
+from .mtproto import RoutedConnection, routed_namespace
 from .net.streams import abort, tunnel_streams
 
 if TYPE_CHECKING:
-    from .net.routing import Router, RouteStatus
+    from .net.routing import Router
 
 __all__ = ["RouteConnection", "kurigram_connection"]
 
@@ -86,16 +85,12 @@ class _ClassState:
     """Before the first connection got through: when the last connect failed, and why."""
 
 
-class RouteConnection(Connection):
+class RouteConnection(RoutedConnection, Connection):
     """A kurigram connection whose stream goes through the routes of ``router`` (None: direct).
 
     Not used as such: ``kurigram_connection`` makes a subclass with its own router.
     """
 
-    router: ClassVar[Router | None] = None
-    """The routes of every connection of this class; None: no routes, direct connections."""
-    _made: ClassVar[weakref.WeakSet[RouteConnection]]
-    """The connections of this class (kurigram makes one per session it starts)."""
     _transports: ClassVar[dict[type[TCP], type[TCP]]]
     """kurigram's transport classes, each with its socket taken from the route."""
     _state: ClassVar[_ClassState]
@@ -133,14 +128,7 @@ class RouteConnection(Connection):
             crypto_executor_workers=crypto_executor_workers,
             loop=loop,
         )
-        self._made.add(self)
-
-    @classmethod
-    def route_status(cls) -> tuple[RouteStatus, ...]:
-        """Each route's state (``active``, ``standby``, ``failed``), last error, when that
-        changed and how long each hop took (see ``Router.route_status``); empty without
-        routes."""
-        return () if cls.router is None else cls.router.route_status()
+        self._made_now()
 
     @property
     def live(self) -> bool:
@@ -227,7 +215,7 @@ class RouteConnection(Connection):
                 await self._drop(self.protocol)
         finally:
             self._open = False
-            await close_when_idle(self.router, self._made)
+            await self._close_router_when_idle()
 
     @staticmethod
     async def _drop(transport: TCP) -> None:
@@ -277,8 +265,7 @@ def kurigram_connection(
     namespace: dict[str, Any] = {
         "__module__": __name__,
         "__doc__": RouteConnection.__doc__,
-        "router": router_for(loaded.config),
-        "_made": weakref.WeakSet(),
+        **routed_namespace(loaded.config),
         "_transports": {},
         "_state": _ClassState(),
     }

@@ -8,43 +8,64 @@ background checks when none of those connections is connected or connecting.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import weakref
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .net.routing import Router
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from .config_schema import BotSessionConfig
+    from .net.routing import RouteStatus
 
-__all__ = ["close_when_idle", "router_for"]
-
-
-def router_for(config: BotSessionConfig) -> Router | None:
-    """The router of a connection class: None when the configuration has no routes (the
-    client's own direct connection is used)."""
-    if not config.routes:
-        return None
-    return Router(
-        config.routes,
-        connect_timeout=config.connect_timeout,
-        retry_primary_after=config.fallback_retry_primary_after,
-        hedge_after=config.fallback_hedge_after,
-        limit=config.limit,
-    )
+__all__ = ["RoutedConnection", "routed_namespace"]
 
 
-class Live(Protocol):
-    """A connection that tells whether it holds a stream or is opening one."""
+class RoutedConnection:
+    """What the connection classes of both MTProto adapters share: the router of the class,
+    the connections made of it, ``route_status()``, and stopping the router's background
+    checks when none of those connections is live."""
+
+    router: ClassVar[Router | None] = None
+    """The routes of every connection of this class; None: no routes, direct connections."""
+    _made: ClassVar[weakref.WeakSet[Any]]
+    """The connections of this class (the clients make one per DC or session)."""
+
+    @classmethod
+    def route_status(cls) -> tuple[RouteStatus, ...]:
+        """Each route's state (``active``, ``standby``, ``failed``), last error, when that
+        changed and how long each hop took (see ``Router.route_status``); empty without
+        routes."""
+        return () if cls.router is None else cls.router.route_status()
 
     @property
-    def live(self) -> bool: ...
+    def live(self) -> bool:
+        """Connected, or connecting."""
+        raise NotImplementedError
+
+    def _made_now(self) -> None:
+        self._made.add(self)
+
+    async def _close_router_when_idle(self) -> None:
+        """Stop the router's background checks (tasks of the running event loop) when no
+        connection of the class is live; the next connect resumes them. The clients reconnect
+        a connection object while a disconnect of it may still run, so the test is on every
+        connection's state, not on who called."""
+        router = self.router
+        if router is not None and not any(connection.live for connection in self._made):
+            await router.close()
 
 
-async def close_when_idle(router: Router | None, connections: Iterable[Live]) -> None:
-    """Stop the router's background checks (tasks of the running event loop) when none of
-    ``connections`` is live; the next connect resumes them. The clients reconnect a connection
-    object while a disconnect of it may still run, so the test is on every connection's state,
-    not on who called."""
-    if router is not None and not any(connection.live for connection in connections):
-        await router.close()
+def routed_namespace(config: BotSessionConfig) -> dict[str, Any]:
+    """The class attributes of a new connection class: its router (None when the
+    configuration has no routes: the client's own direct connection is used) and the set of
+    its connections."""
+    router = None
+    if config.routes:
+        router = Router(
+            config.routes,
+            connect_timeout=config.connect_timeout,
+            retry_primary_after=config.fallback_retry_primary_after,
+            hedge_after=config.fallback_hedge_after,
+            limit=config.limit,
+        )
+    return {"router": router, "_made": weakref.WeakSet()}

@@ -39,9 +39,8 @@ This is the only module that imports Telethon (``pip install 'botsession[teletho
 from __future__ import annotations
 
 import asyncio
-import weakref
 from os import PathLike
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from .errors import ConfigError, MissingExtraError, Problem, RouteError, framework_error
 
@@ -57,8 +56,7 @@ except ImportError as missing:  # pragma: no cover - exercised in a subprocess b
     raise MissingExtraError(__name__, "Telethon", "telethon", missing.name) from missing
 
 from .factory import ConfigInput, load_outcome
-from .mtproto import close_when_idle, router_for
-from .net.routing import Router, RouteStatus
+from .mtproto import RoutedConnection, routed_namespace
 from .net.streams import abort, tunnel_streams
 
 if TYPE_CHECKING:
@@ -79,17 +77,13 @@ _CODECS: dict[str, type[Any]] = {
 }
 
 
-class RouteConnection(Connection):  # type: ignore[misc] # Telethon has no type hints
+class RouteConnection(RoutedConnection, Connection):  # type: ignore[misc] # Telethon: no hints
     """A Telethon connection whose stream goes through the routes of ``router`` (None: direct).
 
     Not used as such: ``telethon_connection`` makes a subclass with Telethon's codec of choice
     and its own router.
     """
 
-    router: ClassVar[Router | None] = None
-    """The routes of every connection of this class; None: no routes, direct connections."""
-    _made: ClassVar[weakref.WeakSet[RouteConnection]]
-    """The connections of this class (Telethon makes one per DC it talks to)."""
     _connecting = False
     _reader: asyncio.StreamReader | None
     _writer: asyncio.StreamWriter | None
@@ -115,14 +109,7 @@ class RouteConnection(Connection):  # type: ignore[misc] # Telethon has no type 
                 "routes: the route decides where its connections leave from"
             )
         super().__init__(ip, port, dc_id, loggers=loggers, proxy=None, local_addr=local_addr)
-        self._made.add(self)
-
-    @classmethod
-    def route_status(cls) -> tuple[RouteStatus, ...]:
-        """Each route's state (``active``, ``standby``, ``failed``), last error, when that
-        changed and how long each hop took (see ``Router.route_status``); empty without
-        routes."""
-        return () if cls.router is None else cls.router.route_status()
+        self._made_now()
 
     async def connect(self, timeout: float | None = None, ssl: Any = None) -> None:
         self._connecting = True
@@ -164,7 +151,7 @@ class RouteConnection(Connection):  # type: ignore[misc] # Telethon has no type 
         try:
             await super().disconnect()
         finally:
-            await close_when_idle(self.router, self._made)
+            await self._close_router_when_idle()
 
 
 def telethon_connection(
@@ -202,7 +189,6 @@ def telethon_connection(
 
 
 def _connection_class(config: BotSessionConfig, base: type[Any]) -> type[RouteConnection]:
-    router = router_for(config)
     # Telethon names the mode after the class, without "Connection": ``…:443/RouteTcpFull``
     # in its logs. A subclass of Telethon's class of the codec too, for whoever checks.
     name = "Route" + base.__name__
@@ -210,7 +196,6 @@ def _connection_class(config: BotSessionConfig, base: type[Any]) -> type[RouteCo
         "__module__": __name__,
         "__doc__": RouteConnection.__doc__,
         "packet_codec": base.packet_codec,
-        "router": router,
-        "_made": weakref.WeakSet(),
+        **routed_namespace(config),
     }
     return type(name, (RouteConnection, base), namespace)
