@@ -106,7 +106,9 @@ MTPROTO_REFUSAL = (
     "this is an MTProto proxy link (t.me/proxy or tg://proxy): an MTProto proxy carries only "
     "Telegram's own app protocol, not the HTTPS requests of the Bot API, so a bot cannot use "
     "it; use a SOCKS5 proxy (a t.me/socks link works as it is), an HTTP or HTTPS proxy, or run "
-    "the bot where api.telegram.org is reachable"
+    "the bot where api.telegram.org is reachable (Telethon and kurigram speak that protocol, "
+    "but botsession does not route them through an MTProto proxy: give the link to the "
+    "client's own proxy setting instead)"
 )
 
 

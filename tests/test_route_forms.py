@@ -189,7 +189,9 @@ def only_problem(url: str) -> tuple[str, str, str]:
             "this is an MTProto proxy link (t.me/proxy or tg://proxy): an MTProto proxy carries "
             "only Telegram's own app protocol, not the HTTPS requests of the Bot API, so a bot "
             "cannot use it; use a SOCKS5 proxy (a t.me/socks link works as it is), an HTTP or "
-            "HTTPS proxy, or run the bot where api.telegram.org is reachable",
+            "HTTPS proxy, or run the bot where api.telegram.org is reachable (Telethon and "
+            "kurigram speak that protocol, but botsession does not route them through an "
+            "MTProto proxy: give the link to the client's own proxy setting instead)",
         ),
         (
             "ftp://127.0.0.1:1",

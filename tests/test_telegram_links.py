@@ -282,7 +282,9 @@ def test_mtproto_links_are_refused_with_what_to_use_instead(
         "this is an MTProto proxy link (t.me/proxy or tg://proxy): an MTProto proxy carries only "
         "Telegram's own app protocol, not the HTTPS requests of the Bot API, so a bot cannot use "
         "it; use a SOCKS5 proxy (a t.me/socks link works as it is), an HTTP or HTTPS proxy, or "
-        "run the bot where api.telegram.org is reachable"
+        "run the bot where api.telegram.org is reachable (Telethon and kurigram speak that "
+        "protocol, but botsession does not route them through an MTProto proxy: give the link "
+        "to the client's own proxy setting instead)"
     )
     (tmp_path / "bot.yaml").write_text(f"proxy: {json.dumps(text)}\n")
     errors = []
