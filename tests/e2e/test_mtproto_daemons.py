@@ -103,8 +103,7 @@ async def _until_first_frame(connect: Awaitable[object], dc: MTProtoDC) -> BaseE
         await until(lambda: connecting.done() or len(dc.frames) > frames, WAIT)
     finally:
         connecting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await connecting
+        await asyncio.wait([connecting])
     if connecting.cancelled():
         return None
     return connecting.exception()
