@@ -6,7 +6,8 @@ botsession built from a configuration; the stand-in records the first transport 
 stays silent, so the client waits for an answer until it is given up and disconnected. The
 daemons' logs of the connections they made prove which hops carried the frame.
 
-Each client is a driver (``TelethonDriver``): a new client is one more entry in ``DRIVERS``.
+Each client is a driver (Telethon's ``TelegramClient``, kurigram's ``Client``): a new client is
+one more entry in ``DRIVERS``, and every test runs for each.
 Under CI (any non-empty CI but 0/false) a missing daemon fails these tests; elsewhere they are
 skipped with the reason.
 """
@@ -16,25 +17,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-import trustme
+from pyrogram.session import Auth
 from telethon import TelegramClient
 from telethon.sessions import MemorySession
 
 import botsession
+from botsession.kurigram import kurigram_connection
 from botsession.net.routing import RouteStatus
 from botsession.telethon import telethon_connection
 
 from ..failover_support import until
+from ..kurigram_support import client_for
 from ..mtproto_dc import MTProtoDC
 from ..servers import BackgroundLoop
-from ..support import LOOPBACK, SENTINEL, free_port, open_fds, settle
-from . import tls_daemons
+from ..support import LOOPBACK, SENTINEL, free_port, nothing_left_open
 from .daemons import RunningProxy
 from .tls_daemons import TlsProxy
 
@@ -58,6 +60,9 @@ class Outcome:
     """``botsession.route_status(client)`` while connected, before ``disconnect()``."""
     sockets_held: int
     """The router's sockets to proxies still held after ``disconnect()``."""
+    tasks_left: list[asyncio.Task[Any]]
+    """The event loop's tasks (this one aside) still running after ``disconnect()``: the
+    router's background checks, the client's own."""
 
 
 class ClientDriver(Protocol):
@@ -91,7 +96,39 @@ class TelethonDriver:
         finally:
             await client.disconnect()
         assert connection.router is not None
-        return Outcome(error, statuses, connection.router.sockets.held)
+        return Outcome(error, statuses, connection.router.sockets.held, _tasks_left())
+
+
+class KurigramDriver:
+    """kurigram's ``Client`` with ``connection_factory=kurigram_connection(config)``, its
+    default codec (TCPAbridged), a fresh in-memory session whose DC is the stand-in, and one
+    key exchange: the first frame is its req_pq_multi, the connect is given up while it waits
+    for the answer (kurigram's key exchange then closes its connection), and no session was
+    started, so nothing restarts in the background."""
+
+    codec = "abridged"
+
+    async def connect(self, dc: MTProtoDC, config: Mapping[str, Any]) -> Outcome:
+        connection = kurigram_connection(**config)
+        client = client_for(connection, (dc.host, dc.port))
+        try:
+            # A failed key exchange would be tried 5 more times, a second apart.
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(Auth, "MAX_RETRIES", 0)
+                error = await _until_first_frame(client.connect(), dc)
+            statuses = botsession.route_status(client)
+        finally:
+            if client.is_connected:
+                await client.disconnect()
+            else:
+                await client.storage.close()
+        assert connection.router is not None
+        return Outcome(error, statuses, connection.router.sockets.held, _tasks_left())
+
+
+def _tasks_left() -> list[asyncio.Task[Any]]:
+    current = asyncio.current_task()
+    return [task for task in asyncio.all_tasks() if task is not current and not task.done()]
 
 
 async def _until_first_frame(connect: Awaitable[object], dc: MTProtoDC) -> BaseException | None:
@@ -109,7 +146,10 @@ async def _until_first_frame(connect: Awaitable[object], dc: MTProtoDC) -> BaseE
     return connecting.exception()
 
 
-DRIVERS: dict[str, Callable[[], ClientDriver]] = {"telethon": TelethonDriver}
+DRIVERS: dict[str, Callable[[], ClientDriver]] = {
+    "telethon": TelethonDriver,
+    "kurigram": KurigramDriver,
+}
 
 
 @pytest.fixture(params=list(DRIVERS))
@@ -127,18 +167,6 @@ def dc(background: BackgroundLoop) -> Iterator[MTProtoDC]:
     server = MTProtoDC(background, hang_up=False).start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def stunnel(
-    ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory, tiny: RunningProxy
-) -> Iterator[TlsProxy]:
-    """stunnel (a certificate of the test CA for 127.0.0.1) in front of tinyproxy (tom, the
-    sentinel): an https proxy."""
-    directory = tmp_path_factory.mktemp("mtproto-stunnel")
-    certificate = tls_daemons.issue(ca, directory, "proxy")
-    with tls_daemons.stunnel(directory, tiny, certificate) as running:
-        yield running
 
 
 Daemon = RunningProxy | TlsProxy
@@ -183,13 +211,12 @@ def hops(request: pytest.FixtureRequest, ca_file: Path, *names: str) -> list[Hop
 
 
 @contextlib.asynccontextmanager
-async def nothing_left_open(dc: MTProtoDC) -> Any:
-    """The block leaves no file descriptor open in this process (the stand-in DC's side of a
-    connection included, which closes when the daemons pass the client's close on)."""
-    baseline = open_fds()
-    yield
-    assert await until(lambda: dc.open_connections == 0, WAIT), "the DC's connection stayed open"
-    assert await settle(baseline) <= baseline
+async def nothing_left_open_down_to(dc: MTProtoDC) -> AsyncIterator[None]:
+    """The block leaves no file descriptor open in this process, the stand-in DC's side of a
+    connection included (it closes when the daemons pass the client's close on)."""
+    async with nothing_left_open():
+        yield
+        assert await until(lambda: dc.open_connections == 0, WAIT), "the DC's side stayed open"
 
 
 # pass(1): tcp/connect [: <client> <danted's port> -> <danted's end> <target>
@@ -228,13 +255,14 @@ async def test_the_first_frame_comes_through_each_daemon(
 ) -> None:
     """Through each daemon alone (credentials where it asks for them, TLS to stunnel), the
     DC's first frame is the client's, intact, and the daemon logged the connection to the DC;
-    after disconnect() nothing is left open, down to the DC's side."""
+    after disconnect() nothing is left open or running, down to the DC's side."""
     route = hops(request, ca_file, name)
-    async with nothing_left_open(dc):
+    async with nothing_left_open_down_to(dc):
         outcome = await client.connect(dc, {"proxy": route[0].config})
     assert outcome.error is None
     assert [status.state for status in outcome.statuses] == ["active"]
     assert outcome.sockets_held == 0
+    assert outcome.tasks_left == []
     arrived_through(client, dc, route)
 
 
@@ -245,10 +273,11 @@ async def test_the_first_frame_comes_through_a_chain_of_three_daemons(
     credentials): each daemon connected to the next and the last to the DC, which got the
     frame intact; nothing is left open after disconnect()."""
     route = hops(request, ca_file, "microsocks-socks5-auth", "danted-socks5", "stunnel-https-auth")
-    async with nothing_left_open(dc):
+    async with nothing_left_open_down_to(dc):
         outcome = await client.connect(dc, {"proxy": [hop.config for hop in route]})
     assert outcome.error is None
     assert outcome.sockets_held == 0
+    assert outcome.tasks_left == []
     arrived_through(client, dc, route)
 
 
@@ -256,15 +285,16 @@ async def test_a_dead_primary_falls_back_to_a_daemon(
     client: ClientDriver, dc: MTProtoDC, request: pytest.FixtureRequest, ca_file: Path
 ) -> None:
     """With nothing listening at the primary's port, the frame reaches the DC through the
-    fallback daemon, and route_status(client) tells the primary failed, naming its hop (the
-    password masked)."""
+    fallback daemon, route_status(client) tells the primary failed, naming its hop (the
+    password masked), and disconnect() stops the background check of the primary."""
     port = free_port()
     dead = f"socks5://mia:{SENTINEL}@{LOOPBACK}:{port}"
     route = hops(request, ca_file, "danted-socks5")
-    async with nothing_left_open(dc):
+    async with nothing_left_open_down_to(dc):
         outcome = await client.connect(dc, {"proxy": dead, "fallback": [route[0].config]})
     assert outcome.error is None
     assert outcome.sockets_held == 0
+    assert outcome.tasks_left == []
     arrived_through(client, dc, route)
     primary, fallback = outcome.statuses
     assert (primary.state, fallback.state) == ("failed", "active")
