@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import struct
 import time
@@ -53,6 +54,12 @@ class Frame:
     def is_req_pq_multi(self) -> bool:
         body = self.message_body()
         return body[:4] == REQ_PQ_MULTI and len(body) == 4 + 16
+
+
+def req_pq_multi() -> bytes:
+    """An unencrypted req_pq_multi message, as a client's first one."""
+    body = REQ_PQ_MULTI + os.urandom(16)
+    return struct.pack("<qqi", 0, int(time.time()) << 32, len(body)) + body
 
 
 class _Reader(Protocol):

@@ -7,6 +7,7 @@ what arrived, through which route, how soon, and that nothing is left open."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
 import time
@@ -23,13 +24,13 @@ from pyrogram.session import Auth
 
 import botsession
 from botsession import AllRoutesFailedError, ConfigError, ProxyHopError, SessionClosedError
-from botsession.kurigram import RouteConnection, kurigram_connection
+from botsession.kurigram import RESTART_PAUSE, RouteConnection, kurigram_connection
 
 from .conftest import FAULT_AUTH, ProxyFactory
 from .failover_support import UNHEDGED, Recorded, recorded, silent, states, until
 from .faultproxy import FaultProxyFactory
 from .kurigram_support import authorized, client_for
-from .mtproto_dc import MTProtoDC
+from .mtproto_dc import MTProtoDC, req_pq_multi
 from .servers import BackgroundLoop
 from .support import LOOPBACK, free_port, nothing_left_open
 
@@ -136,7 +137,7 @@ async def test_the_first_frame_goes_through_a_two_hop_chain(
     assert [frame.is_req_pq_multi() for frame in dc.frames] == [True]
 
 
-@pytest.mark.parametrize("kind", ["socks4", "socks4a", "http", "https"])
+@pytest.mark.parametrize("kind", ["socks4", "socks4a", "http", "https", "link"])
 async def test_every_hop_kind_carries_the_first_frame(
     dc: MTProtoDC,
     proxy: ProxyFactory,
@@ -144,10 +145,14 @@ async def test_every_hop_kind_carries_the_first_frame(
     one_key_exchange: None,
     kind: str,
 ) -> None:
-    """SOCKS4, SOCKS4a, HTTP CONNECT and an https proxy (the MTProto stream raw inside the
+    """SOCKS4, SOCKS4a, HTTP CONNECT, an https proxy and a Telegram SOCKS link (the MTProto stream raw inside the
     TLS with the proxy): the frame arrives intact."""
     hop: Any = fault_proxy("https") if kind == "https" else proxy(kind)
-    client = client_for(kurigram_connection(proxy=hop.url()), at(dc))
+    url = hop.url()
+    if kind == "link":  # a Telegram SOCKS link: a SOCKS5 hop with credentials
+        hop = proxy("socks5", "bot", "pa&ss")
+        url = f"tg://socks?server={LOOPBACK}&port={hop.port}&user=bot&pass=pa%26ss"
+    client = client_for(kurigram_connection(proxy=url), at(dc))
     async with nothing_left_open():
         await connect_once(client)
     assert hop.destinations == [(LOOPBACK, dc.port)]
@@ -176,22 +181,31 @@ async def test_the_obfuscated_framing_goes_through_the_route_and_stops_its_threa
 ) -> None:
     """kurigram's TCPAbridgedO (obfuscated2): the 64-byte header and the encrypted frame
     arrive and decrypt to req_pq_multi; the crypto thread kurigram starts for it is stopped
-    when the connection closes."""
+    when the connection closes, while kurigram still holds the connection."""
     dc = MTProtoDC(background, obfuscated=True).start()
-    threads = threading.active_count()
     try:
         hop = proxy("socks5")
-        client = client_for(
-            kurigram_connection(proxy=hop.url()), at(dc), protocol_factory=TCPAbridgedO
-        )
+        cls = kurigram_connection(proxy=hop.url())
         async with nothing_left_open():
-            await connect_once(client)
+            await connect_once(client_for(cls, at(dc), protocol_factory=TCPAbridgedO))
+        threads = threading.active_count()
+        held = cls(
+            dc_id=2,
+            server_address=LOOPBACK,
+            port=dc.port,
+            test_mode=False,
+            protocol_factory=TCPAbridgedO,
+        )
+        await held.connect()
+        await held.send(req_pq_multi())  # encrypted on kurigram's crypto thread
+        assert threading.active_count() == threads + 1
+        await held.close()
+        assert await until(lambda: threading.active_count() == threads, 5)
     finally:
         dc.stop()
     assert dc.errors == []
-    assert [frame.codec for frame in dc.frames] == ["obfuscated"]
-    assert dc.frames[0].is_req_pq_multi()
-    assert await until(lambda: threading.active_count() <= threads, 5)
+    assert [frame.codec for frame in dc.frames] == ["obfuscated", "obfuscated"]
+    assert all(frame.is_req_pq_multi() for frame in dc.frames)
 
 
 # --- fallback and hedging -----------------------------------------------------------------
@@ -270,16 +284,20 @@ async def test_connects_are_recorded_with_opentelemetry(
 
 
 async def test_a_dead_route_at_the_first_connect_raises_the_hop_once(
-    dc: MTProtoDC, fault_proxy: FaultProxyFactory
+    dc: MTProtoDC, fault_proxy: FaultProxyFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A fresh session whose route is dead: ``connect()`` raises botsession's error naming
-    the hop (no password), and kurigram's key-exchange retries (five, a second apart) get it
-    again without dialling the dead proxy: it saw one connection."""
+    the hop (no password, in it or in kurigram's log), and kurigram's key-exchange retries
+    (five, a second apart) get it again without dialling the dead proxy: it saw one
+    connection."""
     dead = fault_proxy("socks5", step="auth", fault="close")  # credentials: FAULT_AUTH
     connection = kurigram_connection(proxy=dead.url())
     client = client_for(connection, at(dc))
     async with nothing_left_open():
-        error = await connect_once(client)
+        with caplog.at_level(logging.DEBUG):
+            error = await connect_once(client)
+    assert "Retrying due to ProxyHopError: proxy hop 1 of 1" in caplog.text
+    assert FAULT_AUTH[1] not in caplog.text
     assert isinstance(error, ProxyHopError)
     assert not isinstance(error, OSError)
     user, password = FAULT_AUTH
@@ -329,7 +347,7 @@ async def test_a_route_lost_while_running_is_restarted_through_as_kurigram_does(
             await client.connect()
             assert await until(lambda: len(dc.frames) >= 1, 10)
             hop.fault = "reset"
-            assert await until(lambda: _restarted_on_route_error(caplog), 20)
+            assert await until(lambda: len(_route_restarts(caplog)) >= 3, 20)
             hop.fault = "pass"
             frames = len(dc.frames)
             assert await until(lambda: len(dc.frames) > frames, 20)
@@ -340,14 +358,24 @@ async def test_a_route_lost_while_running_is_restarted_through_as_kurigram_does(
     message = _restarted_on_route_error(caplog)
     assert message is not None
     assert f"proxy hop 1 of 1 ({hop.url()})" in message
+    # kurigram restarts at once on each failure: the connection's pause spaces the dials.
+    failed_at = [record.created for record in _route_restarts(caplog)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(failed_at)]
+    assert len(gaps) >= 2
+    assert min(gaps) >= RESTART_PAUSE * 0.9
+
+
+def _route_restarts(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        record
+        for record in caplog.records
+        if record.name == SESSION_LOG and "ProxyHopError - proxy hop" in record.getMessage()
+    ]
 
 
 def _restarted_on_route_error(caplog: pytest.LogCaptureFixture) -> str | None:
-    for record in caplog.records:
-        text = record.getMessage()
-        if record.name == SESSION_LOG and "ProxyHopError - proxy hop" in text:
-            return text
-    return None
+    restarts = _route_restarts(caplog)
+    return restarts[0].getMessage() if restarts else None
 
 
 async def test_after_a_connection_the_error_is_a_connection_error_and_botsessions(
@@ -419,6 +447,31 @@ async def test_disconnect_closes_a_connection_the_dc_keeps_open(
         assert await until(lambda: silent_dc.open_connections == 0 and hop.serving == 0, 5)
     assert router.sockets.held == 0
     assert not router._checks
+
+
+async def test_background_checks_stop_with_the_last_disconnect(
+    dc: MTProtoDC, proxy: ProxyFactory, one_key_exchange: None
+) -> None:
+    """A failed primary is checked in the background while a connection of the class is
+    open; when the last one closes, the checks stop (no task is left to the event loop)."""
+    backup = proxy("socks5")
+    cls = kurigram_connection(
+        proxy=f"socks5://{LOOPBACK}:{free_port()}",
+        fallback=[backup.url()],
+        fallback_retry_primary_after=30,
+    )
+    router = cls.router
+    assert router is not None
+    first = cls(dc_id=2, server_address=LOOPBACK, port=dc.port, test_mode=False)
+    second = cls(dc_id=4, server_address=LOOPBACK, port=dc.port, test_mode=False)
+    await first.connect()
+    await second.connect()
+    checks = [task for task in router._checks.values() if not task.done()]
+    assert len(checks) == 1
+    await first.close()
+    assert not any(task.done() for task in checks)  # the second connection is still open
+    await second.close()
+    assert all(task.done() for task in checks)
 
 
 # --- configuration --------------------------------------------------------------------------

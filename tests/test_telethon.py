@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import struct
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -27,7 +25,7 @@ from botsession.telethon import RouteConnection, telethon_connection
 from .conftest import ProxyFactory
 from .failover_support import UNHEDGED, Recorded, recorded, silent, states, until
 from .faultproxy import FaultProxyFactory
-from .mtproto_dc import REQ_PQ_MULTI, MTProtoDC
+from .mtproto_dc import MTProtoDC, req_pq_multi
 from .servers import BackgroundLoop
 from .support import LOOPBACK, free_port, nothing_left_open
 
@@ -149,14 +147,18 @@ async def test_the_first_frame_goes_through_a_two_hop_chain(
     assert dc.frames[0].is_req_pq_multi()
 
 
-@pytest.mark.parametrize("kind", ["socks4", "socks4a", "http", "https"])
+@pytest.mark.parametrize("kind", ["socks4", "socks4a", "http", "https", "link"])
 async def test_every_hop_kind_carries_the_first_frame(
     dc: MTProtoDC, proxy: ProxyFactory, fault_proxy: FaultProxyFactory, kind: str
 ) -> None:
-    """SOCKS4, SOCKS4a, HTTP CONNECT and an https proxy (CONNECT inside TLS with the proxy;
+    """SOCKS4, SOCKS4a, HTTP CONNECT, an https proxy and a Telegram SOCKS link (CONNECT inside TLS with the proxy;
     the MTProto stream inside that TLS, raw): the frame arrives intact."""
     hop: Any = fault_proxy("https") if kind == "https" else proxy(kind)
-    connection = telethon_connection(proxy=hop.url())
+    url = hop.url()
+    if kind == "link":  # a Telegram SOCKS link: a SOCKS5 hop with credentials
+        hop = proxy("socks5", "bot", "pa&ss")
+        url = f"tg://socks?server={LOOPBACK}&port={hop.port}&user=bot&pass=pa%26ss"
+    connection = telethon_connection(proxy=url)
     client = client_for(connection, dc)
     async with nothing_left_open():
         await connect_once(client)
@@ -387,12 +389,6 @@ def _loggers() -> _Loggers:
 
 
 # --- Telethon's reconnects ------------------------------------------------------------------
-
-
-def req_pq_multi() -> bytes:
-    """An unencrypted req_pq_multi message, as Telethon's first one."""
-    body = REQ_PQ_MULTI + os.urandom(16)
-    return struct.pack("<qqi", 0, int(time.time()) << 32, len(body)) + body
 
 
 async def test_a_connection_reconnects_through_the_route_as_telethon_does(
