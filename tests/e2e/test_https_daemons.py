@@ -12,7 +12,6 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -32,26 +31,6 @@ pytestmark = pytest.mark.daemons
 
 
 @pytest.fixture(scope="session")
-def proxy_certificates(
-    ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, tls_daemons.Certificate]:
-    """Certificates of the test CA: good (127.0.0.1, localhost), for another host, expired."""
-    directory = tmp_path_factory.mktemp("proxy-certificates")
-    now = datetime.now(UTC)
-    return {
-        "good": tls_daemons.issue(ca, directory, "good"),
-        "other-host": tls_daemons.issue(ca, directory, "other-host", "proxy.example"),
-        "expired": tls_daemons.issue(
-            ca,
-            directory,
-            "expired",
-            not_before=now - timedelta(days=60),
-            not_after=now - timedelta(days=1),
-        ),
-    }
-
-
-@pytest.fixture(scope="session")
 def squid(proxy_certificates: dict[str, tls_daemons.Certificate]) -> Iterator[TlsProxy]:
     """squid with an https_port (certificate for 127.0.0.1) and Basic auth (tom, the sentinel)."""
     with tls_daemons.squid("tom", SENTINEL, proxy_certificates["good"]) as running:
@@ -65,16 +44,6 @@ def _stunnel(
 ) -> Iterator[TlsProxy]:
     with tls_daemons.stunnel(tmp_path_factory.mktemp("stunnel"), tiny, certificate) as running:
         yield running
-
-
-@pytest.fixture(scope="session")
-def stunnel(
-    tmp_path_factory: pytest.TempPathFactory,
-    tiny: RunningProxy,
-    proxy_certificates: dict[str, tls_daemons.Certificate],
-) -> Iterator[TlsProxy]:
-    """stunnel (certificate for 127.0.0.1) in front of tinyproxy (tom, the sentinel)."""
-    yield from _stunnel(tmp_path_factory, tiny, proxy_certificates["good"])
 
 
 @pytest.fixture(scope="session")
