@@ -1,10 +1,10 @@
 """botsession: declarative, validated proxy routes for aiogram and aiohttp Telegram bots.
 
 ``import botsession`` and ``load_config`` never import aiogram (it takes seconds), aiohttp,
-python-telegram-bot, httpx or Telethon; the adapters are loaded on first use. Each adapter needs
-its framework, installed with botsession's extra of the same name (``pip install
-'botsession[aiogram]'``, ``[ptb]``, ``[httpx]``, ``[telethon]``); without it, using the adapter
-raises ``MissingExtraError`` (an ``ImportError``) naming the extra.
+python-telegram-bot, httpx, Telethon or kurigram; the adapters are loaded on first use. Each
+adapter needs its framework, installed with botsession's extra of the same name (``pip install
+'botsession[aiogram]'``, ``[ptb]``, ``[httpx]``, ``[telethon]``, ``[kurigram]``); without it,
+using the adapter raises ``MissingExtraError`` (an ``ImportError``) naming the extra.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .httpx_transport import RouteTransport as RouteTransport
     from .httpx_transport import build_httpx_client as build_httpx_client
     from .httpx_transport import build_httpx_transport as build_httpx_transport
+    from .kurigram import kurigram_connection as kurigram_connection
     from .net.routing import RouteStatus as RouteStatus
     from .ptb import BotSessionRequest as BotSessionRequest
     from .ptb import build_ptb_request as build_ptb_request
@@ -80,12 +81,14 @@ _LAZY = {
     "build_ptb_request": "ptb",
     "configure_application": "ptb",
     "telethon_connection": "telethon",
+    "kurigram_connection": "kurigram",
 }
 _FRAMEWORK_OF = {
     "session": "aiogram",
     "ptb": "telegram",
     "httpx_transport": "httpx",
     "telethon": "telethon",
+    "kurigram": "pyrogram",
 }
 """The framework each adapter module imports."""
 

@@ -26,11 +26,18 @@ _HAS_STATUS = (
     ("botsession.net.connector", "RouteConnector"),
     ("botsession.net.connector", "DirectConnector"),
     ("botsession.telethon", "RouteConnection"),
+    ("botsession.kurigram", "RouteConnection"),
 )
 """botsession's classes that answer ``route_status()`` themselves."""
+_CONNECTIONS = (
+    ("botsession.telethon", "RouteConnection"),
+    ("botsession.kurigram", "RouteConnection"),
+)
+"""The MTProto connection classes: the class itself answers (the clients hold the class)."""
 _BUILT_BY = (
     "build_session_from_config, build_client_session, build_ptb_request, "
-    "configure_application, build_httpx_client, build_httpx_transport or telethon_connection"
+    "configure_application, build_httpx_client, build_httpx_transport, telethon_connection "
+    "or kurigram_connection"
 )
 
 
@@ -48,7 +55,8 @@ def route_status(built: object) -> list[RouteStatus]:
     (``configure_application``; the request that makes the API calls, not the ``getUpdates``
     one); the ``httpx.AsyncClient`` of ``build_httpx_client``, or one given the transport of
     ``build_httpx_transport``, or that transport; the connection class of
-    ``telethon_connection``, one of its connections, or a ``TelegramClient`` given it. Each
+    ``telethon_connection`` or ``kurigram_connection``, one of its connections, or the
+    ``TelegramClient`` / kurigram ``Client`` given it. Each
     ``RouteStatus`` tells the route's state (``active``, ``standby``, ``failed``), its last
     error (passwords masked), when the state changed and how long each hop took to answer.
 
@@ -70,10 +78,8 @@ def _status_source(obj: object, found: list[str]) -> _HasStatus | None:
     found.append(_described(obj))
     if any(isinstance(obj, cls) for cls in _loaded(*_HAS_STATUS)):
         return cast("_HasStatus", obj)  # each of those classes has the method
-    if isinstance(obj, type) and any(
-        issubclass(obj, cls) for cls in _loaded(("botsession.telethon", "RouteConnection"))
-    ):
-        return cast("_HasStatus", obj)  # telethon_connection's class: a class method
+    if isinstance(obj, type) and any(issubclass(obj, cls) for cls in _loaded(*_CONNECTIONS)):
+        return cast("_HasStatus", obj)  # an MTProto connection class: a class method
     inner = _inner(obj)
     if inner is None:
         return None
@@ -97,6 +103,8 @@ def _inner(obj: object) -> tuple[str, Any] | None:
         (("httpx", "AsyncClient"), "_transport"),
         # Telethon keeps the connection class it was given there (1.x).
         (("telethon", "TelegramClient"), "_connection"),
+        # kurigram keeps its connection class there.
+        (("pyrogram", "Client"), "connection_factory"),
     )
     for (module, name), attribute in holders:
         if any(isinstance(obj, cls) for cls in _loaded((module, name))):

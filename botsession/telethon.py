@@ -57,11 +57,12 @@ except ImportError as missing:  # pragma: no cover - exercised in a subprocess b
     raise MissingExtraError(__name__, "Telethon", "telethon", missing.name) from missing
 
 from .factory import ConfigInput, load_outcome
+from .mtproto import close_when_idle, router_for
 from .net.routing import Router, RouteStatus
+from .net.streams import abort, tunnel_streams
 
 if TYPE_CHECKING:
     from .config_schema import BotSessionConfig
-    from .net.tunnel import Tunnel
 
 __all__ = ["RouteConnection", "telethon_connection"]
 
@@ -145,59 +146,25 @@ class RouteConnection(Connection):  # type: ignore[misc] # Telethon has no type 
         if failure is not None:
             # Raised outside the except block so that the error is not its own context.
             raise framework_error(failure, ConnectionError)
-        self._reader, self._writer = _streams(tunnel)
+        self._reader, self._writer = tunnel_streams(tunnel)
         self._codec = self.packet_codec(self)
         try:
             self._init_conn()
             await self._writer.drain()
         except BaseException:
-            _abort(self._writer)
+            abort(self._writer)
             raise
+
+    @property
+    def live(self) -> bool:
+        """Connected, or connecting."""
+        return bool(self._connected or self._connecting)
 
     async def disconnect(self) -> None:
         try:
             await super().disconnect()
         finally:
-            router = self.router
-            if router is not None and not any(
-                connection._connected or connection._connecting for connection in self._made
-            ):
-                # No connection of this class is connected or connecting: stop the background
-                # checks (tasks of this event loop); the next connect resumes them. Telethon
-                # reconnects this very object, maybe while a disconnect of it still runs, so
-                # the test is on the connections' state, not on who called.
-                await router.close()
-
-
-def _abort(writer: asyncio.StreamWriter | None) -> None:
-    if writer is not None and not writer.transport.is_closing():
-        writer.transport.abort()
-
-
-class _TunnelStreamProtocol(asyncio.StreamReaderProtocol):
-    """asyncio's stream protocol on a tunnel: when the connection is gone, the tunnel gives
-    its socket back to the router's ``limit``."""
-
-    def __init__(self, reader: asyncio.StreamReader, tunnel: Tunnel) -> None:
-        super().__init__(reader)
-        self._tunnel = tunnel
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        try:
-            super().connection_lost(exc)
-        finally:
-            self._tunnel.release()  # once: the tunnel forgets its callback
-
-
-def _streams(tunnel: Tunnel) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """The reader and writer Telethon's codecs use, over the tunnel's connection."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(loop=loop)
-    protocol = _TunnelStreamProtocol(reader, tunnel)
-    # A DC that hung up before the hand-over still ends Telethon's read (``hand_over`` tells
-    # the protocol): Telethon reads its first answer without a timeout.
-    transport = tunnel.hand_over(protocol)
-    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+            await close_when_idle(self.router, self._made)
 
 
 def telethon_connection(
@@ -235,15 +202,7 @@ def telethon_connection(
 
 
 def _connection_class(config: BotSessionConfig, base: type[Any]) -> type[RouteConnection]:
-    router = None
-    if config.routes:
-        router = Router(
-            config.routes,
-            connect_timeout=config.connect_timeout,
-            retry_primary_after=config.fallback_retry_primary_after,
-            hedge_after=config.fallback_hedge_after,
-            limit=config.limit,
-        )
+    router = router_for(config)
     # Telethon names the mode after the class, without "Connection": ``…:443/RouteTcpFull``
     # in its logs. A subclass of Telethon's class of the codec too, for whoever checks.
     name = "Route" + base.__name__

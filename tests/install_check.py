@@ -23,6 +23,7 @@ MODULES = (
     "telegram",
     "httpx",
     "telethon",
+    "pyrogram",
     "opentelemetry",
     "aiohttp_socks",
     "python_socks",
@@ -37,12 +38,16 @@ LAZY = (
     "build_httpx_transport",
     "build_ptb_request",
     "configure_application",
+    "kurigram_connection",
     "telethon_connection",
 )
 
 
 async def close(made: Any) -> None:
-    """Close what a builder made, by whichever name its framework gives closing."""
+    """Close what a builder made, by whichever name its framework gives closing (a
+    connection class holds nothing open)."""
+    if isinstance(made, type):
+        return
     for method in ("aclose", "shutdown", "close"):
         if hasattr(made, method):
             await getattr(made, method)()
@@ -60,6 +65,7 @@ async def outcomes() -> dict[str, str]:
         "build_ptb_request": lambda: botsession.build_ptb_request(proxy=PROXY),
         "build_httpx_client": lambda: botsession.build_httpx_client(proxy=PROXY),
         "telethon_connection": lambda: botsession.telethon_connection(proxy=PROXY),
+        "kurigram_connection": lambda: botsession.kurigram_connection(proxy=PROXY),
     }
     found = {}
     for name, build in builders.items():
@@ -68,7 +74,7 @@ async def outcomes() -> dict[str, str]:
         except ImportError as error:
             found[name] = f"{type(error).__name__}: {error}"
         else:
-            # telethon_connection makes a class: its name, not its metaclass's.
+            # the MTProto connections are classes: its name, not its metaclass's.
             found[name] = made.__name__ if isinstance(made, type) else type(made).__name__
             await close(made)
     return found

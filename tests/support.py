@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -229,3 +229,12 @@ def leaks(texts: list[str]) -> list[str]:
     """The texts that show the sentinel in any of its forms."""
     forms = forms_of_the_secret()
     return [text for text in texts if any(form in text for form in forms)]
+
+
+@contextlib.asynccontextmanager
+async def nothing_left_open() -> AsyncIterator[None]:
+    """The block leaves no file descriptor open (the servers' side of closed connections is
+    waited for)."""
+    baseline = open_fds()
+    yield
+    assert await settle(baseline) <= baseline

@@ -41,6 +41,7 @@ NEEDS = {
     "build_ptb_request": "ptb",
     "build_httpx_client": "httpx",
     "telethon_connection": "telethon",
+    "kurigram_connection": "kurigram",
 }
 """The extra each framework builder of install_check.py needs."""
 
@@ -53,6 +54,8 @@ MISSING = {
     "(or: pip install -e '.[httpx]' from a checkout)",
     "telethon": "needs Telethon: pip install 'botsession[telethon]' "
     "(or: pip install -e '.[telethon]' from a checkout)",
+    "kurigram": "needs kurigram: pip install 'botsession[kurigram]' "
+    "(or: pip install -e '.[kurigram]' from a checkout)",
 }
 """What follows the builder's name in the error of a builder whose extra is not installed."""
 
@@ -63,6 +66,7 @@ BUILT = {
     "build_ptb_request": "BotSessionRequest",
     "build_httpx_client": "RouteClient",
     "telethon_connection": "RouteConnectionTcpFull",
+    "kurigram_connection": "RouteConnection",
 }
 
 
@@ -144,18 +148,39 @@ def test_telethon_connection_without_telethon_names_the_extra() -> None:
     ], result.stderr
 
 
+def test_kurigram_connection_without_kurigram_names_the_extra() -> None:
+    """Without kurigram (the pyrogram package), botsession.kurigram_connection and
+    botsession.kurigram name the kurigram extra."""
+    result = run_python(
+        hiding("pyrogram") + "import importlib, botsession\n"
+        "for get in (lambda: botsession.kurigram_connection,\n"
+        "            lambda: importlib.import_module('botsession.kurigram')):\n"
+        "    try:\n"
+        "        get()\n"
+        "    except ImportError as error:\n"
+        "        print(type(error).__name__, error)\n"
+        "print('kurigram_connection' in dir(botsession))\n"
+    )
+    assert result.stdout.splitlines() == [
+        f"MissingExtraError kurigram_connection {MISSING['kurigram']}",
+        f"MissingExtraError botsession.kurigram {MISSING['kurigram']}",
+        "False",
+    ], result.stderr
+
+
 def test_without_any_framework_the_core_works_and_lists_only_what_it_has() -> None:
     """With aiogram, python-telegram-bot and httpx all missing, load_config, a plain aiohttp
     session, dir(), help() and ``from botsession import *`` work and list no adapter's names."""
     result = run_python(
-        hiding("aiogram", "telegram", "httpx", "telethon") + "import asyncio, pydoc, botsession\n"
+        hiding("aiogram", "telegram", "httpx", "telethon", "pyrogram")
+        + "import asyncio, pydoc, botsession\n"
         "config = botsession.load_config(proxy='socks5://127.0.0.1:9')\n"
         "async def main():\n"
         "    async with botsession.build_client_session(config) as session:\n"
         "        return type(session.connector).__name__\n"
         "print(config.proxy, asyncio.run(main()))\n"
         "names = ('AiohttpSession', 'build_ptb_request', 'build_httpx_client',\n"
-        "         'telethon_connection', 'RouteStatus')\n"
+        "         'telethon_connection', 'kurigram_connection', 'RouteStatus')\n"
         "print([name for name in names if name in dir(botsession)])\n"
         "text = pydoc.render_doc(botsession, renderer=pydoc.plaintext)\n"
         "print('class RouteStatus(' in text, 'class AiohttpSession(' in text)\n"
@@ -181,6 +206,7 @@ def test_dir_and_help_list_the_lazily_loaded_names() -> None:
         "build_httpx_transport",
         "build_ptb_request",
         "configure_application",
+        "kurigram_connection",
         "telethon_connection",
     ]
     assert [name for name in lazy if name in dir(botsession)] == lazy
@@ -295,6 +321,7 @@ LAZY = {
     "build_httpx_transport": "httpx",
     "build_ptb_request": "ptb",
     "configure_application": "ptb",
+    "kurigram_connection": "kurigram",
     "telethon_connection": "telethon",
 }
 """The lazily loaded names, in install_check.py's order, and the extra each needs."""
@@ -310,8 +337,9 @@ LAZY = {
         ("ptb", ["telegram", "httpx"]),  # python-telegram-bot is built on httpx
         ("httpx", ["httpx"]),
         ("telethon", ["telethon"]),
+        ("kurigram", ["pyrogram"]),
     ],
-    ids=["core", "aiogram", "ptb", "httpx", "telethon"],
+    ids=["core", "aiogram", "ptb", "httpx", "telethon", "kurigram"],
 )
 def test_an_installation_has_its_framework_and_names_the_extras_it_lacks(
     extra: str | None,
@@ -330,6 +358,7 @@ def test_an_installation_has_its_framework_and_names_the_extras_it_lacks(
         "ptb": "telegram" in frameworks,
         "httpx": "httpx" in frameworks,
         "telethon": "telethon" in frameworks,
+        "kurigram": "pyrogram" in frameworks,
     }
     assert seen["builders"] == {
         name: built

@@ -29,7 +29,7 @@ from .failover_support import UNHEDGED, Recorded, recorded, silent, states, unti
 from .faultproxy import FaultProxyFactory
 from .mtproto_dc import REQ_PQ_MULTI, MTProtoDC
 from .servers import BackgroundLoop
-from .support import LOOPBACK, free_port, open_fds, settle
+from .support import LOOPBACK, free_port, nothing_left_open
 
 HEDGE = 0.3
 """fallback_hedge_after of the hedging tests (seconds)."""
@@ -91,15 +91,6 @@ async def waiting_for_frame(
         with contextlib.suppress(asyncio.CancelledError):
             await connecting
         await client.disconnect()
-
-
-@contextlib.asynccontextmanager
-async def nothing_left_open() -> AsyncIterator[None]:
-    """The block leaves no file descriptor open (the servers' side of closed connections is
-    waited for)."""
-    baseline = open_fds()
-    yield
-    assert await settle(baseline) <= baseline
 
 
 # --- the first frame arrives intact --------------------------------------------------------
