@@ -1,37 +1,47 @@
-"""MTProto connect times: botsession's Telethon connection against Telethon's own ``proxy=`` (#20).
+"""MTProto connect times: botsession's Telethon and kurigram connections against their own
+``proxy=`` (#20).
 
-    .venv/bin/python benchmarks/mtproto.py               # about 2 minutes
-    .venv/bin/python benchmarks/mtproto.py --reps 40 --silent-runs 2 --own-default-runs 0
+    .venv/bin/python benchmarks/mtproto.py               # about 3½ minutes
+    .venv/bin/python benchmarks/mtproto.py --reps 100 --silent-runs 2 --own-default-runs 0
+    .venv/bin/python benchmarks/mtproto.py --frameworks telethon
 
-It starts, on loopback: a stand-in data center in a process of its own, so that it does not
-share the clients' GIL (``tests.mtproto_dc.MTProtoDC``, which records when each connection's
-first MTProto frame is complete, then hangs up; ``time.monotonic()`` is the same clock in every
-process), Debian's ``danted``, ``microsocks`` and ``tinyproxy``, and stops them
-at the end. A real ``TelegramClient`` (Telethon's defaults, a ``MemorySession`` whose DC 2 is
-the stand-in) is timed from the start of ``client.connect()`` until the stand-in holds the whole
-first frame (an unencrypted ``req_pq_multi``, TcpFull), a new client and a new stream each time.
+It starts Debian's ``danted``, ``microsocks`` and ``tinyproxy`` on loopback and stops them at
+the end. Each framework is measured in a process of its own (Telethon replaces python-socks'
+error classes, which kurigram uses too), which starts a stand-in data center in yet another
+process, so that it does not share the client's GIL (``tests.mtproto_dc.MTProtoDC``: it records
+when each connection's first MTProto frame is complete, then hangs up; ``time.monotonic()`` is
+the same clock in every process). A real client (a Telethon ``TelegramClient`` with a
+``MemorySession``, a kurigram ``Client`` with ``tests.kurigram_support.LoopbackStorage``; both
+with their defaults, their own framing: TcpFull and TCPAbridged) is timed from the start of
+``client.connect()`` until the stand-in holds the whole first frame (an unencrypted
+``req_pq_multi``), a new client and a new stream each time. The stand-in never answers, so
+kurigram's key exchange is told to try once (``Auth.MAX_RETRIES = 0``, as in its tests):
+otherwise it would try five more times, a second apart, after each frame.
 
 Two tables:
 
 * **Time to an open stream**, ``--reps`` connects per client, interleaved in palindromic rounds
   (A B C C B A, so that drift of the machine cancels out) after one untimed connect each:
-  direct (Telethon's own connection, no proxy: the floor), through Dante (SOCKS5) with
-  Telethon's own ``proxy=`` (python-socks) and with botsession's ``telethon_connection``, and
-  through the 3-hop chain of ``benchmarks/run.py`` (Dante → microsocks with a password →
-  tinyproxy with a password), which only botsession can express. Median and p90 in ms, and
-  botsession's median over Telethon's own on the same route. The proxies' logs are read
-  afterwards to check that each connect went through its route.
-* **A silent primary**: the primary proxy accepts connections and never answers (a server
-  here), Dante is the fallback. botsession's first frame arrives after the hedge delay
-  (``fallback_hedge_after``, 2 s by default; ``--silent-runs`` runs, each with a class, and so
-  a router, of its own, then ``--next`` connects with that class), or after ``connect_timeout``
-  (10 s) without hedging (``--no-hedge-runs``). Telethon's own ``proxy=`` has no fallback: it
-  fails, after ``(connection_retries + 1) * (timeout + retry_delay)``; with its defaults (10 s,
-  5 retries, 1 s: ``--own-default-runs``, each about 66 s, alongside the other runs) and with
-  ``timeout=2, connection_retries=0, retry_delay=0`` (``--own-small-runs``). The last column
-  counts the connections the silent proxy accepted, per run.
+  direct (the framework's own connection, no proxy: the floor), through Dante (SOCKS5) with the
+  framework's own ``proxy=`` (python-socks for both) and with botsession's connection, and
+  through the 3-hop chain of ``benchmarks/run.py`` (Dante, then microsocks and tinyproxy, both
+  with a password), which only botsession can express. Median and p90 in ms, and botsession's
+  median over the framework's own on the same route. The proxies' logs are read afterwards to
+  check that each connect went through its route.
+* **A silent primary**: the primary proxy accepts connections and never answers (a server in
+  the framework's process), Dante is the fallback. botsession's first frame arrives after the
+  hedge delay (``fallback_hedge_after``, 2 s by default; ``--silent-runs`` runs, each with a
+  class, and so a router, of its own, then ``--next`` connects with that class), or after
+  ``connect_timeout`` (10 s) without hedging (``--no-hedge-runs``). The frameworks' own
+  ``proxy=`` has no fallback: it fails, with their defaults (``--own-default-runs``, alongside
+  botsession's runs: Telethon tries 6 times, 10 s each and 1 s apart; kurigram 3 times, 10 s
+  each and 1 s apart) and with small settings (``--own-small-runs``): Telethon's
+  ``timeout=2, connection_retries=0, retry_delay=0``; kurigram has no such settings, so its
+  class attributes ``TCP.TIMEOUT = 2`` and ``Connection.MAX_CONNECTION_ATTEMPTS = 1`` (the 1 s
+  pause after a failed attempt is fixed). The last column counts the connections the silent
+  proxy accepted, per run.
 
-Only 127.0.0.0/8 is used. Run it with the development venv (Telethon, python-socks).
+Only 127.0.0.0/8 is used. Run it with the development venv (Telethon, kurigram, python-socks).
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime
+import json
 import logging
 import statistics
 import subprocess
@@ -48,52 +59,35 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: benchmarks/ is on the path, the root is not
     sys.path.insert(0, str(ROOT))
 
-from telethon import TelegramClient  # noqa: E402
-from telethon.sessions import MemorySession  # noqa: E402
-
 from benchmarks.run import _machine  # noqa: E402
 from botsession.config_schema import DEFAULT_HEDGE_AFTER  # noqa: E402
-from botsession.telethon import telethon_connection  # noqa: E402
-from tests.e2e import daemons  # noqa: E402
 from tests.mtproto_dc import MTProtoDC  # noqa: E402
 from tests.servers import BackgroundLoop, SilentServer  # noqa: E402
 from tests.support import LOOPBACK  # noqa: E402
 
-DC_ID = 2
-"""The DC the clients' sessions point at the stand-in."""
+FRAMEWORKS = ("telethon", "kurigram")
 SERVE_DC = "--serve-dc"
 """Run as the stand-in DC's process: print the port, then a line for each connection's first
 frame (``frame <when complete> <1 if req_pq_multi>``) or failure (``error <what>``), until stdin
 is closed."""
+WORKER = "--worker"
+"""Run as a framework's process: the plan on stdin (JSON), the measurements on stdout (JSON)."""
 FRAME_WAIT = 5.0
 """The longest the stand-in's record of a frame may lag behind the end of ``connect()`` (s)."""
-SMALL = {"timeout": 2, "connection_retries": 0, "retry_delay": 0}
-"""Telethon's small settings against the silent proxy: one attempt, as long as the hedge delay."""
-NO_ROUTE = "cannot express (one proxy only)"
+VIA_DANTE = "Dante (SOCKS5)"
+CHAIN = "3-hop chain"
+NO_CHAIN = "cannot express (one proxy only)"
 
 
-@dataclass
-class Contender:
-    """A client on a route: ``connect`` makes a new client, connects it once (until the stand-in
-    has its first frame or it fails) and disconnects it; what it raised, if anything."""
-
-    route: str
-    name: str
-    connect: Callable[[], Awaitable[BaseException | None]]
-    last_hop: Any = None
-    """The daemon whose log shows this route's connects to the DC (None: direct)."""
-    timings: list[float] = field(default_factory=list)
-    """Seconds from the start of ``connect()`` to the first frame, one per timed connect."""
-    connects: int = 0
-    """Every connect made, the untimed ones included."""
+# --- the stand-in DC, in a process of its own ------------------------------------------------
 
 
 class ReportingDC(MTProtoDC):
@@ -125,8 +119,8 @@ def serve_dc() -> int:
 
 
 class RemoteDC:
-    """The stand-in DC's process, as the benchmark sees it: its port and the frames it got,
-    each as (when it was complete, whether it was a req_pq_multi)."""
+    """The stand-in DC's process, as the client's process sees it: its port and the frames it
+    got, each as (when it was complete, whether it was a req_pq_multi)."""
 
     def __init__(self) -> None:
         command = [sys.executable, str(Path(__file__)), SERVE_DC]
@@ -157,32 +151,149 @@ class RemoteDC:
         self._reader.join(FRAME_WAIT)
 
 
-def telethon_client(dc: RemoteDC, **options: Any) -> TelegramClient:
-    """A Telethon client whose DC 2 is the stand-in; Telethon's defaults but for ``options``."""
-    client = TelegramClient(MemorySession(), 1, "x", **options)
-    client.session.set_dc(DC_ID, LOOPBACK, dc.port)
-    return client
+# --- the frameworks --------------------------------------------------------------------------
 
 
-def telethon_contender(route: str, name: str, dc: RemoteDC, **options: Any) -> Contender:
-    async def connect() -> BaseException | None:
-        client = telethon_client(dc, **options)
+class Telethon:
+    name = "Telethon"
+    own_proxy = 'Telethon `proxy=("socks5", …)`'
+    defaults = "`timeout=10, connection_retries=5, retry_delay=1` (its defaults)"
+    small = "`timeout=2, connection_retries=0, retry_delay=0`"
+    SMALL: ClassVar[dict[str, int]] = {"timeout": 2, "connection_retries": 0, "retry_delay": 0}
+
+    def __init__(self) -> None:
+        import telethon
+        from telethon import TelegramClient
+        from telethon.sessions import MemorySession
+
+        from botsession.telethon import telethon_connection
+
+        self.version = f"Telethon {telethon.__version__}, TcpFull"
+        self._client, self._session, self.connection = (
+            TelegramClient,
+            MemorySession,
+            telethon_connection,
+        )
+        self._small = False
+        # It warns of each failed attempt; the table says how they ended.
+        logging.getLogger("telethon").setLevel(logging.CRITICAL)
+
+    def client(self, dc: int, *, proxy: int | None = None, connection: Any = None) -> Any:
+        """A client whose DC 2 is the stand-in on port ``dc``: through the SOCKS5 proxy on port
+        ``proxy`` (Telethon's own), or with ``connection`` (botsession's)."""
+        options: dict[str, Any] = dict(self.SMALL) if self._small else {}
+        if proxy is not None:
+            options["proxy"] = ("socks5", LOOPBACK, proxy)
+        if connection is not None:
+            options["connection"] = connection
+        client = self._client(self._session(), 1, "x", **options)
+        client.session.set_dc(2, LOOPBACK, dc)
+        return client
+
+    @staticmethod
+    async def connect(client: Any) -> None:
+        await client.connect()
+
+    @staticmethod
+    async def close(client: Any) -> None:
+        await client.disconnect()
+
+    @contextlib.contextmanager
+    def small_settings(self) -> Iterator[None]:
+        self._small = True
         try:
-            await client.connect()
-        except (ConnectionError, asyncio.IncompleteReadError) as error:
-            return error  # the stand-in hangs up after the frame: Telethon's read ends
+            yield
         finally:
+            self._small = False
+
+
+class Kurigram:
+    name = "kurigram"
+    own_proxy = 'kurigram `proxy={"scheme": "socks5", …}`'
+    defaults = "its defaults (`TCP.TIMEOUT` 10 s, `Connection.MAX_CONNECTION_ATTEMPTS` 3)"
+    small = "`TCP.TIMEOUT = 2`, `Connection.MAX_CONNECTION_ATTEMPTS = 1` (class attributes)"
+
+    def __init__(self) -> None:
+        import pyrogram
+        from pyrogram.connection import Connection
+        from pyrogram.connection.transport import TCP
+        from pyrogram.session import Auth
+
+        from botsession.kurigram import kurigram_connection
+        from tests.kurigram_support import client_for
+
+        self.version = f"kurigram {pyrogram.__version__}, TCPAbridged"
+        self._own, self._tcp, self._client_for = Connection, TCP, client_for
+        self.connection = kurigram_connection
+        # The stand-in never answers the key exchange: one try, not six a second apart. (A
+        # failed connect is a ConnectionError, which it raises at once, tries or not.)
+        Auth.MAX_RETRIES = 0
+        logging.getLogger("pyrogram").setLevel(logging.CRITICAL)
+
+    def client(self, dc: int, *, proxy: int | None = None, connection: Any = None) -> Any:
+        options: dict[str, Any] = {}
+        if proxy is not None:
+            options["proxy"] = {"scheme": "socks5", "hostname": LOOPBACK, "port": proxy}
+        return self._client_for(connection or self._own, (LOOPBACK, dc), **options)
+
+    @staticmethod
+    async def connect(client: Any) -> None:
+        await client.connect()
+
+    @staticmethod
+    async def close(client: Any) -> None:
+        if client.is_connected:
             await client.disconnect()
-        return None
+        else:
+            await client.storage.close()
 
-    return Contender(route, name, connect)
+    @contextlib.contextmanager
+    def small_settings(self) -> Iterator[None]:
+        timeout, attempts = self._tcp.TIMEOUT, self._own.MAX_CONNECTION_ATTEMPTS
+        self._tcp.TIMEOUT, self._own.MAX_CONNECTION_ATTEMPTS = 2, 1
+        try:
+            yield
+        finally:
+            self._tcp.TIMEOUT, self._own.MAX_CONNECTION_ATTEMPTS = timeout, attempts
 
 
-async def timed_connect(contender: Contender, dc: RemoteDC) -> float:
-    """Seconds from the start of ``contender``'s connect to its first frame at the stand-in."""
+Framework = Telethon | Kurigram
+
+
+# --- measurements (in the framework's process) -----------------------------------------------
+
+
+@dataclass
+class Contender:
+    """A client on a route: ``make`` builds a new client (untimed)."""
+
+    route: str
+    name: str
+    make: Callable[[], Any]
+    last_hop: str | None = None
+    """The daemon whose log shows this route's connects to the DC (None: direct)."""
+    timings: list[float] = field(default_factory=list)
+    """Seconds from the start of ``connect()`` to the first frame, one per timed connect."""
+    connects: int = 0
+    """Every connect made, the untimed ones included."""
+
+    def result(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if key != "make"}
+
+
+async def timed_connect(framework: Framework, contender: Contender, dc: RemoteDC) -> float:
+    """Seconds from the start of a new client's ``connect()`` to its first frame at the
+    stand-in (which then hangs up: the connect fails, untimed)."""
+    client = contender.make()
     before = len(dc.frames)
     started = time.monotonic()
-    error = await contender.connect()
+    error: BaseException | None = None
+    try:
+        await framework.connect(client)
+    except Exception as failed:  # the stand-in hung up where the client waited for an answer
+        error = failed
+    finally:
+        await framework.close(client)
     contender.connects += 1
     deadline = time.monotonic() + FRAME_WAIT
     while len(dc.frames) == before:
@@ -195,18 +306,17 @@ async def timed_connect(contender: Contender, dc: RemoteDC) -> float:
     return at - started
 
 
-async def measure_streams(contenders: list[Contender], dc: RemoteDC, reps: int) -> None:
+async def measure_streams(
+    framework: Framework, contenders: list[Contender], dc: RemoteDC, reps: int
+) -> None:
     """One untimed connect each, then ``reps`` timed ones each in palindromic rounds."""
     for contender in contenders:
-        await timed_connect(contender, dc)
+        await timed_connect(framework, contender, dc)
     order = contenders + contenders[::-1]
     for _ in range((reps + 1) // 2):
         for contender in order:
             if len(contender.timings) < reps:
-                contender.timings.append(await timed_connect(contender, dc))
-
-
-# --- the silent primary ----------------------------------------------------------------------
+                contender.timings.append(await timed_connect(framework, contender, dc))
 
 
 @dataclass
@@ -215,7 +325,7 @@ class SilentRuns:
 
     name: str
     firsts: list[float] = field(default_factory=list)
-    """Seconds to the first frame, one per run that got there."""
+    """Seconds to the first frame, one per run."""
     failures: list[tuple[float, str]] = field(default_factory=list)
     """Seconds until ``connect()`` failed, and what it raised, one per run that failed."""
     nexts: list[float] = field(default_factory=list)
@@ -223,71 +333,88 @@ class SilentRuns:
     runs: int = 0
     silent_accepts: int = 0
 
+    @property
+    def through_fallback(self) -> int:
+        """Connects that reached the stand-in (through the fallback, Dante)."""
+        return len(self.firsts) + len(self.nexts)
+
 
 async def botsession_silent(
-    row: SilentRuns, dc: RemoteDC, silent: SilentServer, fallback: str, nexts: int, **more: Any
+    framework: Framework,
+    row: SilentRuns,
+    dc: RemoteDC,
+    silent: SilentServer,
+    plan: dict[str, Any],
+    **more: Any,
 ) -> None:
     """One run: a new class (a router that has not met the silent primary yet), its first
-    connect and ``nexts`` more."""
-    cls = telethon_connection(
-        proxy=f"socks5://{LOOPBACK}:{silent.port}", fallback=[fallback], **more
-    )
-    contender = telethon_contender("silent", row.name, dc, connection=cls)
-    row.firsts.append(await timed_connect(contender, dc))
-    for _ in range(nexts):
-        row.nexts.append(await timed_connect(contender, dc))
+    connect and ``plan["next"]`` more."""
+    primary = f"socks5://{LOOPBACK}:{silent.port}"
+    cls = framework.connection(proxy=primary, fallback=[plan["dante"]], **more)
+    contender = Contender("silent", row.name, lambda: framework.client(dc.port, connection=cls))
+    row.firsts.append(await timed_connect(framework, contender, dc))
+    for _ in range(plan["next"]):
+        row.nexts.append(await timed_connect(framework, contender, dc))
     row.runs += 1
 
 
-async def own_silent(row: SilentRuns, dc: RemoteDC, silent: SilentServer, **options: Any) -> None:
-    """One run of Telethon's own ``proxy=`` with the silent proxy: the time until it fails."""
-    client = telethon_client(dc, proxy=("socks5", LOOPBACK, silent.port), **options)
+async def own_silent(
+    framework: Framework, row: SilentRuns, dc: RemoteDC, silent: SilentServer
+) -> None:
+    """One run of the framework's own ``proxy=`` with the silent proxy: the time until its
+    ``connect()`` fails."""
+    client = framework.client(dc.port, proxy=silent.port)
     started = time.monotonic()
     try:
-        await client.connect()
-    except ConnectionError as error:
+        await framework.connect(client)
+    except Exception as error:  # whatever it fails with is the result
         row.failures.append((time.monotonic() - started, f"{type(error).__name__}: {error}"))
     else:
         raise RuntimeError(f"{row.name}: connected through a silent proxy")
     finally:
-        await client.disconnect()
+        await framework.close(client)
     row.runs += 1
 
 
 async def measure_silent(
-    args: argparse.Namespace, dc: RemoteDC, background: BackgroundLoop, fallback: str
+    framework: Framework, plan: dict[str, Any], dc: RemoteDC, background: BackgroundLoop
 ) -> list[SilentRuns]:
-    def silent_server() -> SilentServer:
-        return SilentServer(background).start()
-
-    hedge = SilentRuns(f"botsession, defaults (`fallback_hedge_after` {DEFAULT_HEDGE_AFTER:g} s)")
-    no_hedge = SilentRuns("botsession, `fallback_hedge_after: null` (`connect_timeout` 10 s)")
-    own = SilentRuns(
-        "Telethon `proxy=<silent>`, defaults (`timeout=10, connection_retries=5, retry_delay=1`)"
+    name = framework.name
+    hedge = SilentRuns(
+        f"botsession with {name}, defaults (`fallback_hedge_after` {DEFAULT_HEDGE_AFTER:g} s)"
     )
-    small = SilentRuns(
-        "Telethon `proxy=<silent>`, " + ", ".join(f"`{k}={v}`" for k, v in SMALL.items())
+    no_hedge = SilentRuns(
+        f"botsession with {name}, `fallback_hedge_after: null` (`connect_timeout` 10 s)"
     )
-    servers = {id(row): silent_server() for row in (hedge, no_hedge, own, small)}
+    own = SilentRuns(f"{framework.own_proxy.replace('…', '<silent>')}, {framework.defaults}")
+    small = SilentRuns(f"{framework.own_proxy.replace('…', '<silent>')}, {framework.small}")
+    rows = (hedge, no_hedge, own, small)
+    servers = [SilentServer(background).start() for _ in rows]
+    silent = dict(zip((id(row) for row in rows), servers, strict=True))
     try:
-        # Telethon's own defaults only wait on an idle socket for a minute: alongside the rest.
+        # The framework's own defaults wait on an idle socket for half a minute or more:
+        # alongside botsession's runs.
         waiting = asyncio.ensure_future(
-            _repeat(args.own_default_runs, lambda: own_silent(own, dc, servers[id(own)]))
-        )
-        for _ in range(args.silent_runs):
-            await botsession_silent(hedge, dc, servers[id(hedge)], fallback, args.next)
-        for _ in range(args.no_hedge_runs):
-            await botsession_silent(
-                no_hedge, dc, servers[id(no_hedge)], fallback, args.next, fallback_hedge_after=None
+            _repeat(
+                plan["own_default_runs"],
+                lambda: own_silent(framework, own, dc, silent[id(own)]),
             )
-        for _ in range(args.own_small_runs):
-            await own_silent(small, dc, servers[id(small)], **SMALL)
+        )
+        for _ in range(plan["silent_runs"]):
+            await botsession_silent(framework, hedge, dc, silent[id(hedge)], plan)
+        for _ in range(plan["no_hedge_runs"]):
+            await botsession_silent(
+                framework, no_hedge, dc, silent[id(no_hedge)], plan, fallback_hedge_after=None
+            )
         await waiting
+        with framework.small_settings():  # kurigram's are its classes': not alongside
+            for _ in range(plan["own_small_runs"]):
+                await own_silent(framework, small, dc, silent[id(small)])
     finally:
-        for row in (hedge, no_hedge, own, small):
-            row.silent_accepts = servers[id(row)].accepted
-            servers[id(row)].stop()
-    return [row for row in (hedge, no_hedge, own, small) if row.runs]
+        for row, server in zip(rows, servers, strict=True):
+            row.silent_accepts = server.accepted
+            server.stop()
+    return [row for row in rows if row.runs]
 
 
 async def _repeat(times: int, run: Callable[[], Awaitable[None]]) -> None:
@@ -295,7 +422,62 @@ async def _repeat(times: int, run: Callable[[], Awaitable[None]]) -> None:
         await run()
 
 
-# --- the report ------------------------------------------------------------------------------
+async def measure(framework: Framework, plan: dict[str, Any]) -> dict[str, Any]:
+    """Every measurement of one framework, as JSON for the parent."""
+    background = BackgroundLoop()
+    dc = RemoteDC()
+    try:
+        name = framework.name
+        routed = f"botsession `{framework.connection.__name__}"
+        dante = framework.connection(proxy=plan["dante"])
+        chain = framework.connection(proxy=plan["chain"])
+        contenders = [
+            Contender("direct", f"{name}'s own connection", lambda: framework.client(dc.port)),
+            Contender(
+                VIA_DANTE,
+                f"{framework.own_proxy} (python-socks)",
+                lambda: framework.client(dc.port, proxy=plan["dante_port"]),
+                last_hop="danted",
+            ),
+            Contender(
+                VIA_DANTE,
+                f"{routed}(proxy=…)`",
+                lambda: framework.client(dc.port, connection=dante),
+                last_hop="danted",
+            ),
+            Contender(
+                CHAIN,
+                f"{routed}(proxy=[…])`",
+                lambda: framework.client(dc.port, connection=chain),
+                last_hop="tinyproxy",
+            ),
+        ]
+        print(f"{name}: {plan['reps']} connects per client …", file=sys.stderr, flush=True)
+        await measure_streams(framework, contenders, dc, plan["reps"])
+        print(f"{name}: the silent primary …", file=sys.stderr, flush=True)
+        silent = await measure_silent(framework, plan, dc, background)
+    finally:
+        dc.stop()
+        background.close()
+    return {
+        "framework": name,
+        "version": framework.version,
+        "own_proxy": framework.own_proxy,
+        "dc_port": dc.port,
+        "contenders": [contender.result() for contender in contenders],
+        "silent": [asdict(row) for row in silent],
+        "through_fallback": sum(row.through_fallback for row in silent),
+    }
+
+
+def worker() -> int:
+    plan = json.loads(sys.stdin.readline())  # not on the command line: it holds passwords
+    framework: Framework = Telethon() if plan["framework"] == "telethon" else Kurigram()
+    print(json.dumps(asyncio.run(measure(framework, plan))), flush=True)
+    return 0
+
+
+# --- the report (in the parent) --------------------------------------------------------------
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -306,42 +488,35 @@ def percentile(values: list[float], fraction: float) -> float:
     return cuts[round(fraction * 100) - 1]
 
 
-def stream_table(contenders: list[Contender]) -> list[str]:
-    lines = [
-        "| route | client | connects | median ms | p90 ms | x Telethon's own |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
-    ]
-    own = {c.route: c for c in contenders if c.name.startswith("Telethon")}
+def stream_rows(result: dict[str, Any]) -> list[str]:
+    contenders = result["contenders"]
+    own = statistics.median(contenders[1]["timings"])  # the framework's own proxy=, on Dante
+    lines = []
     for contender in contenders:
-        if not contender.timings:
-            lines.append(f"| {contender.route} | {contender.name} | {NO_ROUTE} | | | |")
-            continue
-        median = statistics.median(contender.timings)
-        theirs = own.get(contender.route)
-        ratio = "-"
-        if theirs is not None and theirs.timings:
-            ratio = f"{median / statistics.median(theirs.timings):.2f}"
+        timings = contender["timings"]
+        median = statistics.median(timings)
+        ratio = f"{median / own:.2f}" if contender["route"] == VIA_DANTE else "-"
         lines.append(
-            f"| {contender.route} | {contender.name} | {len(contender.timings)} "
-            f"| {median * 1000:.2f} | {percentile(contender.timings, 0.9) * 1000:.2f} | {ratio} |"
+            f"| {contender['route']} | {contender['name']} | {len(timings)} "
+            f"| {median * 1000:.2f} | {percentile(timings, 0.9) * 1000:.2f} | {ratio} |"
         )
+        if contender["route"] == CHAIN:
+            lines.append(f"| {CHAIN} | {result['own_proxy']} | {NO_CHAIN} | | | |")
     return lines
 
 
-def silent_table(rows: list[SilentRuns]) -> list[str]:
-    lines = [
-        "| client | runs | first frame | next connects | silent proxy connections per run |",
-        "| --- | ---: | --- | --- | ---: |",
-    ]
-    for row in rows:
-        if row.firsts:
-            first = _spread(row.firsts, "s", 3)
+def silent_rows(result: dict[str, Any]) -> list[str]:
+    lines = []
+    for row in result["silent"]:
+        if row["firsts"]:
+            first = _spread(row["firsts"], "s", 3)
         else:
-            seconds = [failed for failed, _ in row.failures]
-            first = f"never: fails after {_spread(seconds, 's', 2)} ({row.failures[0][1]})"
-        following = _spread(row.nexts, "ms", 2, scale=1000) if row.nexts else "-"
-        per_run = row.silent_accepts / row.runs
-        lines.append(f"| {row.name} | {row.runs} | {first} | {following} | {per_run:g} |")
+            seconds = [failed for failed, _ in row["failures"]]
+            error = row["failures"][0][1].removesuffix(": ")
+            first = f"never: fails after {_spread(seconds, 's', 2)} ({error})"
+        following = _spread(row["nexts"], "ms", 2, scale=1000) if row["nexts"] else "-"
+        per_run = row["silent_accepts"] / row["runs"]
+        lines.append(f"| {row['name']} | {row['runs']} | {first} | {following} | {per_run:g} |")
     return lines
 
 
@@ -353,118 +528,116 @@ def _spread(values: list[float], unit: str, digits: int, *, scale: float = 1.0) 
     return f"{mid:.{digits}f} {unit} ({low:.{digits}f} to {high:.{digits}f} {unit})"
 
 
-def route_check(contenders: list[Contender], dc: RemoteDC) -> str:
-    """Whether each proxied route's last hop logged as many connects to the DC as were made."""
-    made: dict[int, tuple[Any, int]] = {}
-    for contender in contenders:
-        if contender.last_hop is not None:
-            hop, count = made.get(id(contender.last_hop), (contender.last_hop, 0))
-            made[id(contender.last_hop)] = (hop, count + contender.connects)
+def route_check(result: dict[str, Any], daemons_by_name: dict[str, Any]) -> str:
+    """Whether each proxied route's last hop logged as many connects to the DC as were made
+    through it."""
+    made = {"danted": result["through_fallback"]}  # the silent primary's fallback
+    for contender in result["contenders"]:
+        if contender["last_hop"] is not None:
+            hop = contender["last_hop"]
+            made[hop] = made.get(hop, 0) + contender["connects"]
     said = []
-    for hop, count in made.values():
+    for hop, count in made.items():
         logged = 0
         deadline = time.monotonic() + FRAME_WAIT  # the logs may lag
         while time.monotonic() < deadline:
-            logged = sum(1 for _, port in hop.destinations() if port == dc.port)
+            destinations = daemons_by_name[hop].destinations()
+            logged = sum(1 for _, port in destinations if port == result["dc_port"])
             if logged >= count:
                 break
             time.sleep(0.05)
-        said.append(f"{hop.name} logged {logged} connects to the DC for {count} made through it")
-    return "; ".join(said)
+        said.append(f"{hop} logged {logged} connects to the DC for {count} made through it")
+    return f"{result['framework']}: " + "; ".join(said)
+
+
+def render(results: list[dict[str, Any]], checks: list[str]) -> str:
+    versions = ", ".join(result["version"] for result in results)
+    lines = [
+        f"{_machine()} {datetime.date.today().isoformat()}.",
+        "",
+        "Time from the start of `client.connect()` until the stand-in DC holds the whole first "
+        f"frame, a new client and stream each time ({versions}):",
+        "",
+        "| route | client | connects | median ms | p90 ms | x its own proxy= |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for result in results:
+        lines += stream_rows(result)
+    lines += ["", "Routes: " + "; ".join(checks) + "."]
+    if any(result["silent"] for result in results):
+        lines += [
+            "",
+            "A silent primary (accepts, never answers) with Dante as the fallback: time to the "
+            "stand-in's first frame, median (min to max) over the runs; for the frameworks' own "
+            "`proxy=`, which has no fallback, the time until `connect()` failed:",
+            "",
+            "| client | runs | first frame | next connects | silent proxy connections per run |",
+            "| --- | ---: | --- | --- | ---: |",
+        ]
+        for result in results:
+            lines += silent_rows(result)
+    return "\n".join(lines)
 
 
 # --- the run ---------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def proxies(work: Path) -> Iterator[tuple[Any, Any, Any]]:
-    """Dante, microsocks and tinyproxy, as in ``benchmarks/run.py``."""
+def proxies(work: Path) -> Iterator[dict[str, Any]]:
+    """Dante, microsocks and tinyproxy, as in ``benchmarks/run.py``, by name."""
+    from tests.e2e import daemons
+
     with contextlib.ExitStack() as stack:
         dante = stack.enter_context(daemons.danted(work / "dante"))
         micro = stack.enter_context(daemons.microsocks(work / "micro", "bench", "b3nch-pass"))
         tiny = stack.enter_context(daemons.tinyproxy(work / "tiny", "bench", "b3nch-pass"))
-        yield dante, micro, tiny
+        yield {proxy.name: proxy for proxy in (dante, micro, tiny)}
 
 
-async def main_async(args: argparse.Namespace, background: BackgroundLoop, work: Path) -> str:
-    dc = RemoteDC()
-    try:
-        with proxies(work) as (dante, micro, tiny):
-            dante_url = dante.url("socks5")
-            chain = [dante_url, micro.url("socks5"), tiny.url("http")]
-            via_dante = "Dante (SOCKS5)"
-            contenders = [
-                telethon_contender("direct", "Telethon's own connection (no proxy)", dc),
-                telethon_contender(
-                    via_dante,
-                    'Telethon `proxy=("socks5", …)` (python-socks)',
-                    dc,
-                    proxy=("socks5", LOOPBACK, dante.port),
-                ),
-                telethon_contender(
-                    via_dante,
-                    "botsession `telethon_connection(proxy=…)`",
-                    dc,
-                    connection=telethon_connection(proxy=dante_url),
-                ),
-                telethon_contender(
-                    "3-hop chain",
-                    "botsession `telethon_connection(proxy=[…])`",
-                    dc,
-                    connection=telethon_connection(proxy=chain),
-                ),
-            ]
-            contenders[1].last_hop = contenders[2].last_hop = dante
-            contenders[3].last_hop = tiny
-            print(f"{args.reps} connects per client …", file=sys.stderr, flush=True)
-            await measure_streams(contenders, dc, args.reps)
-            checked = route_check(contenders, dc)
-            print("the silent primary …", file=sys.stderr, flush=True)
-            silent = await measure_silent(args, dc, background, dante_url)
-    finally:
-        dc.stop()
-    own_chain = Contender("3-hop chain", "Telethon `proxy=`", _never)
-    shown = [*contenders[:4], own_chain]
-    today = datetime.date.today().isoformat()
-    return "\n".join(
-        [
-            f"{_machine()} {today}.",
-            "",
-            "Time from the start of `client.connect()` until the stand-in DC holds the whole "
-            "first frame, a new Telethon client and stream each time "
-            f"(Telethon {_telethon_version()}, TcpFull):",
-            "",
-            *stream_table(shown),
-            "",
-            f"Routes: {checked}.",
-            "",
-        ]
-        + (
-            [
-                "",
-                "A silent primary (accepts, never answers) with Dante as the fallback: time to "
-                "the stand-in's first frame, median (min to max) over the runs; for Telethon's "
-                "own `proxy=`, which has no fallback, the time until `connect()` failed:",
-                "",
-                *silent_table(silent),
-            ]
-            if silent
-            else []
-        )
-    )
+def run_worker(plan: dict[str, Any]) -> dict[str, Any]:
+    command = [sys.executable, str(Path(__file__)), WORKER]
+    with subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as process:
+        out, _ = process.communicate(json.dumps(plan) + "\n")
+    if process.returncode or not out.strip():
+        raise RuntimeError(f"the {plan['framework']} process failed (see stderr)")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
-async def _never() -> BaseException | None:
-    raise AssertionError("Telethon's own proxy= cannot express a chain")
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == [SERVE_DC]:
+        return serve_dc()
+    if argv == [WORKER]:
+        return worker()
+    args = parse(argv)
+    results, checks = [], []
+    with (
+        tempfile.TemporaryDirectory(prefix="botsession-mtproto-") as work,
+        proxies(Path(work)) as running,
+    ):
+        dante, micro, tiny = running["danted"], running["microsocks"], running["tinyproxy"]
+        for framework in args.frameworks:
+            plan = {
+                "framework": framework,
+                "dante": dante.url("socks5"),
+                "dante_port": dante.port,
+                "chain": [dante.url("socks5"), micro.url("socks5"), tiny.url("http")],
+                **{key: getattr(args, key) for key in PLANNED},
+            }
+            results.append(run_worker(plan))
+            checks.append(route_check(results[-1], running))
+    print(render(results, checks))
+    return 0
 
 
-def _telethon_version() -> str:
-    import telethon
-
-    return str(telethon.__version__)
+PLANNED = ("reps", "silent_runs", "no_hedge_runs", "next", "own_default_runs", "own_small_runs")
+"""The options a framework's process is given."""
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
+def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=_positive, default=1000, help="timed connects per client")
     parser.add_argument("--silent-runs", type=_count, default=5, help="botsession, defaults")
@@ -473,10 +646,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--next", type=_count, default=5, help="connects after each run's first")
     parser.add_argument(
-        "--own-default-runs", type=_count, default=1, help="Telethon's own, defaults: 66 s each"
+        "--own-default-runs",
+        type=_count,
+        default=1,
+        help="the frameworks' own proxy=, defaults (Telethon 66 s, kurigram 33 s each)",
     )
-    parser.add_argument("--own-small-runs", type=_count, default=3, help="Telethon's own, small")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--own-small-runs", type=_count, default=3, help="the frameworks' own, small settings"
+    )
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    args = parser.parse_args(argv)
+    args.frameworks = [name for name in args.frameworks.split(",") if name]
+    if not args.frameworks or any(name not in FRAMEWORKS for name in args.frameworks):
+        parser.error(f"--frameworks: choose from {', '.join(FRAMEWORKS)}")
+    return args
 
 
 def _count(text: str) -> int:
@@ -491,21 +674,6 @@ def _positive(text: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return number
-
-
-def main(argv: list[str] | None = None) -> int:
-    if (sys.argv[1:] if argv is None else argv) == [SERVE_DC]:
-        return serve_dc()
-    args = parse(argv)
-    # Telethon warns of each failed attempt; the table says how they ended.
-    logging.getLogger("telethon").setLevel(logging.ERROR)
-    background = BackgroundLoop()
-    try:
-        with tempfile.TemporaryDirectory(prefix="botsession-mtproto-") as work:
-            print(asyncio.run(main_async(args, background, Path(work))))
-    finally:
-        background.close()
-    return 0
 
 
 if __name__ == "__main__":
