@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -206,6 +207,23 @@ async def test_the_obfuscated_framing_goes_through_the_route_and_stops_its_threa
     assert dc.errors == []
     assert [frame.codec for frame in dc.frames] == ["obfuscated", "obfuscated"]
     assert all(frame.is_req_pq_multi() for frame in dc.frames)
+
+
+async def test_the_tag_and_the_first_frame_leave_without_waiting(
+    dc: MTProtoDC, proxy: ProxyFactory
+) -> None:
+    """kurigram writes its one-byte tag and its first frame apart: the tunnel's socket has
+    Nagle off (TCP_NODELAY), so the frame does not wait for the ACK of the tag (40 ms)."""
+    cls = kurigram_connection(proxy=proxy("socks5").url())
+    connection = cls(dc_id=2, server_address=LOOPBACK, port=dc.port, test_mode=False)
+    await connection.connect()
+    try:
+        assert connection.protocol is not None
+        assert connection.protocol.writer is not None
+        sock = connection.protocol.writer.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        await connection.close()
 
 
 # --- fallback and hedging -----------------------------------------------------------------
