@@ -337,7 +337,7 @@ LAZY = {
         ("ptb", ["telegram", "httpx"]),  # python-telegram-bot is built on httpx
         ("httpx", ["httpx"]),
         ("telethon", ["telethon"]),
-        ("kurigram", ["pyrogram"]),
+        ("kurigram", ["pyrogram", "python_socks"]),  # kurigram needs python-socks for its proxy=
     ],
     ids=["core", "aiogram", "ptb", "httpx", "telethon", "kurigram"],
 )
