@@ -141,48 +141,17 @@ class RouteConnection(RoutedConnection, Connection):
             if self.router is None:
                 await super().connect()
             else:
-                await self._connect_through(self.router)
+                await self._connect_through_route()
             self._open = True
         finally:
             self._connecting = False
 
-    async def _connect_through(self, router: Router) -> None:
+    async def _connect_through_route(self) -> None:
         state = self._state
         repeated = state.start_failure
         if repeated is not None and time.monotonic() - repeated[0] < REPEAT_WINDOW:
             raise repeated[1].with_traceback(None)
-        failure: RouteError | None = SessionClosedError() if self._closed else None
-        if failure is None:
-            self.protocol = transport = self._routed(self.protocol_factory)(
-                ipv6=self.ipv6,
-                proxy=None,
-                crypto_executor_workers=self.crypto_executor_workers,
-                loop=self.loop,
-                dc_id=self._protocol_dc_id,
-            )
-            # A task of its own, so that close() (kurigram stopping the session) can end it.
-            self._dialling = dialling = asyncio.ensure_future(
-                transport.connect((self.server_address, self.port))
-            )
-            try:
-                await dialling
-            except RouteError as error:
-                failure = error
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    await self._drop(transport)
-                    raise  # this connect itself was cancelled
-                failure = SessionClosedError()  # close() ended the dial
-            except BaseException:
-                await self._drop(transport)
-                raise
-            finally:
-                self._dialling = None
-            if failure is None and self._closed:
-                failure = SessionClosedError()  # closed as the tunnel came: nothing to keep
-            if failure is not None:
-                await self._drop(transport)
+        failure = SessionClosedError() if self._closed else await self._dial()
         if failure is None:
             state.connected_once, state.start_failure = True, None
             return
@@ -193,6 +162,41 @@ class RouteConnection(RoutedConnection, Connection):
         # client runs: the pause keeps that from dialling a dead route in a tight loop.
         await asyncio.sleep(RESTART_PAUSE)
         raise framework_error(failure, ConnectionError)
+
+    async def _dial(self) -> RouteError | None:
+        """Open ``self.protocol`` through the route; why that failed, or None."""
+        self.protocol = transport = self._routed(self.protocol_factory)(
+            ipv6=self.ipv6,
+            proxy=None,
+            crypto_executor_workers=self.crypto_executor_workers,
+            loop=self.loop,
+            dc_id=self._protocol_dc_id,
+        )
+        # A task of its own, so that close() (kurigram stopping the session) can end it.
+        self._dialling = dialling = asyncio.ensure_future(
+            transport.connect((self.server_address, self.port))
+        )
+        failure: RouteError | None = None
+        try:
+            await dialling
+        except RouteError as error:
+            failure = error
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                await self._drop(transport)
+                raise  # this connect itself was cancelled
+            failure = SessionClosedError()  # close() ended the dial
+        except BaseException:
+            await self._drop(transport)
+            raise
+        finally:
+            self._dialling = None
+        if failure is None and self._closed:
+            failure = SessionClosedError()  # closed as the tunnel came: nothing to keep
+        if failure is not None:
+            await self._drop(transport)
+        return failure
 
     @classmethod
     def _routed(cls, framing: type[TCP]) -> type[TCP]:
