@@ -19,21 +19,18 @@ if TYPE_CHECKING:
 
 __all__ = ["route_status"]
 
+_CONNECTIONS = (("botsession.mtproto", "RoutedConnection"),)
+"""The base of the MTProto adapters' connection classes (Telethon's, kurigram's): the class
+itself answers, and the clients hold the class."""
 _HAS_STATUS = (
     ("botsession.session", "AiohttpSession"),
     ("botsession.ptb", "BotSessionRequest"),
     ("botsession.httpx_transport", "RouteTransport"),
     ("botsession.net.connector", "RouteConnector"),
     ("botsession.net.connector", "DirectConnector"),
-    ("botsession.telethon", "RouteConnection"),
-    ("botsession.kurigram", "RouteConnection"),
+    *_CONNECTIONS,
 )
 """botsession's classes that answer ``route_status()`` themselves."""
-_CONNECTIONS = (
-    ("botsession.telethon", "RouteConnection"),
-    ("botsession.kurigram", "RouteConnection"),
-)
-"""The MTProto connection classes: the class itself answers (the clients hold the class)."""
 _BUILT_BY = (
     "build_session_from_config, build_client_session, build_ptb_request, "
     "configure_application, build_httpx_client, build_httpx_transport, telethon_connection "
