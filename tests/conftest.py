@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import trustme
 
-from .failover_support import script_tunnels
+from .failover_support import Recorded, recorded, script_tunnels
 from .faultproxy import (
     FAULT_AUTH,
     Fault,
@@ -21,6 +21,7 @@ from .faultproxy import (
     Step,
     TlsFront,
 )
+from .mtproto_dc import MTProtoDC
 from .servers import BackgroundLoop, BotApiStandIn, InProcessProxy, SilentServer
 from .support import LOOPBACK
 from .tls_relay import TlsRelay, server_context
@@ -162,3 +163,26 @@ def silent_server(background: BackgroundLoop) -> Iterator[SilentServer]:
 def scripted_tunnels(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """open_tunnel replaced by a script (``failover_support.script_tunnels``)."""
     return script_tunnels(monkeypatch)
+
+
+@pytest.fixture
+def otel() -> Recorded:
+    """The SDK's in-memory metric reader and span exporter, emptied for this test."""
+    return recorded()
+
+
+@pytest.fixture
+def dc(background: BackgroundLoop) -> Iterator[MTProtoDC]:
+    """A stand-in MTProto data center that hangs up after the first frame."""
+    server = MTProtoDC(background).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def silent_dc(background: BackgroundLoop) -> Iterator[MTProtoDC]:
+    """A stand-in MTProto data center that keeps each connection open, silent, after the
+    first frame."""
+    server = MTProtoDC(background, hang_up=False).start()
+    yield server
+    server.stop()

@@ -12,7 +12,6 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,7 +27,7 @@ from botsession import AllRoutesFailedError, ConfigError, ProxyHopError, Session
 from botsession.kurigram import RESTART_PAUSE, RouteConnection, kurigram_connection
 
 from .conftest import FAULT_AUTH, ProxyFactory
-from .failover_support import UNHEDGED, Recorded, recorded, silent, states, until
+from .failover_support import UNHEDGED, Recorded, silent, states, until
 from .faultproxy import FaultProxyFactory
 from .kurigram_support import authorized, client_for
 from .mtproto_dc import MTProtoDC, req_pq_multi
@@ -42,32 +41,10 @@ SESSION_LOG = "pyrogram.session.session"
 
 
 @pytest.fixture
-def otel() -> Recorded:
-    """The SDK's in-memory metric reader and span exporter, emptied for this test."""
-    return recorded()
-
-
-@pytest.fixture
 def one_key_exchange(monkeypatch: pytest.MonkeyPatch) -> None:
     """kurigram's key exchange tries once: the stand-in never answers it, and each retry
     would cost a second."""
     monkeypatch.setattr(Auth, "MAX_RETRIES", 0)
-
-
-@pytest.fixture
-def dc(background: BackgroundLoop) -> Iterator[MTProtoDC]:
-    """A stand-in DC that hangs up after the first frame."""
-    server = MTProtoDC(background).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def silent_dc(background: BackgroundLoop) -> Iterator[MTProtoDC]:
-    """A stand-in DC that keeps each connection open, silent, after the first frame."""
-    server = MTProtoDC(background, hang_up=False).start()
-    yield server
-    server.stop()
 
 
 def at(dc: MTProtoDC) -> tuple[str, int]:
@@ -189,7 +166,7 @@ async def test_the_obfuscated_framing_goes_through_the_route_and_stops_its_threa
         cls = kurigram_connection(proxy=hop.url())
         async with nothing_left_open():
             await connect_once(client_for(cls, at(dc), protocol_factory=TCPAbridgedO))
-        threads = threading.active_count()
+        assert await until(lambda: crypto_threads() == 0, 5)
         held = cls(
             dc_id=2,
             server_address=LOOPBACK,
@@ -199,9 +176,9 @@ async def test_the_obfuscated_framing_goes_through_the_route_and_stops_its_threa
         )
         await held.connect()
         await held.send(req_pq_multi())  # encrypted on kurigram's crypto thread
-        assert threading.active_count() == threads + 1
+        assert crypto_threads() == 1
         await held.close()
-        assert await until(lambda: threading.active_count() == threads, 5)
+        assert await until(lambda: crypto_threads() == 0, 5)
     finally:
         dc.stop()
     assert dc.errors == []
@@ -224,6 +201,11 @@ async def test_the_tag_and_the_first_frame_leave_without_waiting(
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         await connection.close()
+
+
+def crypto_threads() -> int:
+    """The threads kurigram's transports run their ciphers on, alive now."""
+    return sum(thread.name.startswith("CryptoWorker") for thread in threading.enumerate())
 
 
 # --- fallback and hedging -----------------------------------------------------------------

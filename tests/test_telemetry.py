@@ -15,19 +15,13 @@ from botsession import build_client_session
 from botsession.net import routing
 
 from .conftest import ProxyFactory
-from .failover_support import UNHEDGED, Recorded, recorded, silent, until
+from .failover_support import UNHEDGED, Recorded, silent, until
 from .faultproxy import FaultProxyFactory
 from .servers import BotApiStandIn
 from .support import PATIENT, SENTINEL, TOKEN, free_port, session_for
 
 DURATION = "botsession.proxy.connect.duration"
 SWITCHES = "botsession.route.switches"
-
-
-@pytest.fixture
-def otel() -> Recorded:
-    """The SDK's in-memory metric reader and span exporter, emptied for this test."""
-    return recorded()
 
 
 def histogram(otel: Recorded) -> dict[tuple[Any, ...], tuple[int, float]]:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ from botsession import AllRoutesFailedError, ConfigError, ProxyHopError
 from botsession.telethon import RouteConnection, telethon_connection
 
 from .conftest import ProxyFactory
-from .failover_support import UNHEDGED, Recorded, recorded, silent, states, until
+from .failover_support import UNHEDGED, Recorded, silent, states, until
 from .faultproxy import FaultProxyFactory
 from .mtproto_dc import MTProtoDC, req_pq_multi
 from .servers import BackgroundLoop
@@ -33,28 +33,6 @@ HEDGE = 0.3
 """fallback_hedge_after of the hedging tests (seconds)."""
 SENDER_LOG = "telethon.network.mtprotosender"
 """Telethon's logger that tells why each connect attempt failed."""
-
-
-@pytest.fixture
-def otel() -> Recorded:
-    """The SDK's in-memory metric reader and span exporter, emptied for this test."""
-    return recorded()
-
-
-@pytest.fixture
-def dc(background: BackgroundLoop) -> Iterator[MTProtoDC]:
-    """A stand-in DC that hangs up after the first frame."""
-    server = MTProtoDC(background).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def silent_dc(background: BackgroundLoop) -> Iterator[MTProtoDC]:
-    """A stand-in DC that keeps each connection open, silent, after the first frame."""
-    server = MTProtoDC(background, hang_up=False).start()
-    yield server
-    server.stop()
 
 
 def client_for(connection: type[RouteConnection], dc: MTProtoDC, **options: Any) -> TelegramClient:
